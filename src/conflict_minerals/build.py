@@ -1,0 +1,170 @@
+"""`cmr build`: filing YAML -> validated model -> context -> HTML -> PDF, plus a manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import weasyprint
+
+from . import __version__
+from .context import DocumentContext, build_context
+from .loader import LoadedFiling, load_filing
+from .outputs import locked_folder, write_atomic
+from .pdf import AssetRefused, render_pdf
+from .problems import InputError, Problem
+from .templating import (
+    CMR_TEMPLATE,
+    FONT_STYLESHEET,
+    FORM_SD_TEMPLATE,
+    STYLESHEET,
+    TemplateFailure,
+    builtin_theme_dir,
+    make_environment,
+    render_template,
+    style_block,
+)
+
+MANIFEST = "manifest.json"
+
+
+class OutputFormat(StrEnum):
+    HTML = "html"
+    PDF = "pdf"
+
+
+@dataclass(frozen=True)
+class DocumentSpec:
+    stem: str
+    template: str
+    title: str
+
+
+FORM_SD = DocumentSpec("form-sd", FORM_SD_TEMPLATE, "Form SD")
+CMR = DocumentSpec("conflict-minerals-report", CMR_TEMPLATE, "Conflict Minerals Report")
+ALL_DOCUMENTS = (FORM_SD, CMR)
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    written: list[Path]
+    removed: list[Path]
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def documents_for(context: DocumentContext) -> list[DocumentSpec]:
+    # In rcoi_only mode the RCOI goes in Form SD Item 1.01 and there is no exhibit.
+    return [FORM_SD, CMR] if context.files_cmr else [FORM_SD]
+
+
+def _stylesheet(loaded: LoadedFiling) -> str:
+    css = (builtin_theme_dir() / STYLESHEET).read_text(encoding="utf-8")
+    if loaded.css_path is not None:
+        css += "\n/* presentation.css */\n" + loaded.css_path.read_text(encoding="utf-8")
+    return css
+
+
+def render_html(loaded: LoadedFiling, context: DocumentContext) -> dict[str, str]:
+    """HTML text of each document, keyed by file stem."""
+    env = make_environment(loaded.template_dir)
+    variables = {name: getattr(context, name) for name in DocumentContext.model_fields}
+    variables["stylesheet"] = style_block(_stylesheet(loaded))
+    pages = {}
+    for spec in documents_for(context):
+        try:
+            pages[spec.stem] = render_template(env, spec.template, {**variables, "document_title": spec.title})
+        except TemplateFailure as failure:
+            raise failure.as_input_error() from None
+    return pages
+
+
+def _pdf(loaded: LoadedFiling, html: str) -> bytes:
+    theme = builtin_theme_dir()
+    roots = [theme] + ([loaded.template_dir] if loaded.template_dir else [])
+    if loaded.css_path is not None:
+        roots.append(loaded.css_path.parent)
+    try:
+        return render_pdf(
+            html,
+            base_url=loaded.template_dir or theme,
+            font_stylesheet=theme / FONT_STYLESHEET,
+            asset_roots=roots,
+            document_date=loaded.filing.signature.date,
+        )
+    except AssetRefused as refused:
+        raise InputError([Problem(str(loaded.filing_path.name), None, None, "", str(refused))]) from None
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _relative(path: Path, base: Path) -> str:
+    return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
+
+
+def make_manifest(loaded: LoadedFiling, outputs: dict[Path, bytes]) -> bytes:
+    base = loaded.base_dir
+    manifest = {
+        "tool": {"name": "conflict-minerals", "version": __version__},
+        "weasyprint": weasyprint.__version__,
+        "filing": _relative(loaded.filing_path, base),
+        "reporting_year": loaded.filing.reporting_year,
+        "mode": loaded.filing.mode.value,
+        "inputs": [
+            {"path": _relative(path, base), "sha256": sha256(path.read_bytes())}
+            for path in loaded.input_files()
+        ],
+        "outputs": [
+            {"path": _relative(path, base), "sha256": sha256(data)}
+            for path, data in sorted(outputs.items())
+        ],
+    }
+    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def render_outputs(
+    loaded: LoadedFiling, out_dir: Path, formats: frozenset[OutputFormat]
+) -> dict[Path, bytes]:
+    context = build_context(loaded)
+    outputs: dict[Path, bytes] = {}
+    for stem, html in render_html(loaded, context).items():
+        if OutputFormat.HTML in formats:
+            outputs[out_dir / f"{stem}.html"] = html.encode("utf-8")
+        if OutputFormat.PDF in formats:
+            outputs[out_dir / f"{stem}.pdf"] = _pdf(loaded, html)
+    return outputs
+
+
+def build(
+    filing_path: Path,
+    out_dir: Path,
+    formats: frozenset[OutputFormat] = frozenset(OutputFormat),
+) -> BuildResult:
+    """Render everything in memory, then replace the files; a failure writes nothing."""
+    loaded = load_filing(filing_path)
+    outputs = render_outputs(loaded, out_dir, formats)
+    outputs[out_dir / MANIFEST] = make_manifest(loaded, outputs)
+    with locked_folder(out_dir):
+        for path, data in outputs.items():
+            write_atomic(path, data)
+        removed = _remove_stale(out_dir, set(outputs))
+    return BuildResult(out_dir=out_dir, written=list(outputs), removed=removed, warnings=loaded.warnings)
+
+
+def _remove_stale(out_dir: Path, current: set[Path]) -> list[Path]:
+    """Drop documents an earlier build wrote that this one does not (a CMR after switching to
+    rcoi_only, a PDF after `--format html`), so the folder matches its manifest."""
+    removed = []
+    for spec in ALL_DOCUMENTS:
+        for fmt in OutputFormat:
+            path = out_dir / f"{spec.stem}.{fmt.value}"
+            if path not in current and path.exists():
+                path.unlink()
+                removed.append(path)
+    return removed

@@ -1,0 +1,203 @@
+"""Rules that span fields or files: the checks a securities lawyer would make by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .dates import long_date
+from .deadline import filing_deadline, window_opens
+from .markdown import disallowed_links
+from .models.filing import Filing, FilingMode
+from .models.survey import RmapStatus, SurveyResults
+from .problems import Problem, Severity
+from .yamlio import LoadedYaml, Path_
+
+WARNING = Severity.WARNING
+
+
+def check_survey(survey: SurveyResults, loaded: LoadedYaml) -> list[Problem]:
+    problems: list[Problem] = []
+    if survey.suppliers.responded > survey.suppliers.surveyed:
+        problems.append(
+            loaded.problem(
+                ("suppliers", "responded"),
+                f"{survey.suppliers.responded} suppliers responded but only "
+                f"{survey.suppliers.surveyed} were surveyed",
+            )
+        )
+    problems += _duplicate_smelters(survey, loaded)
+    for index, smelter in enumerate(survey.smelters):
+        if smelter.status is RmapStatus.OTHER and not smelter.status_note:
+            problems.append(
+                loaded.problem(
+                    ("smelters", index, "status"),
+                    "status 'Other' needs a status_note saying what the status is",
+                    severity=WARNING,
+                )
+            )
+    metals_with_smelters = {s.metal for s in survey.smelters}
+    for metal in sorted(metals_with_smelters - set(survey.countries_of_origin)):
+        problems.append(
+            loaded.problem(
+                ("countries_of_origin",),
+                f"{metal.label} smelters are listed but no countries of origin for {metal.value}",
+                severity=WARNING,
+            )
+        )
+    seen_years: dict[int, int] = {}
+    for index, prior in enumerate(survey.prior_years):
+        where: Path_ = ("prior_years", index)
+        if prior.year >= survey.reporting_year:
+            problems.append(
+                loaded.problem((*where, "year"), f"must be before the reporting year {survey.reporting_year}")
+            )
+        if prior.year in seen_years:
+            problems.append(
+                loaded.problem((*where, "year"), f"year {prior.year} is given twice (also item {seen_years[prior.year]})")
+            )
+        seen_years.setdefault(prior.year, index)
+        if prior.suppliers_responded > prior.suppliers_surveyed:
+            problems.append(
+                loaded.problem(
+                    (*where, "suppliers_responded"),
+                    f"{prior.suppliers_responded} responded but only {prior.suppliers_surveyed} were surveyed",
+                )
+            )
+    return problems
+
+
+def _duplicate_smelters(survey: SurveyResults, loaded: LoadedYaml) -> Iterator[Problem]:
+    first_row: dict[str, int] = {}
+    for index, smelter in enumerate(survey.smelters):
+        if smelter.cid in first_row:
+            earlier = survey.smelters[first_row[smelter.cid]]
+            detail = (
+                "listed twice"
+                if earlier.metal is smelter.metal
+                else f"listed for {earlier.metal.value} and for {smelter.metal.value}"
+            )
+            yield loaded.problem(
+                ("smelters", index, "cid"),
+                f"{smelter.cid} is {detail} (first at smelters.{first_row[smelter.cid]})",
+            )
+        else:
+            first_row[smelter.cid] = index
+
+
+def check_filing(filing: Filing, survey: SurveyResults | None, loaded: LoadedYaml) -> list[Problem]:
+    problems: list[Problem] = []
+    year = filing.reporting_year
+    if survey is not None and survey.reporting_year != year:
+        problems.append(
+            loaded.problem(
+                ("survey_results",),
+                f"the survey results are for {survey.reporting_year}, the filing for {year}",
+            )
+        )
+    problems += _signature_window(filing, loaded)
+    problems += _mode_requirements(filing, loaded)
+    problems += _narrative_links(loaded)
+    return problems
+
+
+def _signature_window(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
+    signed = filing.signature.date
+    opens = window_opens(filing.reporting_year)
+    deadline = filing_deadline(filing.reporting_year)
+    where = ("signature", "date")
+    if signed < opens:
+        return [
+            loaded.problem(
+                where,
+                f"{signed.isoformat()} is before the reporting period ends; a report for "
+                f"{filing.reporting_year} can be signed from {long_date(opens)}",
+            )
+        ]
+    if signed > deadline:
+        return [
+            loaded.problem(
+                where,
+                f"{signed.isoformat()} is after the filing deadline for {filing.reporting_year}, "
+                f"{long_date(deadline)} (Form SD General Instruction B)",
+                severity=WARNING,
+            )
+        ]
+    return []
+
+
+_CMR_FIELDS = ("due_diligence", "results", "determination")
+
+
+def _mode_requirements(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
+    problems = []
+    narrative = filing.narrative
+    if filing.mode is FilingMode.RCOI_ONLY:
+        for name in (*_CMR_FIELDS, "independent_audit"):
+            if getattr(narrative, name):
+                problems.append(
+                    loaded.problem(
+                        ("narrative", name),
+                        "not used in rcoi_only mode (no Conflict Minerals Report is filed)",
+                        severity=WARNING,
+                    )
+                )
+        return problems
+    for name in _CMR_FIELDS:
+        if getattr(narrative, name) is None:
+            problems.append(
+                loaded.problem(("narrative", name), f"required when mode is {filing.mode.value}")
+            )
+    if not narrative.risk_mitigation:
+        problems.append(
+            loaded.problem(
+                ("narrative", "risk_mitigation"),
+                f"required when mode is {filing.mode.value}: list the steps to improve due diligence",
+            )
+        )
+    if filing.mode is FilingMode.CONFLICT_FREE_CLAIM:
+        if narrative.independent_audit is None:
+            problems.append(
+                loaded.problem(
+                    ("narrative", "independent_audit"),
+                    "required when mode is conflict_free_claim: a 'DRC conflict free' claim "
+                    "needs an independent private sector audit of the report",
+                )
+            )
+        problems.append(
+            loaded.problem(
+                ("mode",),
+                "describing products as 'DRC conflict free' is voluntary and requires an "
+                "independent private sector audit; have counsel review the claim",
+                severity=WARNING,
+            )
+        )
+    elif narrative.independent_audit is not None:
+        problems.append(
+            loaded.problem(
+                ("narrative", "independent_audit"),
+                "printed as a voluntary audit; no audit is required unless the report "
+                "claims products are 'DRC conflict free'",
+                severity=WARNING,
+            )
+        )
+    return problems
+
+
+def _narrative_links(loaded: LoadedYaml) -> Iterator[Problem]:
+    def walk(value: object, path: Path_) -> Iterator[tuple[Path_, str]]:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                yield from walk(item, (*path, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                yield from walk(item, (*path, index))
+        elif isinstance(value, str):
+            yield path, value
+
+    for path, text in walk(loaded.data.get("narrative"), ("narrative",)):
+        for target in disallowed_links(text):
+            yield loaded.problem(
+                path,
+                f"link to {target!r} is not allowed; narrative links must be web "
+                "(https://) or mailto: addresses",
+            )

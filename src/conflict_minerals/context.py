@@ -1,0 +1,346 @@
+"""Turn a validated filing into the template context: every figure and table the documents print.
+
+Templates only lay out what this module computes, so each number in a document can be traced
+to one function here and, through it, to the survey data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from markupsafe import Markup
+from pydantic import BaseModel, ConfigDict
+
+from . import __version__
+from .countries import Country, covered_country_names
+from .dates import long_date
+from .deadline import filing_deadline
+from .loader import LoadedFiling
+from .markdown import render_markdown
+from .models.filing import ExhibitsNumbering, Filing, FilingMode
+from .models.survey import Metal, RmapStatus, Smelter, SurveyResults
+
+STATUS_ORDER = list(RmapStatus)
+METAL_ORDER = list(Metal)
+
+
+class ContextModel(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+
+class StatusCount(ContextModel):
+    count: int
+    percent: str
+
+
+class StatusRow(ContextModel):
+    label: str
+    counts: list[StatusCount]
+    total: int
+    conformant_or_active: StatusCount
+
+
+class SurveyTable(ContextModel):
+    surveyed: int
+    responded: int
+    not_responded: int
+    response_rate: str
+    spend_coverage: str | None
+    unidentified_rows: int
+
+
+class CountryRow(ContextModel):
+    name: str
+    covered: bool
+    metals: list[bool]
+
+
+class AnnexRow(ContextModel):
+    metal: str
+    name: str
+    cid: str
+    country: str
+    covered_country: bool
+    status: str
+
+
+class TrendRow(ContextModel):
+    year: int
+    surveyed: int
+    responded: int
+    response_rate: str
+    spend_coverage: str | None
+    by_status: list[int]
+    total: int
+    conformant_or_active: str
+
+
+class Exhibits(ContextModel):
+    section: str
+    item: str
+
+
+class Narrative(ContextModel):
+    company_overview: Markup
+    products_in_scope: Markup
+    rcoi: Markup
+    rcoi_determination: Markup
+    forward_looking_statements: Markup | None
+    framework: Markup | None
+    steps: list[Markup]
+    results: Markup | None
+    determination: Markup | None
+    mine_of_origin_efforts: Markup | None
+    risk_mitigation: list[Markup]
+    auditor: str | None
+    audit_report: Markup | None
+
+
+class DocumentContext(ContextModel):
+    tool_version: str
+    draft: bool
+    mode: str
+    files_cmr: bool
+    claims_conflict_free: bool
+    registrant: dict[str, str]
+    contact_line: str
+    reporting_year: int
+    period: str
+    exhibits: Exhibits
+    website_url: str
+    signer_name: str
+    signer_title: str
+    signature_date: str
+    signature_date_iso: str
+    filing_deadline: str
+    covered_countries: list[str]
+    metals: list[str]
+    statuses: list[str]
+    narrative: Narrative
+    survey: SurveyTable
+    status_rows: list[StatusRow]
+    status_total: StatusRow
+    status_list_source: str
+    status_as_of: str
+    countries_by_metal: list[tuple[str, list[Country]]]
+    country_rows: list[CountryRow]
+    covered_country_origins: list[str]
+    annex: list[AnnexRow]
+    trend: list[TrendRow]
+    data_note: str | None
+
+
+def percent(part: int, whole: int) -> str:
+    """One decimal place, half up: the same text on every machine and locale."""
+    if whole == 0:
+        return "n/a"
+    value = (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return f"{value}%"
+
+
+def percent_value(value: float | None) -> str | None:
+    if value is None:
+        return None
+    return f"{Decimal(str(value)).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
+
+
+def _status_row(label: str, smelters: list[Smelter]) -> StatusRow:
+    counts = Counter(s.status for s in smelters)
+    total = len(smelters)
+    good = counts[RmapStatus.CONFORMANT] + counts[RmapStatus.ACTIVE]
+    return StatusRow(
+        label=label,
+        counts=[StatusCount(count=counts[s], percent=percent(counts[s], total)) for s in STATUS_ORDER],
+        total=total,
+        conformant_or_active=StatusCount(count=good, percent=percent(good, total)),
+    )
+
+
+def status_table(survey: SurveyResults) -> tuple[list[StatusRow], StatusRow]:
+    rows = [
+        _status_row(metal.label, [s for s in survey.smelters if s.metal is metal]) for metal in METAL_ORDER
+    ]
+    return rows, _status_row("Total", list(survey.smelters))
+
+
+def survey_table(survey: SurveyResults) -> SurveyTable:
+    suppliers = survey.suppliers
+    return SurveyTable(
+        surveyed=suppliers.surveyed,
+        responded=suppliers.responded,
+        not_responded=suppliers.surveyed - suppliers.responded,
+        response_rate=percent(suppliers.responded, suppliers.surveyed),
+        spend_coverage=percent_value(suppliers.spend_coverage_percent),
+        unidentified_rows=survey.unidentified_smelter_rows,
+    )
+
+
+def _unique_countries(countries: list[Country]) -> list[Country]:
+    return sorted({c.code: c for c in countries}.values(), key=lambda c: c.name)
+
+
+def countries_of_origin(survey: SurveyResults) -> tuple[list[tuple[str, list[Country]]], list[CountryRow]]:
+    by_metal = [
+        (metal.label, _unique_countries(survey.countries_of_origin.get(metal, []))) for metal in METAL_ORDER
+    ]
+    every = _unique_countries([c for _, countries in by_metal for c in countries])
+    rows = [
+        CountryRow(
+            name=country.name,
+            covered=country.covered,
+            metals=[any(c.code == country.code for c in countries) for _, countries in by_metal],
+        )
+        for country in every
+    ]
+    return by_metal, rows
+
+
+def annex_rows(survey: SurveyResults) -> list[AnnexRow]:
+    ordered = sorted(
+        survey.smelters, key=lambda s: (METAL_ORDER.index(s.metal), s.name.casefold(), s.cid)
+    )
+    return [
+        AnnexRow(
+            metal=s.metal.label,
+            name=s.name,
+            cid=s.cid,
+            country=s.country.name,
+            covered_country=s.country.covered,
+            status=f"{s.status.value} ({s.status_note})" if s.status_note else s.status.value,
+        )
+        for s in ordered
+    ]
+
+
+def trend_rows(survey: SurveyResults) -> list[TrendRow]:
+    """Prior years given in the survey file, oldest first, then the reporting year."""
+    rows = []
+    for prior in sorted(survey.prior_years, key=lambda p: p.year):
+        counts = [prior.smelters_by_status.get(s, 0) for s in STATUS_ORDER]
+        total = sum(counts)
+        rows.append(
+            TrendRow(
+                year=prior.year,
+                surveyed=prior.suppliers_surveyed,
+                responded=prior.suppliers_responded,
+                response_rate=percent(prior.suppliers_responded, prior.suppliers_surveyed),
+                spend_coverage=percent_value(prior.spend_coverage_percent),
+                by_status=counts,
+                total=total,
+                conformant_or_active=percent(counts[0] + counts[1], total),
+            )
+        )
+    if not rows:
+        return []
+    _, total_row = status_table(survey)
+    current = survey_table(survey)
+    rows.append(
+        TrendRow(
+            year=survey.reporting_year,
+            surveyed=current.surveyed,
+            responded=current.responded,
+            response_rate=current.response_rate,
+            spend_coverage=current.spend_coverage,
+            by_status=[c.count for c in total_row.counts],
+            total=total_row.total,
+            conformant_or_active=total_row.conformant_or_active.percent,
+        )
+    )
+    return rows
+
+
+def _optional(text: str | None) -> Markup | None:
+    return render_markdown(text) if text else None
+
+
+def narrative(filing: Filing) -> Narrative:
+    source = filing.narrative
+    diligence = source.due_diligence
+    steps = (
+        [
+            render_markdown(diligence.step_1_management_systems),
+            render_markdown(diligence.step_2_identify_and_assess_risk),
+            render_markdown(diligence.step_3_respond_to_risk),
+            render_markdown(diligence.step_4_independent_audits),
+            render_markdown(diligence.step_5_annual_report),
+        ]
+        if diligence
+        else []
+    )
+    audit = source.independent_audit
+    return Narrative(
+        company_overview=render_markdown(source.company_overview),
+        products_in_scope=render_markdown(source.products_in_scope),
+        rcoi=render_markdown(source.rcoi),
+        rcoi_determination=render_markdown(source.rcoi_determination),
+        forward_looking_statements=_optional(source.forward_looking_statements),
+        framework=_optional(diligence.framework if diligence else None),
+        steps=steps,
+        results=_optional(source.results),
+        determination=_optional(source.determination),
+        mine_of_origin_efforts=_optional(source.mine_of_origin_efforts),
+        risk_mitigation=[render_markdown(step) for step in source.risk_mitigation],
+        auditor=audit.auditor if audit else None,
+        audit_report=_optional(audit.report if audit else None),
+    )
+
+
+def _exhibits(numbering: ExhibitsNumbering) -> Exhibits:
+    if numbering is ExhibitsNumbering.LEGACY:
+        return Exhibits(section="2", item="2.01")
+    return Exhibits(section="3", item="3.01")
+
+
+def _iso(day: date) -> str:
+    return day.isoformat()
+
+
+def build_context(loaded: LoadedFiling) -> DocumentContext:
+    filing, survey = loaded.filing, loaded.survey
+    registrant = filing.registrant
+    contact = registrant.contact
+    status_rows, status_total = status_table(survey)
+    by_metal, country_rows = countries_of_origin(survey)
+    contact_line = ", ".join(part for part in (contact.name, contact.title, contact.phone) if part)
+    return DocumentContext(
+        tool_version=__version__,
+        draft=filing.presentation.draft,
+        mode=filing.mode.value,
+        files_cmr=filing.mode is not FilingMode.RCOI_ONLY,
+        claims_conflict_free=filing.mode is FilingMode.CONFLICT_FREE_CLAIM,
+        registrant={
+            "name": registrant.name,
+            "state_of_incorporation": registrant.state_of_incorporation,
+            "commission_file_number": registrant.commission_file_number,
+            "irs_employer_identification_number": registrant.irs_employer_identification_number,
+            "principal_executive_offices": registrant.principal_executive_offices,
+            "zip_code": registrant.zip_code,
+        },
+        contact_line=contact_line,
+        reporting_year=filing.reporting_year,
+        period=f"January 1 to December 31, {filing.reporting_year}",
+        exhibits=_exhibits(filing.exhibits_numbering),
+        website_url=filing.website_url,
+        signer_name=filing.signature.name,
+        signer_title=filing.signature.title,
+        signature_date=long_date(filing.signature.date),
+        signature_date_iso=_iso(filing.signature.date),
+        filing_deadline=long_date(filing_deadline(filing.reporting_year)),
+        covered_countries=covered_country_names(),
+        metals=[m.label for m in METAL_ORDER],
+        statuses=[s.value for s in STATUS_ORDER],
+        narrative=narrative(filing),
+        survey=survey_table(survey),
+        status_rows=status_rows,
+        status_total=status_total,
+        status_list_source=survey.status_list.source,
+        status_as_of=long_date(survey.status_list.as_of),
+        countries_by_metal=by_metal,
+        country_rows=country_rows,
+        covered_country_origins=[row.name for row in country_rows if row.covered],
+        annex=annex_rows(survey),
+        trend=trend_rows(survey),
+        data_note=survey.note,
+    )

@@ -1,0 +1,102 @@
+"""Country names: real countries only (ISO 3166 through pycountry), and the Covered Countries.
+
+Supplier data spells countries the way RMI's lists do ("CONGO, DEMOCRATIC REPUBLIC OF THE",
+"BOLIVIA (PLURINATIONAL STATE OF)", "TURKEY"); those spellings are resolved here so the
+reports print one name per country.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import pycountry
+
+# Dodd-Frank Section 1502(e)(1): the DRC and the countries sharing an internationally
+# recognized border with it.
+COVERED_COUNTRY_CODES = frozenset({"CD", "AO", "BI", "CF", "CG", "RW", "SS", "TZ", "UG", "ZM"})
+
+# Spellings in RMI reference lists and CMRTs that ISO's names and pycountry's lookup miss.
+_ALIASES = {
+    "CONGO, DEMOCRATIC REPUBLIC OF THE": "CD",
+    "DEMOCRATIC REPUBLIC OF THE CONGO": "CD",
+    "DEMOCRATIC REPUBLIC OF CONGO": "CD",
+    "DRC": "CD",
+    "CONGO, REPUBLIC OF THE": "CG",
+    "REPUBLIC OF THE CONGO": "CG",
+    "TURKEY": "TR",
+    "SOUTH KOREA": "KR",
+    "KOREA": "KR",
+    "NORTH KOREA": "KP",
+    "RUSSIA": "RU",
+    "LAOS": "LA",
+    "VIETNAM": "VN",
+    "UNITED STATES": "US",
+    "USA": "US",
+    "UK": "GB",
+    "CZECH REPUBLIC": "CZ",
+    "IVORY COAST": "CI",
+}
+
+# Names the documents print where ISO's short name reads awkwardly in prose.
+_DISPLAY_NAMES = {
+    "CD": "Democratic Republic of the Congo",
+    "CG": "Republic of the Congo",
+    "TZ": "Tanzania",
+    "BO": "Bolivia",
+    "TW": "Taiwan",
+    "KR": "South Korea",
+    "RU": "Russia",
+    "LA": "Laos",
+    "VN": "Vietnam",
+    "TR": "Türkiye",
+    "IR": "Iran",
+    "SY": "Syria",
+    "VE": "Venezuela",
+}
+
+
+@dataclass(frozen=True)
+class Country:
+    code: str
+    name: str
+
+    @property
+    def covered(self) -> bool:
+        return self.code in COVERED_COUNTRY_CODES
+
+
+@cache
+def lookup_country(text: str) -> Country | None:
+    """Resolve a country name or ISO code to a Country, or None when it is not a country."""
+    cleaned = " ".join(text.replace("\t", " ").split()).strip()
+    if not cleaned:
+        return None
+    upper = cleaned.upper()
+    code = _ALIASES.get(upper)
+    if code is None:
+        for candidate in (cleaned, re.sub(r"\s*\((.+)\)$", r", \1", cleaned)):
+            try:
+                code = pycountry.countries.lookup(candidate).alpha_2
+                break
+            except LookupError:
+                continue
+    if code is None:
+        return None
+    return Country(code=code, name=country_name(code))
+
+
+def country_name(code: str) -> str:
+    if code in _DISPLAY_NAMES:
+        return _DISPLAY_NAMES[code]
+    record = pycountry.countries.get(alpha_2=code)
+    if record is None:
+        raise KeyError(code)
+    return getattr(record, "common_name", None) or record.name
+
+
+def covered_country_names() -> list[str]:
+    """The Covered Countries, the DRC first and the adjoining countries alphabetically."""
+    others = sorted(country_name(c) for c in COVERED_COUNTRY_CODES if c != "CD")
+    return [country_name("CD"), *others]

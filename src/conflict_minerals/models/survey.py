@@ -1,0 +1,92 @@
+"""The survey results file: what `cmr ingest` writes and `cmr build` reads."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
+
+from ..fields import CountryName, SmelterId, StrictModel, Text
+
+
+class Metal(StrEnum):
+    """The conflict minerals' derivatives, in the order filings list them."""
+
+    TANTALUM = "tantalum"
+    TIN = "tin"
+    TUNGSTEN = "tungsten"
+    GOLD = "gold"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class RmapStatus(StrEnum):
+    """RMI Responsible Minerals Assurance Process status of a smelter or refiner."""
+
+    CONFORMANT = "Conformant"
+    ACTIVE = "Active"
+    NON_CONFORMANT = "Non-Conformant"
+    NOT_ENROLLED = "Not Enrolled"
+    OTHER = "Other"
+
+
+_STATUS_KEYS = {re.sub(r"[^a-z]", "", s.value.lower()): s for s in RmapStatus}
+
+
+def _metal(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _status(value: object) -> object:
+    # Status lists write "Non-Conformant", "NON CONFORMANT", "non_conformant"...
+    if isinstance(value, str):
+        return _STATUS_KEYS.get(re.sub(r"[^a-z]", "", value.lower()), value)
+    return value
+
+
+MetalName = Annotated[Metal, BeforeValidator(_metal)]
+Status = Annotated[RmapStatus, BeforeValidator(_status)]
+
+
+class SupplierResponse(StrictModel):
+    surveyed: int = Field(ge=0, description="Suppliers sent a CMRT")
+    responded: int = Field(ge=0, description="Suppliers who returned a CMRT")
+    spend_coverage_percent: float | None = Field(default=None, ge=0, le=100)
+
+
+class StatusList(StrictModel):
+    source: Text
+    as_of: date
+
+
+class Smelter(StrictModel):
+    metal: MetalName
+    name: Text
+    cid: SmelterId
+    country: CountryName
+    status: Status
+    status_note: Text | None = None
+
+
+class PriorYear(StrictModel):
+    year: int = Field(ge=2013, le=2100)
+    suppliers_surveyed: int = Field(ge=0)
+    suppliers_responded: int = Field(ge=0)
+    spend_coverage_percent: float | None = Field(default=None, ge=0, le=100)
+    smelters_by_status: dict[Status, int] = Field(default_factory=dict)
+
+
+class SurveyResults(StrictModel):
+    reporting_year: int = Field(ge=2013, le=2100)
+    note: Text | None = None
+    suppliers: SupplierResponse
+    status_list: StatusList
+    smelters: list[Smelter] = Field(default_factory=list)
+    unidentified_smelter_rows: int = Field(default=0, ge=0)
+    countries_of_origin: dict[MetalName, list[CountryName]] = Field(default_factory=dict)
+    prior_years: list[PriorYear] = Field(default_factory=list)

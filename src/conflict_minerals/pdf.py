@@ -1,0 +1,92 @@
+"""HTML to PDF with WeasyPrint, fetching nothing but the project's own assets.
+
+WeasyPrint's default fetcher reads any file:// or http:// URL a document names, including
+`<a rel=attachment href=/etc/passwd>`; `SandboxFetcher` allows only files inside the theme
+folders (fonts, user CSS assets) and data: URLs, and stops the build on anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mimetypes
+import os
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
+
+
+class AssetRefused(FatalURLFetchingError):
+    """A document asked for a resource outside the allowed asset folders."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"refused to load {url!r}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class SandboxFetcher(URLFetcher):
+    def __init__(self, roots: Sequence[Path]) -> None:
+        super().__init__(fail_on_errors=True, allowed_protocols=("file", "data"))
+        self.roots = [root.resolve() for root in roots]
+
+    def fetch(self, url: str, headers: dict[str, str] | None = None) -> URLFetcherResponse:
+        scheme = urlsplit(url).scheme.lower()
+        if scheme == "data":
+            return super().fetch(url, headers)
+        if scheme != "file":
+            raise AssetRefused(url, "documents may load only the project's own assets, not network resources")
+        path = Path(url2pathname(urlsplit(url).path)).resolve()
+        if not any(path.is_relative_to(root) for root in self.roots):
+            raise AssetRefused(url, "the file is outside the project's template and asset folders")
+        if not path.is_file():
+            raise AssetRefused(url, "no such asset file")
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(path.as_uri(), path.read_bytes(), {"Content-Type": content_type})
+
+
+@contextlib.contextmanager
+def source_date_epoch(fallback: date) -> Iterator[None]:
+    """Pin the timestamp fontTools writes into subset fonts (`head.modified`).
+
+    fontTools honours SOURCE_DATE_EPOCH; when the caller has not set it, the filing's own
+    date is used so the PDF never depends on the clock.
+    """
+    if "SOURCE_DATE_EPOCH" in os.environ:
+        yield
+        return
+    epoch = int(datetime(fallback.year, fallback.month, fallback.day, tzinfo=UTC).timestamp())
+    os.environ["SOURCE_DATE_EPOCH"] = str(epoch)
+    try:
+        yield
+    finally:
+        os.environ.pop("SOURCE_DATE_EPOCH", None)
+
+
+def render_pdf(
+    html: str,
+    *,
+    base_url: Path,
+    font_stylesheet: Path,
+    asset_roots: Sequence[Path],
+    document_date: date,
+) -> bytes:
+    fetcher = SandboxFetcher(asset_roots)
+    fonts = FontConfiguration()
+    stylesheet = CSS(
+        string=font_stylesheet.read_text(encoding="utf-8"),
+        base_url=font_stylesheet.as_uri(),
+        url_fetcher=fetcher,
+        font_config=fonts,
+    )
+    document = HTML(string=html, base_url=base_url.as_uri() + "/", url_fetcher=fetcher)
+    with source_date_epoch(document_date):
+        pdf = document.write_pdf(stylesheets=[stylesheet], font_config=fonts)
+    if pdf is None:  # pragma: no cover - write_pdf returns bytes when no target is given
+        raise RuntimeError("WeasyPrint returned no PDF")
+    return pdf

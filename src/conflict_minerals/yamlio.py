@@ -1,0 +1,182 @@
+"""Strict YAML loading with source positions.
+
+PyYAML is used only to *compose* the node tree (safe, no Python tags); this module
+turns the nodes into plain values itself so that:
+
+- duplicate keys are an error (PyYAML silently keeps the last one);
+- YAML 1.1 implicit typing never changes a value: a plain scalar stays the text the
+  user typed (`NO` stays "NO", `01234` keeps its zero) and pydantic converts it only
+  where the field really is a number, date or boolean;
+- every value remembers its line and column, so a validation error can point at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .problems import InputError, Problem
+
+# Limits that keep a hostile or mistaken file from exhausting memory.
+MAX_YAML_BYTES = 20 * 1024 * 1024
+MAX_YAML_NODES = 2_000_000
+
+NULL_WORDS = frozenset({"", "~", "null", "Null", "NULL"})
+STANDARD_TAGS = frozenset(
+    {
+        "tag:yaml.org,2002:str",
+        "tag:yaml.org,2002:map",
+        "tag:yaml.org,2002:seq",
+        "tag:yaml.org,2002:null",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:timestamp",
+    }
+)
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class LoadedYaml:
+    """A YAML document as plain values plus the position of every value and key."""
+
+    file: str
+    data: Any
+    value_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def position(self, loc: Path_) -> tuple[int | None, int | None]:
+        """Line and column (1-based) for a path; falls back to the nearest parent."""
+        for table in (self.key_marks, self.value_marks) if loc else (self.value_marks,):
+            if loc in table:
+                return table[loc]
+        probe = tuple(loc)
+        while probe:
+            probe = probe[:-1]
+            if probe in self.value_marks:
+                return self.value_marks[probe]
+        return self.value_marks.get((), (1, 1))
+
+    def value_position(self, loc: Path_) -> tuple[int | None, int | None]:
+        """Position of the value itself (not its key) for a path, or the nearest parent."""
+        probe = tuple(loc)
+        while True:
+            if probe in self.value_marks:
+                return self.value_marks[probe]
+            if not probe:
+                return (1, 1)
+            probe = probe[:-1]
+
+    def problem(self, loc: Path_, message: str, **kwargs: Any) -> Problem:
+        line, column = self.value_position(loc)
+        return Problem(self.file, line, column, dotted(loc), message, **kwargs)
+
+
+def dotted(loc: Path_) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Converter:
+    def __init__(self, loaded: LoadedYaml) -> None:
+        self.loaded = loaded
+        self.visited = 0
+
+    def fail(self, node: yaml.Node, message: str) -> InputError:
+        line, column = _mark(node)
+        return InputError([Problem(self.loaded.file, line, column, "", message)])
+
+    def convert(self, node: yaml.Node, path: Path_) -> Any:
+        self.visited += 1
+        if self.visited > MAX_YAML_NODES:
+            # Aliases can make a small file expand to billions of values ("billion laughs").
+            raise self.fail(node, f"document is too large (more than {MAX_YAML_NODES} values)")
+        self.loaded.value_marks.setdefault(path, _mark(node))
+        if node.tag not in STANDARD_TAGS:
+            raise self.fail(node, f"unsupported YAML tag {node.tag!r}")
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise self.fail(key_node, "merge keys ('<<') are not supported; write the keys out")
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.fail(key_node, "mapping keys must be plain text")
+            key = str(key_node.value)
+            if key in result:
+                first_line = self.loaded.key_marks[(*path, key)][0]
+                raise self.fail(key_node, f"duplicate key {key!r} (first defined on line {first_line})")
+            self.loaded.key_marks[(*path, key)] = _mark(key_node)
+            result[key] = self.convert(value_node, (*path, key))
+        return result
+
+    @staticmethod
+    def _scalar(node: yaml.ScalarNode) -> str | None:
+        # Plain scalars keep their text; only the YAML null words become None.
+        if node.style is None and node.value in NULL_WORDS:
+            return None
+        if node.tag == "tag:yaml.org,2002:null":
+            return None
+        return node.value
+
+
+def load_yaml(path: Path, display: str | None = None) -> LoadedYaml:
+    """Load one YAML file into plain values with positions, or raise InputError."""
+    name = display or str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise InputError(
+                [Problem(name, None, None, "", f"file is too large ({size} bytes; limit {MAX_YAML_BYTES})")]
+            )
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError([Problem(name, None, None, "", "file not found")]) from None
+    except IsADirectoryError:
+        raise InputError([Problem(name, None, None, "", "is a folder, not a YAML file")]) from None
+    except OSError as exc:
+        raise InputError([Problem(name, None, None, "", f"cannot read file: {exc.strerror}")]) from None
+    return parse_yaml(raw, name)
+
+
+def parse_yaml(raw: bytes, name: str) -> LoadedYaml:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            [Problem(name, None, None, "", f"not a YAML text file (invalid UTF-8 at byte {exc.start})")]
+        ) from None
+    if "\x00" in text:
+        raise InputError([Problem(name, None, None, "", "not a YAML text file (contains NUL bytes)")])
+    loaded = LoadedYaml(file=name, data=None)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        detail = exc.problem or exc.context or "invalid YAML"
+        raise InputError([Problem(name, line, column, "", f"not valid YAML: {detail}")]) from None
+    except yaml.YAMLError as exc:
+        raise InputError([Problem(name, None, None, "", f"not valid YAML: {exc}")]) from None
+    if root is None:
+        raise InputError([Problem(name, None, None, "", "file is empty")])
+    loaded.data = _Converter(loaded).convert(root, ())
+    if not isinstance(loaded.data, dict):
+        line, column = _mark(root)
+        raise InputError(
+            [Problem(name, line, column, "", "expected a mapping of 'key: value' lines at the top level")]
+        )
+    return loaded
