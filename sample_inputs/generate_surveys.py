@@ -40,22 +40,73 @@ OTHER_NOTES = ("Suspended", "In communication with RMI")
 
 COUNTRIES_2025 = {
     "tantalum": [
-        "Australia", "Brazil", "Burundi", "China", "Democratic Republic of the Congo", "Ethiopia",
-        "Mozambique", "Nigeria", "Rwanda", "Sierra Leone",
+        "Australia",
+        "Brazil",
+        "Burundi",
+        "China",
+        "Democratic Republic of the Congo",
+        "Ethiopia",
+        "Mozambique",
+        "Nigeria",
+        "Rwanda",
+        "Sierra Leone",
     ],
     "tin": [
-        "Australia", "Bolivia", "Brazil", "Burundi", "China", "Democratic Republic of the Congo",
-        "Indonesia", "Laos", "Malaysia", "Myanmar", "Nigeria", "Peru", "Portugal", "Russia",
-        "Rwanda", "Thailand", "Uganda", "Vietnam",
+        "Australia",
+        "Bolivia",
+        "Brazil",
+        "Burundi",
+        "China",
+        "Democratic Republic of the Congo",
+        "Indonesia",
+        "Laos",
+        "Malaysia",
+        "Myanmar",
+        "Nigeria",
+        "Peru",
+        "Portugal",
+        "Russia",
+        "Rwanda",
+        "Thailand",
+        "Uganda",
+        "Vietnam",
     ],
     "tungsten": [
-        "Austria", "Bolivia", "Brazil", "Canada", "China", "Mongolia", "Portugal", "Russia",
-        "Rwanda", "Spain", "United Kingdom", "Vietnam",
+        "Austria",
+        "Bolivia",
+        "Brazil",
+        "Canada",
+        "China",
+        "Mongolia",
+        "Portugal",
+        "Russia",
+        "Rwanda",
+        "Spain",
+        "United Kingdom",
+        "Vietnam",
     ],
     "gold": [
-        "Argentina", "Australia", "Brazil", "Burkina Faso", "Canada", "Chile", "China", "Colombia",
-        "Ghana", "Indonesia", "Japan", "Mali", "Mexico", "Papua New Guinea", "Peru", "Philippines",
-        "South Africa", "Tanzania", "Türkiye", "United States", "Uzbekistan",
+        "Argentina",
+        "Australia",
+        "Brazil",
+        "Burkina Faso",
+        "Canada",
+        "Chile",
+        "China",
+        "Colombia",
+        "Ghana",
+        "Indonesia",
+        "Japan",
+        "Mali",
+        "Mexico",
+        "Papua New Guinea",
+        "Peru",
+        "Philippines",
+        "South Africa",
+        "Tanzania",
+        "Türkiye",
+        "United States",
+        "Uzbekistan",
     ],
 }
 
@@ -103,7 +154,9 @@ def derive_2024(
         previous[row["cid"]] = smelter_entry(row, pick_status(rng), rng)
     for cid in rng.sample(sorted(set(previous) & set(current)), 22):  # status moved in 2025
         entry = previous[cid]
-        entry["status"] = {"Conformant": "Active", "Active": "Not Enrolled"}.get(entry["status"], "Conformant")
+        entry["status"] = {"Conformant": "Active", "Active": "Not Enrolled"}.get(
+            entry["status"], "Conformant"
+        )
         entry.pop("status_note", None)
     return previous
 
@@ -157,14 +210,32 @@ def main() -> None:
     countries_2024["tungsten"].append("Kazakhstan")
 
     older = [
-        {"year": 2022, "suppliers_surveyed": 371, "suppliers_responded": 219,
-         "spend_coverage_percent": 84.0,
-         "smelters_by_status": {"Conformant": 214, "Active": 19, "Non-Conformant": 11,
-                                "Not Enrolled": 41, "Other": 6}},
-        {"year": 2023, "suppliers_surveyed": 386, "suppliers_responded": 241,
-         "spend_coverage_percent": 86.5,
-         "smelters_by_status": {"Conformant": 221, "Active": 17, "Non-Conformant": 12,
-                                "Not Enrolled": 36, "Other": 5}},
+        {
+            "year": 2022,
+            "suppliers_surveyed": 371,
+            "suppliers_responded": 219,
+            "spend_coverage_percent": 84.0,
+            "smelters_by_status": {
+                "Conformant": 214,
+                "Active": 19,
+                "Non-Conformant": 11,
+                "Not Enrolled": 41,
+                "Other": 6,
+            },
+        },
+        {
+            "year": 2023,
+            "suppliers_surveyed": 386,
+            "suppliers_responded": 241,
+            "spend_coverage_percent": 86.5,
+            "smelters_by_status": {
+                "Conformant": 221,
+                "Active": 17,
+                "Non-Conformant": 12,
+                "Not Enrolled": 36,
+                "Other": 5,
+            },
+        },
     ]
     suppliers_2024 = {"surveyed": 398, "responded": 265, "spend_coverage_percent": 88.2}
     prior_2024 = {

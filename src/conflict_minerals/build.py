@@ -77,7 +77,9 @@ def render_html(loaded: LoadedFiling, context: DocumentContext) -> dict[str, str
     pages = {}
     for spec in documents_for(context):
         try:
-            pages[spec.stem] = render_template(env, spec.template, {**variables, "document_title": spec.title})
+            pages[spec.stem] = render_template(
+                env, spec.template, {**variables, "document_title": spec.title}
+            )
         except TemplateFailure as failure:
             raise failure.as_input_error() from None
     return pages
@@ -121,8 +123,7 @@ def make_manifest(loaded: LoadedFiling, outputs: dict[Path, bytes]) -> bytes:
             for path in loaded.input_files()
         ],
         "outputs": [
-            {"path": _relative(path, base), "sha256": sha256(data)}
-            for path, data in sorted(outputs.items())
+            {"path": _relative(path, base), "sha256": sha256(data)} for path, data in sorted(outputs.items())
         ],
     }
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")

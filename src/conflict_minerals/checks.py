@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from .dates import long_date
@@ -53,14 +54,17 @@ def check_survey(survey: SurveyResults, loaded: LoadedYaml) -> list[Problem]:
             )
         if prior.year in seen_years:
             problems.append(
-                loaded.problem((*where, "year"), f"year {prior.year} is given twice (also item {seen_years[prior.year]})")
+                loaded.problem(
+                    (*where, "year"), f"year {prior.year} is given twice (also item {seen_years[prior.year]})"
+                )
             )
         seen_years.setdefault(prior.year, index)
         if prior.suppliers_responded > prior.suppliers_surveyed:
             problems.append(
                 loaded.problem(
                     (*where, "suppliers_responded"),
-                    f"{prior.suppliers_responded} responded but only {prior.suppliers_surveyed} were surveyed",
+                    f"{prior.suppliers_responded} responded but only "
+                    f"{prior.suppliers_surveyed} were surveyed",
                 )
             )
     return problems
@@ -97,6 +101,8 @@ def check_filing(filing: Filing, survey: SurveyResults | None, loaded: LoadedYam
     problems += _signature_window(filing, loaded)
     problems += _mode_requirements(filing, loaded)
     problems += _narrative_links(loaded)
+    if filing.mode is not FilingMode.CONFLICT_FREE_CLAIM:
+        problems += _conflict_free_wording(loaded)
     return problems
 
 
@@ -144,9 +150,7 @@ def _mode_requirements(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
         return problems
     for name in _CMR_FIELDS:
         if getattr(narrative, name) is None:
-            problems.append(
-                loaded.problem(("narrative", name), f"required when mode is {filing.mode.value}")
-            )
+            problems.append(loaded.problem(("narrative", name), f"required when mode is {filing.mode.value}"))
     if not narrative.risk_mitigation:
         problems.append(
             loaded.problem(
@@ -183,7 +187,7 @@ def _mode_requirements(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
     return problems
 
 
-def _narrative_links(loaded: LoadedYaml) -> Iterator[Problem]:
+def _narrative_texts(loaded: LoadedYaml) -> Iterator[tuple[Path_, str]]:
     def walk(value: object, path: Path_) -> Iterator[tuple[Path_, str]]:
         if isinstance(value, dict):
             for key, item in value.items():
@@ -194,7 +198,30 @@ def _narrative_links(loaded: LoadedYaml) -> Iterator[Problem]:
         elif isinstance(value, str):
             yield path, value
 
-    for path, text in walk(loaded.data.get("narrative"), ("narrative",)):
+    yield from walk(loaded.data.get("narrative"), ("narrative",))
+
+
+_CONFLICT_FREE = re.compile(r"conflict[\s-]+free", re.IGNORECASE)
+# Sentences that mention the label only to disclaim it ("we do not describe ... as DRC conflict free").
+_DISCLAIMER = re.compile(r"\b(not|no|neither|nor|without)\b", re.IGNORECASE)
+
+
+def _conflict_free_wording(loaded: LoadedYaml) -> Iterator[Problem]:
+    """Flag narrative that describes products as conflict free outside conflict_free_claim mode."""
+    for path, text in _narrative_texts(loaded):
+        for sentence in re.split(r"(?<=[.;:!?])\s+", text):
+            if _CONFLICT_FREE.search(sentence) and not _DISCLAIMER.search(sentence):
+                yield loaded.problem(
+                    path,
+                    "mentions 'conflict free'; a voluntary 'DRC conflict free' description needs "
+                    "mode conflict_free_claim and an independent private sector audit",
+                    severity=WARNING,
+                )
+                break
+
+
+def _narrative_links(loaded: LoadedYaml) -> Iterator[Problem]:
+    for path, text in _narrative_texts(loaded):
         for target in disallowed_links(text):
             yield loaded.problem(
                 path,

@@ -12,8 +12,8 @@ import typer
 
 from . import __version__
 from .build import OutputFormat, build
-from .deadline import filing_deadline
 from .dates import long_date
+from .deadline import filing_deadline
 from .loader import load_filing
 from .outputs import OutputBusy
 from .problems import InputError, Problem, Severity

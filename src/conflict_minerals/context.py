@@ -198,9 +198,7 @@ def countries_of_origin(survey: SurveyResults) -> tuple[list[tuple[str, list[Cou
 
 
 def annex_rows(survey: SurveyResults) -> list[AnnexRow]:
-    ordered = sorted(
-        survey.smelters, key=lambda s: (METAL_ORDER.index(s.metal), s.name.casefold(), s.cid)
-    )
+    ordered = sorted(survey.smelters, key=lambda s: (METAL_ORDER.index(s.metal), s.name.casefold(), s.cid))
     return [
         AnnexRow(
             metal=s.metal.label,

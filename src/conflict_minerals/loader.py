@@ -73,14 +73,18 @@ def _validate(loaded: LoadedYaml, model: type[BaseModel]) -> tuple[Any, list[Pro
         return None, pydantic_problems(loaded, error)
 
 
-def resolve_inside(base: Path, relative: str, loaded: LoadedYaml, loc: Path_) -> tuple[Path | None, list[Problem]]:
+def resolve_inside(
+    base: Path, relative: str, loaded: LoadedYaml, loc: Path_
+) -> tuple[Path | None, list[Problem]]:
     """Resolve a path written in the filing; it must stay inside the filing's folder.
 
     Paths in a filing name the project's own files. Refusing absolute paths and `..`
     keeps a shared or downloaded filing from pulling in /etc/passwd or another project.
     """
     if Path(relative).is_absolute() or "://" in relative:
-        return None, [loaded.problem(loc, f"must be a path relative to the filing's folder (got {relative!r})")]
+        return None, [
+            loaded.problem(loc, f"must be a path relative to the filing's folder (got {relative!r})")
+        ]
     candidate = (base / relative).resolve()
     try:
         candidate.relative_to(base.resolve())
@@ -102,7 +106,9 @@ def load_filing(filing_path: Path) -> LoadedFiling:
     survey_path = template_dir = css_path = None
     survey_ref = loaded_filing.data.get("survey_results")
     if isinstance(survey_ref, str) and survey_ref.strip():
-        survey_path, path_problems = resolve_inside(base, survey_ref.strip(), loaded_filing, ("survey_results",))
+        survey_path, path_problems = resolve_inside(
+            base, survey_ref.strip(), loaded_filing, ("survey_results",)
+        )
         problems += path_problems
         if survey_path is not None:
             try:

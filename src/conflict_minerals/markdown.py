@@ -18,8 +18,10 @@ ALLOWED_LINK = re.compile(r"(https?://|mailto:|#)", re.IGNORECASE)
 
 @cache
 def _parser() -> MarkdownIt:
-    md = MarkdownIt("zero", {"html": False, "linkify": False, "typographer": False})
-    md.enable(["paragraph", "list", "emphasis", "link", "newline", "escape", "entity", "backticks"])
+    md = MarkdownIt("zero", {"html": False, "linkify": False, "typographer": True})
+    md.enable(
+        ["paragraph", "list", "emphasis", "link", "newline", "escape", "entity", "backticks", "smartquotes"]
+    )
     md.validateLink = lambda url: bool(ALLOWED_LINK.match(url.strip()))
     return md
 

@@ -43,7 +43,9 @@ def locked_folder(folder: Path) -> Iterator[None]:
         try:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputBusy(f"{folder} is being written by another cmr process; try again when it ends") from None
+            raise OutputBusy(
+                f"{folder} is being written by another cmr process; try again when it ends"
+            ) from None
         try:
             yield
         finally:

@@ -84,12 +84,14 @@ def render_template(env: SandboxedEnvironment, name: str, context: dict[str, obj
     try:
         return env.get_template(name).render(context)
     except jinja2.TemplateSyntaxError as error:
-        raise TemplateFailure(_template_file(error.filename, name), error.lineno, error.message or "syntax error")
+        raise TemplateFailure(
+            _template_file(error.filename, name), error.lineno, error.message or "syntax error"
+        ) from None
     except jinja2.TemplateNotFound as error:
-        raise TemplateFailure(name, None, f"template not found: {error.message or error.name}")
+        raise TemplateFailure(name, None, f"template not found: {error.message or error.name}") from None
     except jinja2.TemplateError as error:
         filename, line = _template_frame(name)
-        raise TemplateFailure(filename, line, f"{type(error).__name__}: {error}")
+        raise TemplateFailure(filename, line, f"{type(error).__name__}: {error}") from None
 
 
 def _template_file(filename: str | None, fallback: str) -> str:
