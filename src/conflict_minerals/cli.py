@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .build import OutputFormat, build
 from .dates import long_date
 from .deadline import filing_deadline
 from .loader import load_filing
@@ -138,6 +137,9 @@ def build_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Render the Form SD and Conflict Minerals Report as HTML and PDF, with manifest.json."""
+    # Imported here so `validate` and `init` do not pay for loading WeasyPrint.
+    from .build import OutputFormat, build
+
     out_dir = out if out is not None else default_out_dir(filing)
     chosen = frozenset(OutputFormat(f.value) for f in formats) if formats else frozenset(OutputFormat)
     try:

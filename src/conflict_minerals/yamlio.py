@@ -40,6 +40,9 @@ STANDARD_TAGS = frozenset(
 
 Path_ = tuple[str | int, ...]
 
+# libyaml's composer is several times faster on large survey files; both give the same nodes.
+_COMPOSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass
 class LoadedYaml:
@@ -163,7 +166,7 @@ def parse_yaml(raw: bytes, name: str) -> LoadedYaml:
         raise InputError([Problem(name, None, None, "", "not a YAML text file (contains NUL bytes)")])
     loaded = LoadedYaml(file=name, data=None)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_COMPOSER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)

@@ -1,0 +1,107 @@
+"""The `cmr` commands as a user and a pipeline call them: outputs, exit codes, JSON."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conflict_minerals.cli import app
+from conflict_minerals.outputs import LOCK_NAME
+
+from .conftest import edit
+
+runner = CliRunner()
+
+
+def test_init_writes_a_project_that_builds(tmp_path: Path) -> None:
+    project = tmp_path / "new"
+    result = runner.invoke(app, ["init", str(project)])
+    assert result.exit_code == 0, result.output
+    filing = project / "filing.yaml"
+    text = filing.read_text(encoding="utf-8")
+    # Every field is explained by a comment.
+    for field in ("irs_employer_identification_number", "commission_file_number", "exhibits_numbering",
+                  "template_dir", "css", "independent_audit", "forward_looking_statements"):
+        assert field in text
+    assert text.count("#") > 40
+    built = runner.invoke(app, ["build", str(filing), "--out", str(tmp_path / "out")])
+    assert built.exit_code == 0, built.output
+    assert (tmp_path / "out" / "conflict-minerals-report.pdf").stat().st_size > 10_000
+
+
+def test_init_refuses_to_overwrite(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["init", str(tmp_path)]).exit_code == 0
+    again = runner.invoke(app, ["init", str(tmp_path)])
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert runner.invoke(app, ["init", str(tmp_path), "--force"]).exit_code == 0
+
+
+def test_build_html_only_and_json_report(sample_2025: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["build", str(sample_2025), "--out", str(out), "--format", "html", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert sorted(Path(p).name for p in report["written"]) == [
+        "conflict-minerals-report.html",
+        "form-sd.html",
+        "manifest.json",
+    ]
+
+
+def test_build_default_output_folder_is_under_output(sample_2025: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["build", str(sample_2025), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "output" / "acme-2025" / "form-sd.html").exists()
+
+
+def test_build_invalid_input_exits_1_and_lists_problems(sample_2025: Path, tmp_path: Path) -> None:
+    edit(sample_2025, 'zip_code: "95134"', 'zip_code: "9513"')
+    edit(sample_2025, "reporting_year: 2025", "reporting_year: 2025\nunknown_setting: 1")
+    result = runner.invoke(app, ["build", str(sample_2025), "--out", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    fields = {p["field"] for p in report["problems"]}
+    assert {"registrant.zip_code", "unknown_setting"} <= fields
+    assert all(p["line"] for p in report["problems"])
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["build"], ["build", "x.yaml", "--format", "docx"], ["frobnicate"], ["validate", "--nope", "x"]],
+)
+def test_usage_errors_exit_2(arguments: list[str]) -> None:
+    assert runner.invoke(app, arguments).exit_code == 2
+
+
+def test_missing_filing_exits_1(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(tmp_path / "absent.yaml")])
+    assert result.exit_code == 1
+    assert "absent.yaml: file not found" in result.output
+
+
+def test_concurrent_build_into_the_same_folder_fails_clearly(sample_2025: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / LOCK_NAME, "a+b") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        result = runner.invoke(app, ["build", str(sample_2025), "--out", str(out), "--format", "html"])
+    assert result.exit_code == 1
+    assert "being written by another cmr process" in result.output
+    assert not (out / "form-sd.html").exists()
+
+
+def test_validate_reports_the_deadline_and_warnings(sample_2025: Path) -> None:
+    edit(sample_2025, "date: 2026-05-27", "date: 2026-06-15")
+    result = runner.invoke(app, ["validate", str(sample_2025), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["filing_deadline"] == "2026-06-01"
+    assert any("after the filing deadline" in p["message"] for p in report["problems"])
