@@ -43,7 +43,9 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("filing", nargs="?", type=Path, default=DEFAULT_FILING)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--max-overhead", type=float, default=15.0, help="percent; exit 1 above it")
@@ -72,8 +74,11 @@ def main() -> int:
     print(f"filing:            {args.filing}")
     print(f"documents:         {', '.join(Path(h).name for h in html)}")
     print(f"runs:              {args.runs}")
-    print(f"cmr build:         median {cmr_median:.2f} s  (min {min(cmr_times):.2f}, max {max(cmr_times):.2f})")
-    print(f"bare WeasyPrint:   median {bare_median:.2f} s  (min {min(bare_times):.2f}, max {max(bare_times):.2f})")
+    for label, times, median in (
+        ("cmr build", cmr_times, cmr_median),
+        ("bare WeasyPrint", bare_times, bare_median),
+    ):
+        print(f"{label + ':':<19}median {median:.2f} s  (min {min(times):.2f}, max {max(times):.2f})")
     print(f"tool overhead:     {cmr_median - bare_median:+.2f} s = {overhead:+.1f}% of the render time")
     if overhead > args.max_overhead:
         print(f"FAIL: overhead above {args.max_overhead}%")

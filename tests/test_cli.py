@@ -24,8 +24,15 @@ def test_init_writes_a_project_that_builds(tmp_path: Path) -> None:
     filing = project / "filing.yaml"
     text = filing.read_text(encoding="utf-8")
     # Every field is explained by a comment.
-    for field in ("irs_employer_identification_number", "commission_file_number", "exhibits_numbering",
-                  "template_dir", "css", "independent_audit", "forward_looking_statements"):
+    for field in (
+        "irs_employer_identification_number",
+        "commission_file_number",
+        "exhibits_numbering",
+        "template_dir",
+        "css",
+        "independent_audit",
+        "forward_looking_statements",
+    ):
         assert field in text
     assert text.count("#") > 40
     built = runner.invoke(app, ["build", str(filing), "--out", str(tmp_path / "out")])

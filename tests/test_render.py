@@ -171,8 +171,17 @@ def test_cmr_outline_and_definitions(sample_build: tuple[Path, Path]) -> None:
         "Annex B – Countries of Origin",
     ):
         assert heading in text, heading
-    for country in ("Angola", "Burundi", "Central African Republic", "Republic of the Congo", "Rwanda",
-                    "South Sudan", "Tanzania", "Uganda", "Zambia"):
+    for country in (
+        "Angola",
+        "Burundi",
+        "Central African Republic",
+        "Republic of the Congo",
+        "Rwanda",
+        "South Sudan",
+        "Tanzania",
+        "Uganda",
+        "Zambia",
+    ):
         assert country in text
     assert "was not required for the reporting period and has not been obtained" in text
     # No product is labelled conflict free outside the voluntary-claim mode.
@@ -294,7 +303,9 @@ def test_draft_marking_can_be_turned_off(sample_2025: Path, tmp_path: Path) -> N
 def test_html_and_jinja_in_values_are_shown_as_text(sample_2025: Path, tmp_path: Path) -> None:
     edit(sample_2025, 'name: "Acme Devices, Inc."', 'name: "Acme <b>Devices</b> {{ 7*7 }}, Inc."')
     text = sample_2025.read_text(encoding="utf-8")
-    text = text.replace("  company_overview: |\n", "  company_overview: |\n    <script>alert(1)</script> {% raw %}\n\n", 1)
+    text = text.replace(
+        "  company_overview: |\n", "  company_overview: |\n    <script>alert(1)</script> {% raw %}\n\n", 1
+    )
     sample_2025.write_text(text, encoding="utf-8")
     build(sample_2025, tmp_path / "out", HTML_ONLY)
     html = (tmp_path / "out" / "conflict-minerals-report.html").read_text(encoding="utf-8")
@@ -317,7 +328,11 @@ def test_failed_build_leaves_earlier_outputs_untouched(sample_2025: Path, tmp_pa
     out = tmp_path / "out"
     build(sample_2025, out, HTML_ONLY)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    edit(sample_2025, 'irs_employer_identification_number: "94-3261785"', 'irs_employer_identification_number: "943261785"')
+    edit(
+        sample_2025,
+        'irs_employer_identification_number: "94-3261785"',
+        'irs_employer_identification_number: "943261785"',
+    )
     with pytest.raises(InputError):
         build(sample_2025, out, HTML_ONLY)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -37,6 +37,7 @@ def test_the_two_sample_years_differ_like_real_years() -> None:
     assert set(old_ids) - set(new_ids), "no smelter removed"
     assert any(old_ids[c] != new_ids[c] for c in set(old_ids) & set(new_ids)), "no status changed"
     assert old["suppliers"] != new["suppliers"]
-    assert Path(SAMPLES / "acme-2024" / "filing.yaml").read_text() != Path(
-        SAMPLES / "acme-2025" / "filing.yaml"
-    ).read_text()
+    assert (
+        Path(SAMPLES / "acme-2024" / "filing.yaml").read_text()
+        != Path(SAMPLES / "acme-2025" / "filing.yaml").read_text()
+    )

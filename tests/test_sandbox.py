@@ -41,11 +41,13 @@ EXTENDS = '{% extends "builtin/form-sd.html.j2" %}{% block content %}{{ super() 
         '<link rel="stylesheet" href="/etc/passwd">',
         '<style>@import url("/etc/passwd");</style>',
         '<div style="background: url(file:///etc/passwd)">x</div>',
-        '<style>@font-face { font-family: X; src: url(/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf); }'
+        "<style>@font-face { font-family: X; src: url(/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf); }"
         " body { font-family: X; }</style>",
     ],
 )
-def test_override_template_cannot_fetch_outside_assets(sample_2025: Path, tmp_path: Path, hostile: str) -> None:
+def test_override_template_cannot_fetch_outside_assets(
+    sample_2025: Path, tmp_path: Path, hostile: str
+) -> None:
     with_override(sample_2025, EXTENDS.replace("HOSTILE", hostile))
     out = tmp_path / "out"
     with pytest.raises(InputError) as raised:
