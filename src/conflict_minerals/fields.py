@@ -44,19 +44,19 @@ def _untab(value: object) -> object:
 Text = Annotated[str, BeforeValidator(_untab), AfterValidator(_non_blank)]
 Markdown = Annotated[str, AfterValidator(_non_blank)]
 
-EmployerId = Annotated[str, AfterValidator(_pattern_checker(r"\d{2}-\d{7}", "NN-NNNNNNN"))]
+EmployerId = Annotated[str, AfterValidator(_pattern_checker(r"[0-9]{2}-[0-9]{7}", "NN-NNNNNNN"))]
 CommissionFileNumber = Annotated[
-    str, AfterValidator(_pattern_checker(r"0\d{2}-\d{5}", "0NN-NNNNN, e.g. 001-12345"))
+    str, AfterValidator(_pattern_checker(r"0[0-9]{2}-[0-9]{5}", "0NN-NNNNN, e.g. 001-12345"))
 ]
-ZipCode = Annotated[str, AfterValidator(_pattern_checker(r"\d{5}(-\d{4})?", "NNNNN or NNNNN-NNNN"))]
+ZipCode = Annotated[str, AfterValidator(_pattern_checker(r"[0-9]{5}(-[0-9]{4})?", "NNNNN or NNNNN-NNNN"))]
 SmelterId = Annotated[
-    str, BeforeValidator(_untab), AfterValidator(_pattern_checker(r"CID\d{6}", "CID followed by 6 digits"))
+    str, BeforeValidator(_untab), AfterValidator(_pattern_checker(r"CID[0-9]{6}", "CID followed by 6 digits"))
 ]
 
 
 def _phone(value: str) -> str:
-    digits = re.sub(r"\D", "", value)
-    if not re.fullmatch(r"[0-9+()\-. ]+(\s*(x|ext\.?)\s*\d+)?", value) or len(digits) < 10:
+    digits = re.sub(r"[^0-9]", "", value)
+    if not re.fullmatch(r"[0-9+()\-. ]+(\s*(x|ext\.?)\s*[0-9]+)?", value) or len(digits) < 10:
         raise ValueError(f"must be a telephone number with area code, e.g. (408) 555-0100 (got {value!r})")
     return value
 
@@ -65,7 +65,7 @@ Phone = Annotated[str, AfterValidator(_phone)]
 
 
 def _web_url(value: str) -> str:
-    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+\.[A-Za-z]{2,}(:\d+)?(/\S*)?", value):
+    if not re.fullmatch(r"https?://[A-Za-z0-9.-]+\.[A-Za-z]{2,}(:[0-9]+)?(/\S*)?", value):
         raise ValueError(f"must be a full web address starting with https:// (got {value!r})")
     return value
 

@@ -85,12 +85,16 @@ def resolve_inside(
         return None, [
             loaded.problem(loc, f"must be a path relative to the filing's folder (got {relative!r})")
         ]
-    candidate = (base / relative).resolve()
     try:
-        candidate.relative_to(base.resolve())
-    except ValueError:
+        candidate = (base / relative).resolve()
+        inside = candidate.is_relative_to(base.resolve())
+        exists = inside and candidate.exists()
+    except (OSError, ValueError) as error:  # NUL bytes, names too long for the file system
+        reason = getattr(error, "strerror", None) or str(error)
+        return None, [loaded.problem(loc, f"is not a usable path ({reason})")]
+    if not inside:
         return None, [loaded.problem(loc, f"must stay inside the filing's folder (got {relative!r})")]
-    if not candidate.exists():
+    if not exists:
         return None, [loaded.problem(loc, f"{relative!r} does not exist")]
     return candidate, []
 

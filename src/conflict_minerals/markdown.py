@@ -23,6 +23,9 @@ def _parser() -> MarkdownIt:
         ["paragraph", "list", "emphasis", "link", "newline", "escape", "entity", "backticks", "smartquotes"]
     )
     md.validateLink = lambda url: bool(ALLOWED_LINK.match(url.strip()))
+    # A soft line break in YAML prose is a space; a raw newline inside justified text made
+    # WeasyPrint 70 break the line early.
+    md.add_render_rule("softbreak", lambda *args: " ")
     return md
 
 

@@ -22,7 +22,8 @@ from .problems import InputError, Problem
 
 # Limits that keep a hostile or mistaken file from exhausting memory.
 MAX_YAML_BYTES = 20 * 1024 * 1024
-MAX_YAML_NODES = 2_000_000
+MAX_YAML_NODES = 500_000
+MAX_YAML_DEPTH = 100
 
 NULL_WORDS = frozenset({"", "~", "null", "Null", "NULL"})
 STANDARD_TAGS = frozenset(
@@ -129,7 +130,7 @@ class _Converter:
     @staticmethod
     def _scalar(node: yaml.ScalarNode) -> str | None:
         # Plain scalars keep their text; only the YAML null words become None.
-        if node.style is None and node.value in NULL_WORDS:
+        if node.style in (None, "") and node.value in NULL_WORDS:
             return None
         if node.tag == "tag:yaml.org,2002:null":
             return None
@@ -155,6 +156,41 @@ def load_yaml(path: Path, display: str | None = None) -> LoadedYaml:
     return parse_yaml(raw, name)
 
 
+def _check_depth(text: str, name: str) -> None:
+    """Refuse deep nesting before composing: libyaml's composer recurses in C and a file of
+    `[[[[...` a few hundred kilobytes long crashes the interpreter."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_COMPOSER):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                line, column = event.start_mark.line + 1, event.start_mark.column + 1
+                message = f"nested too deeply (more than {MAX_YAML_DEPTH} levels)"
+                raise InputError([Problem(name, line, column, "", message)])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, name: str) -> Problem:
+    problem, context = exc.problem or "", exc.context or ""
+    mark = exc.problem_mark or exc.context_mark
+    if exc.context_mark is not None and "end of stream" in problem:
+        # An unclosed quote or bracket: the useful place is where it was opened.
+        mark = exc.context_mark
+    if mark is not None and _char_at(text, mark) == "\t":
+        problem = "a TAB character; YAML indentation must use spaces"
+    detail = f"{context}: {problem}" if context and problem else (problem or context or "invalid YAML")
+    line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    return Problem(name, line, column, "", f"not valid YAML: {detail}")
+
+
+def _char_at(text: str, mark: yaml.Mark) -> str:
+    lines = text.split("\n")
+    if mark.line < len(lines) and mark.column < len(lines[mark.line]):
+        return lines[mark.line][mark.column]
+    return ""
+
+
 def parse_yaml(raw: bytes, name: str) -> LoadedYaml:
     try:
         text = raw.decode("utf-8-sig")
@@ -166,14 +202,17 @@ def parse_yaml(raw: bytes, name: str) -> LoadedYaml:
         raise InputError([Problem(name, None, None, "", "not a YAML text file (contains NUL bytes)")])
     loaded = LoadedYaml(file=name, data=None)
     try:
+        _check_depth(text, name)
         root = yaml.compose(text, Loader=_COMPOSER)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        detail = exc.problem or exc.context or "invalid YAML"
-        raise InputError([Problem(name, line, column, "", f"not valid YAML: {detail}")]) from None
+        raise InputError([_syntax_problem(exc, text, name)]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        message = f"not valid YAML: character #x{exc.character:04x} is not allowed (control character)"
+        raise InputError([Problem(name, line, None, "", message)]) from None
     except yaml.YAMLError as exc:
-        raise InputError([Problem(name, None, None, "", f"not valid YAML: {exc}")]) from None
+        detail = " ".join(str(exc).split())
+        raise InputError([Problem(name, None, None, "", f"not valid YAML: {detail}")]) from None
     if root is None:
         raise InputError([Problem(name, None, None, "", "file is empty")])
     loaded.data = _Converter(loaded).convert(root, ())
