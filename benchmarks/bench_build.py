@@ -36,6 +36,37 @@ for html in sys.argv[3:]:
 """
 
 
+STAGES = """
+import sys, time
+from pathlib import Path
+t0 = time.perf_counter()
+import weasyprint
+t1 = time.perf_counter()
+from conflict_minerals import build as b
+from conflict_minerals.context import build_context
+from conflict_minerals.loader import load_filing
+t2 = time.perf_counter()
+loaded = load_filing(Path(sys.argv[1]))
+t3 = time.perf_counter()
+context = build_context(loaded)
+t4 = time.perf_counter()
+pages = b.render_html(loaded, context)
+t5 = time.perf_counter()
+pdfs = {stem: b._pdf(loaded, html) for stem, html in pages.items()}
+t6 = time.perf_counter()
+print(f"{t1-t0:.3f} {t2-t1:.3f} {t3-t2:.3f} {t4-t3:.3f} {t5-t4:.3f} {t6-t5:.3f}")
+"""
+
+
+def stage_times(filing: Path) -> list[float]:
+    """Seconds per stage in one process: WeasyPrint import, tool imports, load+validate,
+    context, Jinja, PDF render."""
+    result = subprocess.run(
+        [sys.executable, "-c", STAGES, str(filing)], check=True, capture_output=True, text=True
+    )
+    return [float(x) for x in result.stdout.split()]
+
+
 def timed(command: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, env=env)
@@ -67,6 +98,15 @@ def main() -> int:
         for _ in range(args.runs):  # interleaved so machine noise hits both alike
             cmr_times.append(timed(cmr))
             bare_times.append(timed(bare))
+
+    stages = [stage_times(args.filing) for _ in range(3)]
+    names = ("import WeasyPrint", "import the tool", "load + validate", "context", "Jinja", "PDF render")
+    medians = [statistics.median(run[i] for run in stages) for i in range(len(names))]
+    print("in-process stages (median of 3):")
+    for name, seconds in zip(names, medians, strict=True):
+        print(f"  {name:<18} {seconds * 1000:7.0f} ms")
+    own = sum(medians[1:5])
+    print(f"  tool's own work    {own * 1000:7.0f} ms = {own / medians[5] * 100:.1f}% of the PDF render")
 
     cmr_median = statistics.median(cmr_times)
     bare_median = statistics.median(bare_times)

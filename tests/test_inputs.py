@@ -1241,3 +1241,27 @@ def test_filing_deadline(year: int, due: date) -> None:
 
 def test_signing_window_opens_on_january_1() -> None:
     assert window_opens(2025) == date(2026, 1, 1)
+
+
+def test_us_jurisdiction_table_matches_pycountry() -> None:
+    import pycountry
+
+    from conflict_minerals.countries import US_JURISDICTIONS
+
+    expected = {s.code.split("-")[1]: s.name for s in pycountry.subdivisions.get(country_code="US")}
+    assert expected == US_JURISDICTIONS
+
+
+def test_federal_holidays_match_the_holidays_package() -> None:
+    holidays = pytest.importorskip("holidays")
+
+    from conflict_minerals.deadline import federal_holidays
+
+    for year in range(2013, 2101):
+        # Business days are what matter: a holiday on a weekend is observed on a weekday.
+        expected = {
+            day
+            for day in holidays.US(years=[year, year + 1], categories=("public",))
+            if day.year == year and day.weekday() < 5
+        }
+        assert {d for d in federal_holidays(year) if d.weekday() < 5} == expected, year

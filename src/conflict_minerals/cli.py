@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from enum import StrEnum
@@ -139,6 +140,10 @@ def build_command(
     """Render the Form SD and Conflict Minerals Report as HTML and PDF, with manifest.json."""
     # Imported here so `validate` and `init` do not pay for loading WeasyPrint.
     from .build import OutputFormat, build
+
+    # The objects made by importing WeasyPrint live for the whole run; moving them out of the
+    # cyclic garbage collector's view makes layout about 8% faster (see benchmarks/).
+    gc.freeze()
 
     out_dir = out if out is not None else default_out_dir(filing)
     chosen = frozenset(OutputFormat(f.value) for f in formats) if formats else frozenset(OutputFormat)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-import pycountry
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PlainValidator
 
-from .countries import Country, lookup_country
+from .countries import US_JURISDICTIONS, Country, lookup_country
 
 
 class StrictModel(BaseModel):
@@ -90,9 +89,9 @@ CountryName = Annotated[Country, PlainValidator(_country)]
 def _jurisdiction(value: str) -> str:
     """A US state or territory, or a country (for registrants organized abroad)."""
     cleaned = value.strip()
-    for sub in pycountry.subdivisions.get(country_code="US") or []:
-        if cleaned.lower() in (sub.name.lower(), sub.code.lower(), sub.code.split("-")[1].lower()):
-            return sub.name
+    for code, name in US_JURISDICTIONS.items():
+        if cleaned.lower() in (name.lower(), code.lower(), f"us-{code.lower()}"):
+            return name
     country = lookup_country(cleaned)
     if country is not None:
         return cleaned
