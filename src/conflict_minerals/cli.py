@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import gc
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -174,6 +176,152 @@ def build_command(
         typer.echo(f"wrote {path}")
     for path in result.removed:
         typer.echo(f"removed stale {path}")
+
+
+def _default_year() -> int:
+    return datetime.date.today().year - 1
+
+
+class _Progress:
+    """A progress bar on a terminal; one plain line per stage elsewhere (CI, pipes)."""
+
+    def __init__(self) -> None:
+        self.interactive = sys.stderr.isatty() and not os.environ.get("CI")
+        self.bar = None
+        self.task = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.interactive and stage == "read" and total:
+            if self.bar is None:
+                from rich.progress import Progress
+
+                self.bar = Progress(transient=True)
+                self.bar.start()
+                self.task = self.bar.add_task("reading workbooks", total=total)
+            self.bar.update(self.task, completed=done)
+            return
+        if self.bar is not None and stage != "read":
+            self.bar.stop()
+            self.bar = None
+        if stage == "read":
+            return
+        typer.echo(f"ingest: {stage} {done} file{'s' if done != 1 else ''}", err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _parse_day(value: str | None, option: str) -> datetime.date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
+@app.command()
+def ingest(
+    suppliers_dir: Annotated[
+        Path, typer.Argument(metavar="SUPPLIERS_DIR", help="Folder of supplier CMRT/EMRT workbooks.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="SURVEY.yaml", help="Survey results to write.")],
+    status: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="RMAP status list CSV (CID, status, as-of date).")
+    ] = None,
+    status_as_of: Annotated[
+        str | None,
+        typer.Option(metavar="YYYY-MM-DD", help="Date of the status list, if it has no date column."),
+    ] = None,
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="Smelter reference list (CSV or template) [default: newest template found]."
+        ),
+    ] = None,
+    roster: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="CSV of suppliers surveyed, for the true response rate."),
+    ] = None,
+    findings: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Write findings.html and findings.csv here.")
+    ] = None,
+    details: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Write one JSON file per workbook here.")
+    ] = None,
+    year: Annotated[
+        int | None, typer.Option(min=2013, max=2100, help="Reporting year [default: last calendar year].")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(metavar="YYYY-MM-DD", help="Date for 'effective date in the future' [default: today]."),
+    ] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes [default: all cores].")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Read every file again.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any finding is an error.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read supplier workbooks, check them, and write the survey results `build` reads."""
+    from .ingest.pipeline import IngestOptions, run_ingest
+    from .ingest.runner import default_cache_dir
+
+    options = IngestOptions(
+        folder=suppliers_dir,
+        out=out,
+        reporting_year=year or _default_year(),
+        as_of=_parse_day(as_of, "--as-of") or datetime.date.today(),
+        status=status,
+        status_as_of=_parse_day(status_as_of, "--status-as-of"),
+        reference=reference,
+        roster=roster,
+        findings_dir=findings,
+        details_dir=details,
+        jobs=jobs or os.cpu_count() or 1,
+        cache_dir=None if no_cache else default_cache_dir(),
+    )
+    progress = _Progress()
+    try:
+        outcome = run_ingest(options, progress)
+    except InputError as error:
+        progress.close()
+        _fail(error, as_json)
+        return
+    except OutputBusy as busy:
+        progress.close()
+        typer.echo(f"error: {busy}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    progress.close()
+    for finding in outcome.unreadable:
+        typer.echo(f"{finding.file}: {finding.code}: {finding.message}", err=True)
+    counts = {
+        s: sum(1 for f in outcome.findings if f.severity.value == s) for s in ("error", "warning", "info")
+    }
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": not outcome.unreadable and not (strict and counts["error"]),
+                    "files": outcome.files_found,
+                    "unreadable": [f.model_dump(mode="json") for f in outcome.unreadable],
+                    "findings": counts,
+                    "written": [str(p) for p in outcome.written],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for path in outcome.written:
+            if path.suffix != ".json":
+                typer.echo(f"wrote {path}")
+    typer.echo(
+        f"ingest: {outcome.files_found} files, {len(outcome.unreadable)} unreadable; findings: "
+        f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes "
+        f"({outcome.seconds:.1f} s)",
+        err=True,
+    )
+    if outcome.unreadable or (strict and counts["error"]):
+        raise typer.Exit(EXIT_INVALID)
 
 
 def main() -> None:

@@ -122,8 +122,8 @@ class DocumentContext(ContextModel):
     survey: SurveyTable
     status_rows: list[StatusRow]
     status_total: StatusRow
-    status_list_source: str
-    status_as_of: str
+    status_list_source: str | None
+    status_as_of: str | None
     countries_by_metal: list[tuple[str, list[Country]]]
     country_rows: list[CountryRow]
     covered_country_origins: list[str]
@@ -333,8 +333,8 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
         survey=survey_table(survey),
         status_rows=status_rows,
         status_total=status_total,
-        status_list_source=survey.status_list.source,
-        status_as_of=long_date(survey.status_list.as_of),
+        status_list_source=survey.status_list.source if survey.status_list else None,
+        status_as_of=long_date(survey.status_list.as_of) if survey.status_list else None,
         countries_by_metal=by_metal,
         country_rows=country_rows,
         covered_country_origins=[row.name for row in country_rows if row.covered],

@@ -64,6 +64,14 @@ class StatusList(StrictModel):
     as_of: date
 
 
+class Provenance(StrictModel):
+    """Where a figure came from: a supplier workbook and its Smelter List row."""
+
+    file: Text
+    row: int = Field(ge=1)
+    supplier: Text | None = None
+
+
 class Smelter(StrictModel):
     metal: MetalName
     name: Text
@@ -71,6 +79,29 @@ class Smelter(StrictModel):
     country: CountryName
     status: Status
     status_note: Text | None = None
+    named_by: list[Provenance] = Field(default_factory=list)
+
+
+class RedFlag(StrictModel):
+    """A smelter that may source from the Covered Countries or a CAHRA and is not Conformant or Active."""
+
+    metal: MetalName
+    cid: SmelterId
+    name: Text
+    status: Status
+    reasons: list[Text]
+
+
+class IngestSummary(StrictModel):
+    """How the survey results were made (written by `cmr ingest`)."""
+
+    folder: Text
+    files_found: int = Field(ge=0)
+    files_read: int = Field(ge=0)
+    files_unreadable: int = Field(ge=0)
+    templates: dict[str, int] = Field(default_factory=dict)
+    reference_list: Text
+    findings_by_severity: dict[str, int] = Field(default_factory=dict)
 
 
 class PriorYear(StrictModel):
@@ -85,8 +116,13 @@ class SurveyResults(StrictModel):
     reporting_year: int = Field(ge=2013, le=2100)
     note: Text | None = None
     suppliers: SupplierResponse
-    status_list: StatusList
+    status_list: StatusList | None = None
     smelters: list[Smelter] = Field(default_factory=list)
     unidentified_smelter_rows: int = Field(default=0, ge=0)
     countries_of_origin: dict[MetalName, list[CountryName]] = Field(default_factory=dict)
     prior_years: list[PriorYear] = Field(default_factory=list)
+    # Written by `cmr ingest`; optional in hand-made files.
+    suppliers_not_responded: list[Text] = Field(default_factory=list)
+    declaration_summary: dict[str, dict[MetalName, dict[str, int]]] = Field(default_factory=dict)
+    red_flags: list[RedFlag] = Field(default_factory=list)
+    ingest: IngestSummary | None = None

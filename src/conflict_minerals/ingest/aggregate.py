@@ -1,0 +1,194 @@
+"""Merge every supplier's workbook into the survey results `cmr build` reads.
+
+Results are added one workbook at a time (so a run over thousands of files holds only the
+figures, never the workbooks) and written out sorted, so a re-run gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from ..countries import lookup_country
+from ..models.survey import Metal, RmapStatus
+from .checks import in_scope_metals
+from .lists import ReferenceList, RosterEntry, StatusList, company_key
+from .models import RowKind, SupplierWorkbook, UnreadableWorkbook
+
+THREE_TG = {m.value for m in Metal}
+TALLIED = (
+    "in_scope",
+    "covered_countries",
+    "cahra",
+    "recycled_scrap",
+    "supplier_response",
+    "all_smelters_identified",
+)
+NOT_ON_STATUS_LIST = "Not on the status list"
+NO_STATUS_LIST = "No status list given"
+
+
+@dataclass
+class _SmelterTally:
+    named_by: list[tuple[str, int, str | None]] = field(default_factory=list)
+    reasons: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Aggregator:
+    reference: ReferenceList
+    status: StatusList | None
+    roster: list[RosterEntry] | None
+    reporting_year: int
+    folder: str
+    files_found: int = 0
+    files_unreadable: int = 0
+    templates: Counter = field(default_factory=Counter)
+    responders: list[tuple[str, str | None]] = field(default_factory=list)  # (file, company)
+    smelters: dict[str, _SmelterTally] = field(default_factory=lambda: defaultdict(_SmelterTally))
+    unidentified_rows: int = 0
+    countries: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    tallies: dict[str, dict[str, Counter]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
+    )
+    findings_by_severity: Counter = field(default_factory=Counter)
+
+    def add(self, result: SupplierWorkbook | UnreadableWorkbook, severities: list[str]) -> None:
+        self.files_found += 1
+        self.findings_by_severity.update(severities)
+        if isinstance(result, UnreadableWorkbook):
+            self.files_unreadable += 1
+            return
+        self.templates[f"{result.template} {result.version}"] += 1
+        if result.template != "CMRT":
+            return  # EMRT/CRT declarations are read and checked but are not 3TG responses
+        self.responders.append((result.file, result.company.name))
+        self._tally_answers(result)
+        risky_metals = self._risky_metals(result)
+        for row in result.smelters:
+            entry = self.reference.get(row.cid) if row.kind is RowKind.IDENTIFIED else None
+            if entry is None or entry.metal not in THREE_TG:
+                self.unidentified_rows += 1
+                continue
+            tally = self.smelters[entry.cid]
+            tally.named_by.append((result.file, row.row, result.company.name))
+            country = lookup_country(row.mine_country) if row.mine_country else None
+            if country is not None:
+                self.countries[entry.metal].add(country.name)
+                if country.covered:
+                    tally.reasons.add(f"mine country {country.name} reported in {result.file} row {row.row}")
+            if entry.metal in risky_metals:
+                tally.reasons.add(risky_metals[entry.metal])
+
+    def _tally_answers(self, workbook: SupplierWorkbook) -> None:
+        for mineral, answers in workbook.answers.items():
+            if mineral not in THREE_TG:
+                continue
+            for answer in answers:
+                if answer.meaning in TALLIED:
+                    self.tallies[answer.meaning][mineral][answer.value or "(blank)"] += 1
+
+    @staticmethod
+    def _risky_metals(workbook: SupplierWorkbook) -> dict[str, str]:
+        """Metals for which the supplier answered that smelters source from the Covered Countries
+        or from conflict-affected and high-risk areas."""
+        risky = {}
+        for mineral in in_scope_metals(workbook):
+            for answer in workbook.answers.get(mineral, []):
+                if answer.meaning in ("covered_countries", "cahra") and (answer.value or "").lower() == "yes":
+                    area = "the Covered Countries" if answer.meaning == "covered_countries" else "a CAHRA"
+                    risky[mineral] = f"{workbook.file} declares {mineral} smelters sourcing from {area}"
+        return risky
+
+    def _status(self, cid: str) -> tuple[RmapStatus, str | None]:
+        if self.status is None:
+            return RmapStatus.OTHER, NO_STATUS_LIST
+        entry = self.status.entries.get(cid)
+        if entry is None:
+            return RmapStatus.OTHER, NOT_ON_STATUS_LIST
+        return entry.status, entry.note
+
+    def _suppliers(self) -> tuple[dict, list[str]]:
+        responded = len(self.responders)
+        if not self.roster:
+            return {"surveyed": responded, "responded": responded}, []
+        answered_files = {file for file, _ in self.responders}
+        answered_names = {company_key(name) for _, name in self.responders if name}
+        missing = [
+            entry.supplier
+            for entry in self.roster
+            if not (entry.file and entry.file in answered_files)
+            and company_key(entry.supplier) not in answered_names
+        ]
+        surveyed = max(len(self.roster), responded)
+        return {"surveyed": surveyed, "responded": surveyed - len(missing)}, sorted(missing, key=str.casefold)
+
+    def result(self) -> dict:
+        """The survey results document (plain data, ready for YAML)."""
+        smelters, red_flags = [], []
+        order = [m.value for m in Metal]
+        for cid in sorted(self.smelters, key=lambda c: (order.index(self.reference.entries[c].metal), c)):
+            entry, tally = self.reference.entries[cid], self.smelters[cid]
+            status, note = self._status(cid)
+            country = lookup_country(entry.country or "")
+            item = {
+                "metal": entry.metal,
+                "name": entry.name,
+                "cid": cid,
+                "country": country.name if country else entry.country,
+                "status": status.value,
+            }
+            if note:
+                item["status_note"] = note
+            item["named_by"] = [
+                {"file": file, "row": row, **({"supplier": supplier} if supplier else {})}
+                for file, row, supplier in sorted(tally.named_by)
+            ]
+            smelters.append(item)
+            reasons = set(tally.reasons)
+            if country is not None and country.covered:
+                reasons.add(f"located in {country.name}")
+            if reasons and status not in (RmapStatus.CONFORMANT, RmapStatus.ACTIVE):
+                red_flags.append(
+                    {
+                        "metal": entry.metal,
+                        "cid": cid,
+                        "name": entry.name,
+                        "status": status.value,
+                        "reasons": sorted(reasons),
+                    }
+                )
+        suppliers, missing = self._suppliers()
+        document = {
+            "reporting_year": self.reporting_year,
+            "note": f"Generated by cmr ingest from the supplier workbooks in {self.folder}.",
+            "suppliers": suppliers,
+        }
+        if self.status is not None:
+            document["status_list"] = {"source": self.status.source, "as_of": self.status.as_of.isoformat()}
+        document |= {
+            "smelters": smelters,
+            "unidentified_smelter_rows": self.unidentified_rows,
+            "countries_of_origin": {m: sorted(self.countries[m]) for m in order if self.countries.get(m)},
+            "suppliers_not_responded": missing,
+            "declaration_summary": {
+                meaning: {
+                    m: dict(sorted(self.tallies[meaning][m].items()))
+                    for m in order
+                    if m in self.tallies[meaning]
+                }
+                for meaning in TALLIED
+                if meaning in self.tallies
+            },
+            "red_flags": red_flags,
+            "ingest": {
+                "folder": self.folder,
+                "files_found": self.files_found,
+                "files_read": self.files_found - self.files_unreadable,
+                "files_unreadable": self.files_unreadable,
+                "templates": dict(sorted(self.templates.items())),
+                "reference_list": self.reference.source,
+                "findings_by_severity": dict(sorted(self.findings_by_severity.items())),
+            },
+        }
+        return document

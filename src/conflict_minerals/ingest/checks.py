@@ -1,0 +1,327 @@
+"""Findings about one supplier workbook: the CMRT Checker's rules and a reviewer's cross-checks.
+
+Each finding has a stable code (listed in CODES with its severity), the file, the sheet and
+cell, and a message written for the supplier who has to fix it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from .cellmap import load_cellmap
+from .detect import CURRENT_VERSIONS, version_key
+from .lists import ReferenceList
+from .models import Answer, Finding, FindingSeverity, RowKind, SmelterRow, SupplierWorkbook
+
+ERROR, WARNING, INFO = FindingSeverity.ERROR, FindingSeverity.WARNING, FindingSeverity.INFO
+
+CODES: dict[str, tuple[FindingSeverity, str]] = {
+    "file-corrupt": (ERROR, "The file is not a readable workbook."),
+    "file-refused": (ERROR, "The file was refused for safety (zip bomb, XML entities, size, symlink)."),
+    "file-password": (ERROR, "The workbook is protected with a password other than Excel's default."),
+    "file-unreadable": (ERROR, "The file could not be read from disk."),
+    "file-timeout": (ERROR, "Reading the file took longer than the per-file limit."),
+    "template-unknown": (ERROR, "The file is not an RMI reporting template."),
+    "template-unsupported": (ERROR, "The template version is not supported."),
+    "sheet-missing": (ERROR, "A sheet the template needs is missing."),
+    "template-outdated": (WARNING, "The supplier used an older template version."),
+    "template-not-3tg": (INFO, "An EMRT or CRT: it is read, but not counted in the 3TG survey."),
+    "required-field-missing": (ERROR, "A required company field is empty."),
+    "scope-description-missing": (ERROR, "Scope C (user defined) needs a description of scope."),
+    "answer-missing": (ERROR, "A required declaration answer is empty."),
+    "email-invalid": (WARNING, "An email address is not valid."),
+    "effective-date-invalid": (ERROR, "The effective date cannot be read as a date."),
+    "effective-date-future": (WARNING, "The effective date is in the future."),
+    "effective-date-before-period": (WARNING, "The effective date is before the reporting year."),
+    "metal-in-scope-no-smelters": (ERROR, "A metal is declared in scope but no smelter is listed for it."),
+    "smelters-metal-not-in-scope": (WARNING, "Smelters are listed for a metal declared not in scope."),
+    "smelter-id-malformed": (ERROR, "A smelter ID is not CID followed by 6 digits."),
+    "smelter-id-unknown": (ERROR, "A smelter ID is not on the smelter reference list."),
+    "smelter-metal-mismatch": (ERROR, "A smelter ID belongs to a different metal."),
+    "smelter-name-mismatch": (WARNING, "A smelter name does not match its ID in the reference list."),
+    "smelter-duplicate-row": (WARNING, "The same smelter is listed twice for the same metal."),
+    "smelter-not-listed-incomplete": (ERROR, "A 'Smelter not listed' row lacks the smelter name or country."),
+    "smelter-not-yet-identified": (INFO, "A row says 'Smelter not yet identified'."),
+    "smelter-unidentified": (WARNING, "A smelter row has a name but no smelter ID."),
+}
+
+_EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,}")
+_ANSWERED_NO = "no"
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    reference: ReferenceList
+    reporting_year: int
+    as_of: date
+
+
+def finding(
+    code: str, workbook: SupplierWorkbook, message: str, sheet: str | None = None, cell: str | None = None
+) -> Finding:
+    return Finding(
+        code=code,
+        severity=CODES[code][0],
+        file=workbook.file,
+        sheet=sheet,
+        cell=cell,
+        message=message,
+        supplier=workbook.company.name,
+    )
+
+
+def check_workbook(workbook: SupplierWorkbook, context: CheckContext) -> list[Finding]:
+    findings = list(workbook.read_findings)
+    for check in (_template, _company, _answers, _scope_versus_smelters, _smelter_rows):
+        findings += check(workbook, context)
+    return findings
+
+
+def _template(workbook: SupplierWorkbook, context: CheckContext) -> Iterator[Finding]:
+    current = CURRENT_VERSIONS.get(workbook.template)
+    if workbook.template != "CMRT":
+        yield finding(
+            "template-not-3tg", workbook, f"{workbook.template} {workbook.version}: not a 3TG declaration"
+        )
+    if current and workbook.version and version_key(workbook.version) < version_key(current):
+        yield finding(
+            "template-outdated",
+            workbook,
+            f"{workbook.template} {workbook.version} is older than the current {current}; "
+            f"please use {workbook.template} {current} next time",
+            "Declaration",
+            "J3",
+        )
+
+
+def _company(workbook: SupplierWorkbook, context: CheckContext) -> Iterator[Finding]:
+    cellmap = load_cellmap(workbook.family)
+    cells = cellmap.declaration.company
+    company = workbook.company
+    for field in cellmap.declaration.required_company:
+        value = getattr(company, field)
+        if field == "effective_date":
+            value = company.effective_date_raw
+        if not value:
+            label = field.replace("_", " ")
+            yield finding(
+                "required-field-missing", workbook, f"{label} is required", "Declaration", cells[field]
+            )
+    if company.scope and company.scope.upper().startswith("C") and not company.scope_description:
+        yield finding(
+            "scope-description-missing",
+            workbook,
+            "declaration scope C needs a description of scope",
+            "Declaration",
+            cells.get("scope_description"),
+        )
+    for field in ("contact_email", "authorizer_email"):
+        value = getattr(company, field)
+        if value and not _EMAIL.fullmatch(value):
+            yield finding(
+                "email-invalid",
+                workbook,
+                f"{value!r} is not a valid email address",
+                "Declaration",
+                cells.get(field),
+            )
+    yield from _effective_date(workbook, context, cells.get("effective_date"))
+
+
+def _effective_date(workbook: SupplierWorkbook, context: CheckContext, cell: str | None) -> Iterator[Finding]:
+    company = workbook.company
+    if company.effective_date_raw and company.effective_date is None:
+        yield finding(
+            "effective-date-invalid",
+            workbook,
+            f"{company.effective_date_raw!r} is not a date; use DD-MMM-YYYY",
+            "Declaration",
+            cell,
+        )
+    elif company.effective_date is not None:
+        if company.effective_date > context.as_of:
+            yield finding(
+                "effective-date-future",
+                workbook,
+                f"effective date {company.effective_date.isoformat()} is in the future",
+                "Declaration",
+                cell,
+            )
+        elif company.effective_date < date(context.reporting_year, 1, 1):
+            yield finding(
+                "effective-date-before-period",
+                workbook,
+                f"effective date {company.effective_date.isoformat()} is before the reporting year "
+                f"{context.reporting_year}; please send a current declaration",
+                "Declaration",
+                cell,
+            )
+
+
+def _value(answers: list[Answer], meaning: str) -> str | None:
+    for answer in answers:
+        if answer.meaning == meaning:
+            return answer.value
+    return None
+
+
+def _is_no(value: str | None) -> bool:
+    return (value or "").strip().lower() == _ANSWERED_NO
+
+
+def _answers(workbook: SupplierWorkbook, context: CheckContext) -> Iterator[Finding]:
+    rules = {q.id: q.required for q in load_cellmap(workbook.family).declaration.questions}
+    for mineral, answers in workbook.answers.items():
+        out_of_scope = _is_no(_value(answers, "in_scope"))
+        absent = _is_no(_value(answers, "remains_in_product"))
+        for answer in answers:
+            rule = rules.get(answer.question, "never")
+            required = (
+                rule == "always"
+                or (rule == "unless_out_of_scope" and not out_of_scope)
+                or (rule == "unless_out_of_scope_or_absent" and not (out_of_scope or absent))
+            )
+            if required and answer.value is None:
+                yield finding(
+                    "answer-missing",
+                    workbook,
+                    f"question {answer.question[1:]} for {mineral} needs an answer",
+                    "Declaration",
+                    answer.cell,
+                )
+
+
+def in_scope_metals(workbook: SupplierWorkbook) -> set[str]:
+    """Minerals the supplier declares intentionally added (Q1 Yes) and not absent (Q2 not No)."""
+    metals = set()
+    for mineral, answers in workbook.answers.items():
+        if (_value(answers, "in_scope") or "").lower().startswith("yes") and not _is_no(
+            _value(answers, "remains_in_product")
+        ):
+            metals.add(mineral)
+    return metals
+
+
+def _scope_versus_smelters(workbook: SupplierWorkbook, context: CheckContext) -> Iterator[Finding]:
+    if workbook.template != "CMRT":
+        return
+    listed = {(row.metal or "").lower() for row in workbook.smelters if row.metal}
+    declared = in_scope_metals(workbook)
+    cells = {mineral: answers[0].cell for mineral, answers in workbook.answers.items() if answers}
+    for metal in sorted(declared - listed):
+        yield finding(
+            "metal-in-scope-no-smelters",
+            workbook,
+            f"{metal} is declared in scope (question 1) but no {metal} smelter is listed",
+            "Declaration",
+            cells.get(metal),
+        )
+    for metal in sorted(listed - declared):
+        if metal in workbook.answers:
+            yield finding(
+                "smelters-metal-not-in-scope",
+                workbook,
+                f"{metal} smelters are listed but {metal} is not declared in scope (question 1)",
+                "Declaration",
+                cells.get(metal),
+            )
+
+
+def _names_match(row: SmelterRow, names: set[str]) -> bool:
+    def squash(value: str) -> str:
+        return re.sub(r"[^0-9a-z]+", "", value.casefold())
+
+    wanted = {squash(n) for n in names if n}
+    given = [squash(v) for v in (row.lookup_name, row.name) if v]
+    return not given or any(g in wanted for g in given)
+
+
+def _smelter_rows(workbook: SupplierWorkbook, context: CheckContext) -> Iterator[Finding]:
+    sheet = load_cellmap(workbook.family).smelter_list
+    cid_column = sheet.columns.get("cid", "F")
+    name_column = sheet.columns.get("name", "D")
+    seen: dict[tuple[str, str], int] = {}
+    for row in workbook.smelters:
+        cid_cell = f"{cid_column}{row.row}"
+        if row.kind is RowKind.NOT_YET_IDENTIFIED:
+            yield finding(
+                "smelter-not-yet-identified",
+                workbook,
+                f"row {row.row}: smelter not yet identified",
+                sheet.sheet,
+                cid_cell,
+            )
+            continue
+        if row.kind is RowKind.NOT_LISTED:
+            if not row.name or not row.country:
+                missing = " and ".join(x for x, v in (("name", row.name), ("country", row.country)) if not v)
+                yield finding(
+                    "smelter-not-listed-incomplete",
+                    workbook,
+                    f"row {row.row}: 'Smelter not listed' needs the smelter {missing}",
+                    sheet.sheet,
+                    f"{name_column}{row.row}",
+                )
+            continue
+        if row.cid is None:
+            if row.cid_raw:
+                yield finding(
+                    "smelter-id-malformed",
+                    workbook,
+                    f"row {row.row}: {row.cid_raw!r} is not a smelter ID (CID + 6 digits)",
+                    sheet.sheet,
+                    cid_cell,
+                )
+            else:
+                yield finding(
+                    "smelter-unidentified",
+                    workbook,
+                    f"row {row.row}: {row.name or row.lookup_name!r} has no smelter ID; pick it from "
+                    "the Smelter Look-up list or choose 'Smelter not listed'",
+                    sheet.sheet,
+                    cid_cell,
+                )
+            continue
+        if workbook.template != "CMRT":
+            continue
+        entry = context.reference.get(row.cid)
+        if entry is None:
+            yield finding(
+                "smelter-id-unknown",
+                workbook,
+                f"row {row.row}: {row.cid} is not on the smelter reference list ({context.reference.source})",
+                sheet.sheet,
+                cid_cell,
+            )
+            continue
+        if row.metal and row.metal.lower() != entry.metal:
+            yield finding(
+                "smelter-metal-mismatch",
+                workbook,
+                f"row {row.row}: {row.cid} is a {entry.metal} smelter, listed as {row.metal.lower()}",
+                sheet.sheet,
+                cid_cell,
+            )
+        if not _names_match(row, {entry.name, *entry.aliases}):
+            given = row.name or row.lookup_name
+            yield finding(
+                "smelter-name-mismatch",
+                workbook,
+                f"row {row.row}: {given!r} does not match {row.cid}, which is {entry.name!r}",
+                sheet.sheet,
+                f"{name_column}{row.row}",
+            )
+        key = (entry.metal, row.cid)
+        if key in seen:
+            yield finding(
+                "smelter-duplicate-row",
+                workbook,
+                f"row {row.row}: {row.cid} is already listed in row {seen[key]}",
+                sheet.sheet,
+                cid_cell,
+            )
+        else:
+            seen[key] = row.row

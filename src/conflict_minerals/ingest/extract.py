@@ -1,0 +1,317 @@
+"""Read one workbook through its version's cell map into a SupplierWorkbook.
+
+Everything here is per file and independent of the reference and status lists, so results
+can be cached by the file's content hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from .cellmap import CellMap, CompanyQuestion, load_cellmap
+from .detect import Detected, detect
+from .models import (
+    Answer,
+    CompanyInfo,
+    Finding,
+    FindingSeverity,
+    ProductRow,
+    RowKind,
+    SmelterRow,
+    SupplierWorkbook,
+    UnreadableWorkbook,
+)
+from .reader import (
+    Limits,
+    ReadFailure,
+    Sheet,
+    Workbook,
+    cell_date,
+    column_index,
+    normalise_cid,
+    open_workbook,
+    text,
+)
+
+DEFAULT_LIMITS = Limits()
+
+# Bump when extraction changes, so cached results are not reused.
+EXTRACTOR_VERSION = "1"
+
+NOT_LISTED = "smelter not listed"
+NOT_YET_IDENTIFIED = "smelter not yet identified"
+_MINERAL_LABEL = re.compile(r"[^a-z]+")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def normalise_answer(meaning: str, value: object) -> str | None:
+    """Answers as the English option strings, with the known variants folded together."""
+    if meaning == "supplier_response" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        # CMRT 6.01-6.22 store the "100%" option as the number 1 (formatted as a percent).
+        if value in (1, 1.0):
+            return "100%"
+        if 0 < value < 1:
+            return f"{value * 100:g}%"
+    raw = text(value)
+    if raw is None:
+        return None
+    if meaning == "supplier_response" and re.fullmatch(r"(1|1\.0+|100\s*%)", raw):
+        return "100%"
+    return raw
+
+
+def _company(sheet: Sheet, cellmap: CellMap) -> CompanyInfo:
+    values: dict[str, object] = {}
+    for field, address in cellmap.declaration.company.items():
+        if field == "effective_date":
+            values["effective_date"], values["effective_date_raw"] = cell_date(sheet.cell(address))
+        else:
+            values[field] = text(sheet.cell(address))
+    return CompanyInfo.model_validate(values)
+
+
+def _mineral_rows(sheet: Sheet, cellmap: CellMap, first_row: int) -> list[tuple[str, int]]:
+    """(mineral, row) for one question block."""
+    spec = cellmap.declaration.minerals
+    if spec.mode == "fixed":
+        return [(mineral, first_row + offset) for offset, mineral in enumerate(spec.rows)]
+    label_column = column_index(spec.label_column)
+    found = []
+    for offset in range(spec.count):
+        label = text(sheet.value(first_row + offset, label_column))
+        if label:
+            name = _MINERAL_LABEL.sub(" ", label.lower().replace("(*)", "")).strip()
+            if name and not name.startswith("delete"):
+                found.append((name, first_row + offset))
+    return found
+
+
+def _answers(sheet: Sheet, cellmap: CellMap) -> tuple[list[str], dict[str, list[Answer]]]:
+    declaration = cellmap.declaration
+    answer_column = column_index(declaration.answer_column)
+    comment_column = column_index(declaration.comment_column) if declaration.comment_column else None
+    by_mineral: dict[str, list[Answer]] = {}
+    minerals: list[str] = []
+    for question in declaration.questions:
+        for mineral, row in _mineral_rows(sheet, cellmap, question.first_row):
+            if mineral not in by_mineral:
+                by_mineral[mineral] = []
+                minerals.append(mineral)
+            comment = text(sheet.value(row, comment_column)) if comment_column is not None else None
+            by_mineral[mineral].append(
+                Answer(
+                    question=question.id,
+                    meaning=question.meaning,
+                    value=normalise_answer(question.meaning, sheet.value(row, answer_column)),
+                    cell=f"{declaration.answer_column}{row}",
+                    comment=comment,
+                )
+            )
+    return minerals, by_mineral
+
+
+def _company_answers(sheet: Sheet, cellmap: CellMap) -> list[Answer]:
+    comment_letter = cellmap.declaration.comment_column
+    answers = []
+    for question in cellmap.declaration.company_questions:
+        answers += _company_question(sheet, question, comment_letter)
+    return answers
+
+
+def _company_question(sheet: Sheet, question: CompanyQuestion, comment_letter: str | None) -> list[Answer]:
+    letters = re.match(r"[A-Z]+", question.cell)[0]
+    first_row = int(question.cell[len(letters) :])
+    rows = range(first_row, first_row + max(question.per_mineral_rows, 1))
+    answers = []
+    for row in rows:
+        comment = text(sheet.cell(f"{comment_letter}{row}")) if comment_letter else None
+        answers.append(
+            Answer(
+                question=question.id,
+                meaning=question.meaning,
+                value=normalise_answer(question.meaning, sheet.cell(f"{letters}{row}")),
+                cell=f"{letters}{row}",
+                comment=comment,
+            )
+        )
+    return answers
+
+
+def _lookup_index(workbook: Workbook, cellmap: CellMap) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """(metal, look-up name) -> (CID, standard name), from the workbook's own Smelter Look-up.
+
+    Used when the Smelter List's formula cells carry no cached values (a file last saved by a
+    program without a calculation engine)."""
+    spec = cellmap.smelter_lookup
+    if spec is None or not workbook.has_sheet(spec.sheet):
+        return {}
+    sheet = workbook.sheet(spec.sheet)
+    columns = {key: column_index(letter) for key, letter in spec.columns.items()}
+    index: dict[tuple[str, str], tuple[str, str | None]] = {}
+    for row in range(spec.first_row, sheet.row_count + 1):
+        metal = text(sheet.value(row, columns["metal"]))
+        lookup_name = text(sheet.value(row, columns["lookup_name"]))
+        cid = normalise_cid(sheet.value(row, columns["cid"]))
+        if metal and lookup_name and cid:
+            index[(metal.lower(), lookup_name.casefold())] = (cid, text(sheet.value(row, columns["name"])))
+    return index
+
+
+def _row_kind(lookup_name: str | None, name: str | None, cid: str | None) -> RowKind:
+    markers = {(lookup_name or "").casefold(), (name or "").casefold()}
+    if NOT_YET_IDENTIFIED in markers:
+        return RowKind.NOT_YET_IDENTIFIED
+    if NOT_LISTED in markers:
+        return RowKind.NOT_LISTED
+    if cid:
+        return RowKind.IDENTIFIED
+    return RowKind.UNIDENTIFIED
+
+
+def _smelters(workbook: Workbook, cellmap: CellMap) -> list[SmelterRow]:
+    spec = cellmap.smelter_list
+    if not workbook.has_sheet(spec.sheet):
+        return []
+    sheet = workbook.sheet(spec.sheet)
+    columns = {key: column_index(letter) for key, letter in spec.columns.items()}
+    lookup: dict[tuple[str, str], tuple[str, str | None]] | None = None
+    rows = []
+    last = min(sheet.row_count, spec.last_row)
+    # Template rows hold formulas even when empty: look at the identifying cells first and only
+    # read the whole row when one of them holds something.
+    key_columns = [columns[k] for k in ("cid_input", "metal", "lookup_name", "name") if k in columns]
+    for row in range(spec.first_row, last + 1):
+        raw = sheet.rows[row - 1]
+        if not any(index < len(raw) and raw[index] not in ("", None, 0, 0.0) for index in key_columns):
+            continue
+        values = {key: (raw[index] if index < len(raw) else None) for key, index in columns.items()}
+        fields = {key: text(value) for key, value in values.items() if key not in ("cid", "cid_input")}
+        typed_id = values.get("cid_input")
+        formula_id = values.get("cid")
+        if not any(fields.get(k) for k in ("metal", "lookup_name", "name")) and not text(typed_id):
+            continue
+        cid = normalise_cid(formula_id)
+        cid_from = spec.columns.get("cid") if cid else None
+        if cid is None and (cid := normalise_cid(typed_id)):
+            cid_from = spec.columns.get("cid_input")
+        if cid is None and fields.get("metal") and fields.get("lookup_name"):
+            if lookup is None:
+                lookup = _lookup_index(workbook, cellmap)
+            found = lookup.get((fields["metal"].lower(), fields["lookup_name"].casefold()))
+            if found:
+                cid, standard_name = found
+                cid_from = "Smelter Look-up"
+                fields["name"] = fields.get("name") or standard_name
+        raw_id = text(formula_id) or text(typed_id)
+        rows.append(
+            SmelterRow(
+                row=row,
+                cid=cid,
+                cid_raw=raw_id,
+                cid_from=cid_from,
+                kind=_row_kind(fields.get("lookup_name"), fields.get("name"), cid),
+                **{k: v for k, v in fields.items() if k in SmelterRow.model_fields},
+            )
+        )
+    return rows
+
+
+def _products(workbook: Workbook, cellmap: CellMap) -> list[ProductRow]:
+    spec = cellmap.product_list
+    if spec is None or not workbook.has_sheet(spec.sheet):
+        return []
+    sheet = workbook.sheet(spec.sheet)
+    number_column = column_index(spec.columns["number"])
+    name_column = column_index(spec.columns["name"])
+    products = []
+    for row in range(spec.first_row, min(sheet.row_count, spec.last_row) + 1):
+        raw = sheet.rows[row - 1]
+        if not any(i < len(raw) and raw[i] not in ("", None) for i in (number_column, name_column)):
+            continue
+        number, name = text(sheet.value(row, number_column)), text(sheet.value(row, name_column))
+        if number or name:
+            products.append(ProductRow(row=row, number=number, name=name))
+    return products
+
+
+def extract(
+    workbook: Workbook, detected: Detected, cellmap: CellMap, file: str, data: bytes
+) -> SupplierWorkbook:
+    declaration = workbook.sheet(cellmap.declaration.sheet)
+    minerals, answers = _answers(declaration, cellmap)
+    return SupplierWorkbook(
+        file=file,
+        sha256=sha256(data),
+        size=len(data),
+        template=detected.template,
+        version=detected.version,
+        family=cellmap.family,
+        encrypted=workbook.encrypted,
+        company=_company(declaration, cellmap),
+        minerals=minerals,
+        answers=answers,
+        company_answers=_company_answers(declaration, cellmap),
+        smelters=_smelters(workbook, cellmap),
+        products=_products(workbook, cellmap),
+    )
+
+
+def _unreadable(file: str, data: bytes | None, code: str, message: str) -> UnreadableWorkbook:
+    return UnreadableWorkbook(
+        file=file,
+        sha256=sha256(data) if data is not None else None,
+        size=len(data) if data is not None else None,
+        finding=Finding(code=code, severity=FindingSeverity.ERROR, file=file, message=message),
+    )
+
+
+def read_supplier_file(
+    path: Path, file: str, limits: Limits = DEFAULT_LIMITS
+) -> SupplierWorkbook | UnreadableWorkbook:
+    """Read one supplier file; any failure becomes an UnreadableWorkbook naming the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return _unreadable(file, None, "file-unreadable", f"cannot read the file: {error.strerror}")
+    return read_supplier_bytes(data, file, limits)
+
+
+def read_supplier_bytes(
+    data: bytes, file: str, limits: Limits = DEFAULT_LIMITS
+) -> SupplierWorkbook | UnreadableWorkbook:
+    try:
+        workbook = open_workbook(data, limits)
+        detected = detect(workbook)
+        if detected is None:
+            return _unreadable(
+                file, data, "template-unknown", "not an RMI reporting template (CMRT, EMRT or CRT)"
+            )
+        if detected.family is None:
+            version = detected.version or "unknown version"
+            return _unreadable(
+                file,
+                data,
+                "template-unsupported",
+                f"{detected.template} {version} is not a supported template version",
+            )
+        cellmap = load_cellmap(detected.family)
+        if not workbook.has_sheet(cellmap.declaration.sheet):
+            return _unreadable(
+                file, data, "sheet-missing", f"the {cellmap.declaration.sheet} sheet is missing"
+            )
+        return extract(workbook, detected, cellmap, file, data)
+    except ReadFailure as failure:
+        return _unreadable(file, data, failure.code, failure.message)
+    except MemoryError:
+        return _unreadable(file, data, "file-refused", "reading the file needed more memory than allowed")
+    except RecursionError:
+        return _unreadable(file, data, "file-corrupt", "the workbook structure is nested too deeply")
+    except Exception as error:  # a bad file must become a finding, never crash the run
+        return _unreadable(
+            file, data, "file-corrupt", f"the workbook cannot be read ({type(error).__name__}: {error})"
+        )

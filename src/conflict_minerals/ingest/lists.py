@@ -1,0 +1,239 @@
+"""The lists `cmr ingest` reads besides the workbooks: smelter reference, RMAP status, roster.
+
+CSV headers are matched loosely (case, spaces, punctuation ignored) against the names RMI's
+exports and common vendor tools use; the accepted names are listed in HEADERS and in the
+README. Every problem is reported with the file, line and column name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from ..models.survey import RmapStatus
+from ..problems import InputError, Problem
+from .reader import normalise_cid, parse_date_text, text
+
+HEADERS = {
+    "cid": [
+        "cid",
+        "smelter id",
+        "smelter identification",
+        "smelter identification number",
+        "facility id",
+        "rmi id",
+        "smelter reference id",
+    ],
+    "metal": ["metal", "mineral", "metal mineral"],
+    "name": ["smelter name", "standard smelter name", "facility name", "smelter_name", "name"],
+    "country": ["country", "smelter country", "country location", "facility country", "location"],
+    "status": ["status", "rmap status", "assessment status", "audit status", "conformance status"],
+    "as_of": ["as of", "as_of", "status date", "as of date", "list date", "date"],
+    "supplier": ["supplier", "supplier name", "company", "company name", "vendor", "vendor name"],
+    "file": ["file", "file name", "filename", "workbook"],
+}
+
+# RMAP and industry status words -> the report's categories (and a note for the "Other" ones).
+STATUS_WORDS = {
+    "conformant": (RmapStatus.CONFORMANT, None),
+    "cross recognized": (RmapStatus.CONFORMANT, "Cross-recognized"),
+    "crossrecognized": (RmapStatus.CONFORMANT, "Cross-recognized"),
+    "conformant cross recognized": (RmapStatus.CONFORMANT, "Cross-recognized"),
+    "active": (RmapStatus.ACTIVE, None),
+    "in process": (RmapStatus.ACTIVE, None),
+    "non conformant": (RmapStatus.NON_CONFORMANT, None),
+    "nonconformant": (RmapStatus.NON_CONFORMANT, None),
+    "not conformant": (RmapStatus.NON_CONFORMANT, None),
+    "not enrolled": (RmapStatus.NOT_ENROLLED, None),
+    "not participating": (RmapStatus.NOT_ENROLLED, None),
+}
+
+
+def _key(header: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", header.lower()).strip()
+
+
+def _columns(headers: list[str], wanted: list[str], required: list[str], file: str) -> dict[str, int]:
+    found: dict[str, int] = {}
+    keys = [_key(h) for h in headers]
+    for name in wanted:
+        for alias in HEADERS[name]:
+            if _key(alias) in keys:
+                found[name] = keys.index(_key(alias))
+                break
+    missing = [name for name in required if name not in found]
+    if missing:
+        expected = "; ".join(f"{name}: one of {', '.join(HEADERS[name])}" for name in missing)
+        raise InputError([Problem(file, 1, None, "", f"missing column(s) - expected {expected}")])
+    return found
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError([Problem(str(path), None, None, "", f"cannot read: {error.strerror}")]) from None
+    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            content = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    rows = list(csv.reader(io.StringIO(content)))
+    if not rows:
+        raise InputError([Problem(str(path), None, None, "", "the file is empty")])
+    return rows[0], rows[1:]
+
+
+@dataclass(frozen=True)
+class ReferenceEntry:
+    cid: str
+    metal: str
+    name: str
+    country: str | None
+    aliases: frozenset[str] = frozenset()
+
+
+@dataclass
+class ReferenceList:
+    source: str
+    entries: dict[str, ReferenceEntry] = field(default_factory=dict)
+
+    def get(self, cid: str | None) -> ReferenceEntry | None:
+        return self.entries.get(cid) if cid else None
+
+
+def reference_from_csv(path: Path) -> ReferenceList:
+    headers, rows = _read_csv(path)
+    columns = _columns(headers, ["cid", "metal", "name", "country"], ["cid", "metal", "name"], str(path))
+    reference = ReferenceList(source=path.name)
+    problems = []
+    for line, row in enumerate(rows, start=2):
+        cell = {name: (row[index].strip() if index < len(row) else "") for name, index in columns.items()}
+        if not any(cell.values()):
+            continue
+        cid = normalise_cid(cell["cid"])
+        if cid is None:
+            problems.append(Problem(str(path), line, None, "cid", f"not a smelter ID: {cell['cid']!r}"))
+            continue
+        reference.entries[cid] = ReferenceEntry(
+            cid=cid, metal=cell["metal"].lower(), name=cell["name"], country=cell.get("country") or None
+        )
+    if problems:
+        raise InputError(problems)
+    return reference
+
+
+def reference_from_lookup_rows(
+    source: str, rows: list[tuple[str, str, str, str | None, str]]
+) -> ReferenceList:
+    """From a template's Smelter Look-up: (metal, look-up name, standard name, country, CID) rows;
+    look-up names sharing a CID are kept as aliases of its standard name."""
+    aliases: dict[str, set[str]] = {}
+    reference = ReferenceList(source=source)
+    for metal, lookup_name, name, country, cid in rows:
+        aliases.setdefault(cid, set()).add(lookup_name)
+        if cid not in reference.entries:
+            reference.entries[cid] = ReferenceEntry(cid=cid, metal=metal.lower(), name=name, country=country)
+    for cid, entry in reference.entries.items():
+        reference.entries[cid] = ReferenceEntry(
+            cid=cid,
+            metal=entry.metal,
+            name=entry.name,
+            country=entry.country,
+            aliases=frozenset(aliases[cid]),
+        )
+    return reference
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    status: RmapStatus
+    note: str | None
+
+
+@dataclass
+class StatusList:
+    source: str
+    as_of: date
+    entries: dict[str, StatusEntry]
+
+
+def status_category(word: str) -> tuple[RmapStatus, str | None]:
+    key = _key(word)
+    if key in STATUS_WORDS:
+        return STATUS_WORDS[key]
+    return RmapStatus.OTHER, word.strip()
+
+
+def read_status_list(path: Path, as_of: date | None) -> StatusList:
+    headers, rows = _read_csv(path)
+    columns = _columns(headers, ["cid", "metal", "status", "as_of"], ["cid", "status"], str(path))
+    entries: dict[str, StatusEntry] = {}
+    dates: set[date] = set()
+    problems = []
+    for line, row in enumerate(rows, start=2):
+        cell = {name: (row[index].strip() if index < len(row) else "") for name, index in columns.items()}
+        if not any(cell.values()):
+            continue
+        cid = normalise_cid(cell["cid"])
+        if cid is None:
+            problems.append(Problem(str(path), line, None, "cid", f"not a smelter ID: {cell['cid']!r}"))
+            continue
+        if not cell["status"]:
+            problems.append(Problem(str(path), line, None, "status", "empty status"))
+            continue
+        if cell.get("as_of"):
+            parsed = parse_date_text(cell["as_of"])
+            if parsed is None:
+                problems.append(Problem(str(path), line, None, "as_of", f"not a date: {cell['as_of']!r}"))
+            else:
+                dates.add(parsed)
+        status, note = status_category(cell["status"])
+        entries[cid] = StatusEntry(status, note)
+    if problems:
+        raise InputError(problems)
+    if as_of is None:
+        if not dates:
+            raise InputError(
+                [
+                    Problem(
+                        str(path),
+                        1,
+                        None,
+                        "",
+                        "no as-of date column; give the list's date with --status-as-of",
+                    )
+                ]
+            )
+        as_of = max(dates)
+    return StatusList(source=path.name, as_of=as_of, entries=entries)
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    supplier: str
+    file: str | None
+
+
+def read_roster(path: Path) -> list[RosterEntry]:
+    headers, rows = _read_csv(path)
+    columns = _columns(headers, ["supplier", "file"], ["supplier"], str(path))
+    roster = []
+    for row in rows:
+        cell = {name: (row[index].strip() if index < len(row) else "") for name, index in columns.items()}
+        if cell["supplier"]:
+            roster.append(RosterEntry(cell["supplier"], cell.get("file") or None))
+    return roster
+
+
+def company_key(name: str | None) -> str:
+    """Company names compared without case, punctuation or legal suffixes."""
+    cleaned = _key(text(name) or "")
+    return re.sub(
+        r"\b(inc|ltd|llc|co|corp|corporation|company|gmbh|ag|sa|bv|plc|limited)\b", "", cleaned
+    ).strip()

@@ -1,0 +1,230 @@
+"""`cmr ingest` end to end: find the workbooks, read them in parallel, check, aggregate, write.
+
+Outputs are written only after every file has been read (each atomically), so a failed run
+leaves the previous survey file, findings and details as they were.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from ..models.survey import SurveyResults
+from ..outputs import locked_folder, write_atomic
+from ..problems import InputError, Problem, display_path
+from .aggregate import Aggregator
+from .cellmap import load_cellmap
+from .checks import CheckContext, check_workbook
+from .detect import detect, version_key
+from .lists import (
+    ReferenceList,
+    read_roster,
+    read_status_list,
+    reference_from_csv,
+    reference_from_lookup_rows,
+)
+from .models import Finding, SupplierWorkbook, UnreadableWorkbook
+from .reader import column_index, normalise_cid, open_workbook, text
+from .report import details_json, details_name, findings_csv, findings_html
+from .runner import Job, Result, discover, read_all
+
+Progress = Callable[[str, int, int], None]  # stage, done, total
+
+
+@dataclass
+class IngestOptions:
+    folder: Path
+    out: Path
+    reporting_year: int
+    as_of: date
+    status: Path | None = None
+    status_as_of: date | None = None
+    reference: Path | None = None
+    roster: Path | None = None
+    findings_dir: Path | None = None
+    details_dir: Path | None = None
+    jobs: int = 1
+    cache_dir: Path | None = None
+
+
+@dataclass
+class IngestOutcome:
+    files_found: int
+    unreadable: list[Finding]
+    findings: list[Finding]
+    written: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity.value == "error")
+
+
+def _reference_from_workbook(path: Path, file: str) -> ReferenceList | None:
+    """The Smelter Look-up list inside a CMRT workbook."""
+    workbook = open_workbook(path.read_bytes())
+    detected = detect(workbook)
+    if detected is None or detected.family is None:
+        return None
+    spec = load_cellmap(detected.family).smelter_lookup
+    if spec is None or not workbook.has_sheet(spec.sheet):
+        return None
+    sheet = workbook.sheet(spec.sheet)
+    columns = {key: column_index(letter) for key, letter in spec.columns.items()}
+    rows = []
+    for row in range(spec.first_row, sheet.row_count + 1):
+        metal = text(sheet.value(row, columns["metal"]))
+        cid = normalise_cid(sheet.value(row, columns["cid"]))
+        name = text(sheet.value(row, columns["name"]))
+        if metal and cid and name:
+            lookup = text(sheet.value(row, columns["lookup_name"])) or name
+            rows.append((metal, lookup, name, text(sheet.value(row, columns["country"])), cid))
+    if not rows:
+        return None
+    return reference_from_lookup_rows(
+        f"Smelter Look-up of {detected.template} {detected.version} ({file})", rows
+    )
+
+
+def load_reference(options: IngestOptions, newest: tuple[Path, str] | None) -> ReferenceList:
+    if options.reference is not None:
+        path = options.reference
+        if path.suffix.lower() in (".xlsx", ".xls", ".xlsm"):
+            found = _reference_from_workbook(path, path.name)
+            if found is None:
+                raise InputError(
+                    [Problem(str(path), None, None, "", "no Smelter Look-up sheet in this workbook")]
+                )
+            return found
+        return reference_from_csv(path)
+    if newest is not None:
+        found = _reference_from_workbook(*newest)
+        if found is not None:
+            return found
+    raise InputError(
+        [
+            Problem(
+                str(options.folder),
+                None,
+                None,
+                "",
+                "no CMRT with a Smelter Look-up sheet found; give the list with --reference",
+            )
+        ]
+    )
+
+
+def _newest_cmrt(results: list[tuple[Job, Result]]) -> tuple[Path, str] | None:
+    best: tuple[tuple[int, ...], str, Path] | None = None
+    for job, result in results:
+        if isinstance(result, SupplierWorkbook) and result.template == "CMRT" and result.version:
+            key = (version_key(result.version), result.file, Path(job.path))
+            if best is None or key[:2] > best[:2]:
+                best = key
+    return (best[2], best[1]) if best else None
+
+
+def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
+    started = time.perf_counter()
+    _check_inputs(options)
+    status = read_status_list(options.status, options.status_as_of) if options.status else None
+    roster = read_roster(options.roster) if options.roster else None
+
+    jobs, refused = discover(options.folder)
+    total = len(jobs)
+    progress("found", total, total)
+    results: list[tuple[Job, Result]] = []
+    for index, result in enumerate(read_all(jobs, options.jobs, options.cache_dir), start=1):
+        results.append((jobs[index - 1], result))
+        progress("read", index, total)
+    reference = load_reference(options, _newest_cmrt(results))
+
+    context = CheckContext(reference=reference, reporting_year=options.reporting_year, as_of=options.as_of)
+    aggregator = Aggregator(reference, status, roster, options.reporting_year, display_path(options.folder))
+    findings: list[Finding] = []
+    unreadable: list[Finding] = []
+    outputs: dict[Path, bytes] = {}
+    for _, result in sorted(results, key=lambda pair: pair[1].file) + [(None, r) for r in refused]:
+        if isinstance(result, UnreadableWorkbook):
+            file_findings = [result.finding]
+            unreadable.append(result.finding)
+        else:
+            file_findings = check_workbook(result, context)
+        aggregator.add(result, [f.severity.value for f in file_findings])
+        findings += file_findings
+        if options.details_dir is not None:
+            outputs[options.details_dir / details_name(result.file)] = details_json(result)
+    progress("checked", total, total)
+
+    survey = aggregator.result()
+    _validate_survey(survey)
+    outputs[options.out] = _survey_yaml(survey)
+    if options.findings_dir is not None:
+        title = f"Supplier survey findings: {display_path(options.folder)}"
+        outputs[options.findings_dir / "findings.html"] = findings_html(findings, survey["ingest"], title)
+        outputs[options.findings_dir / "findings.csv"] = findings_csv(findings)
+    written = _write(outputs)
+    progress("written", len(written), len(written))
+    return IngestOutcome(total + len(refused), unreadable, findings, written, time.perf_counter() - started)
+
+
+def _check_inputs(options: IngestOptions) -> None:
+    problems = []
+    if not options.folder.is_dir():
+        problems.append(Problem(str(options.folder), None, None, "", "is not a folder"))
+    for label, path in (
+        ("--status", options.status),
+        ("--reference", options.reference),
+        ("--roster", options.roster),
+    ):
+        if path is not None and not path.is_file():
+            problems.append(Problem(str(path), None, None, "", f"{label}: file not found"))
+    if problems:
+        raise InputError(problems)
+
+
+def _validate_survey(survey: dict) -> None:
+    """What ingest writes must be what build reads; a mismatch here is a bug, not bad input."""
+    try:
+        SurveyResults.model_validate(survey)
+    except ValidationError as error:  # pragma: no cover - guards the contract between the two
+        raise RuntimeError(
+            f"cmr ingest produced survey results that cmr build would reject:\n{error}"
+        ) from error
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    # Quote strings YAML 1.1 would read as something else ("NO", "2024-01-01", "1e3").
+    resolved = dumper.resolve(yaml.ScalarNode, value, (True, False))
+    style = "'" if resolved != "tag:yaml.org,2002:str" else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str_presenter)
+
+
+def _survey_yaml(survey: dict) -> bytes:
+    header = "# Survey results written by `cmr ingest`; `cmr build` reads this file.\n"
+    body = yaml.dump(survey, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
+    return (header + body).encode("utf-8")
+
+
+def _write(outputs: dict[Path, bytes]) -> list[Path]:
+    folders = sorted({path.parent for path in outputs})
+    with contextlib.ExitStack() as stack:
+        for folder in folders:
+            stack.enter_context(locked_folder(folder))
+        for path, data in outputs.items():
+            write_atomic(path, data)
+    return list(outputs)

@@ -1,0 +1,97 @@
+"""The findings as a CSV for spreadsheets and one HTML page grouped by supplier, and the
+per-workbook details as JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import defaultdict
+
+from ..templating import builtin_theme_dir, make_environment, render_template, style_block
+from .checks import CODES
+from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
+
+SEVERITY_ORDER = {FindingSeverity.ERROR: 0, FindingSeverity.WARNING: 1, FindingSeverity.INFO: 2}
+CSV_COLUMNS = ("supplier", "file", "severity", "code", "sheet", "cell", "message")
+
+
+def sort_findings(findings: list[Finding]) -> list[Finding]:
+    return sorted(
+        findings,
+        key=lambda f: (
+            f.file,
+            SEVERITY_ORDER[f.severity],
+            f.sheet or "",
+            _cell_key(f.cell),
+            f.code,
+            f.message,
+        ),
+    )
+
+
+def _cell_key(cell: str | None) -> tuple[int, str]:
+    if not cell:
+        return (0, "")
+    match = re.fullmatch(r"([A-Z]+)([0-9]+)", cell)
+    return (int(match[2]), match[1]) if match else (0, cell)
+
+
+def findings_csv(findings: list[Finding]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in sort_findings(findings):
+        writer.writerow(
+            [
+                item.supplier or "",
+                item.file,
+                item.severity.value,
+                item.code,
+                item.sheet or "",
+                item.cell or "",
+                item.message,
+            ]
+        )
+    return buffer.getvalue().encode("utf-8")
+
+
+def findings_html(findings: list[Finding], summary: dict, title: str) -> bytes:
+    groups: dict[str, list[Finding]] = defaultdict(list)
+    for item in sort_findings(findings):
+        groups[item.file].append(item)
+    suppliers = [
+        {
+            "file": file,
+            "supplier": next((f.supplier for f in items if f.supplier), None),
+            "findings": items,
+            "counts": {s.value: sum(1 for f in items if f.severity is s) for s in FindingSeverity},
+        }
+        for file, items in sorted(groups.items())
+    ]
+    env = make_environment(None)
+    html = render_template(
+        env,
+        "ingest-findings.html.j2",
+        {
+            "title": title,
+            "suppliers": suppliers,
+            "summary": summary,
+            "codes": CODES,
+            "stylesheet": style_block(
+                (builtin_theme_dir() / "css" / "findings.css").read_text(encoding="utf-8")
+            ),
+        },
+    )
+    return html.encode("utf-8")
+
+
+def details_json(result: SupplierWorkbook | UnreadableWorkbook) -> bytes:
+    data = result.model_dump(mode="json")
+    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def details_name(file: str) -> str:
+    """supplier/a b.xlsx -> supplier__a_b.xlsx.json: one flat, safe file name per workbook."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", file.replace("/", "__")) + ".json"

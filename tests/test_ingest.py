@@ -1,0 +1,299 @@
+"""`cmr ingest` end to end on real supplier workbooks: survey file, findings, status, roster,
+exit codes, determinism, cache, and hostile files beside good ones."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from conflict_minerals.build import OutputFormat, build
+from conflict_minerals.cli import app
+from conflict_minerals.ingest import extract as extract_module
+from conflict_minerals.ingest.pipeline import IngestOptions, run_ingest
+
+from .conftest import copy_sample, edit
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "cmrt-corpus"
+pytestmark = pytest.mark.skipif(
+    not CORPUS.is_dir(), reason="../shared/cmrt-corpus is not beside the checkout"
+)
+
+FILLED = {
+    "central-glass.xlsx": "wwww13wwww__mineral-system__RMI_CMRT_6.4_20240426_CG20240510_giga.xlsx",
+    "sk.xlsx": "wwww13wwww__mineral-system__RMI_CMRT_6.4_20240509_WF6__SK.xlsx",
+    "pkg.xlsx": "wwww13wwww__mineral-system__RMI_CMRT_6.4_PKG_DE00_20240710.xlsx",
+    "merck.xlsx": "wwww13wwww__mineral-system__RMI_WF6_CMRT_6.4_Apr2024_Merck.xlsx",
+}
+TEMPLATE_65 = "cirscn__cm-reporting__RMI_CMRT_6.5.xlsx"
+runner = CliRunner()
+
+
+def supplier_folder(root: Path) -> Path:
+    folder = root / "suppliers"
+    folder.mkdir()
+    for name, source in FILLED.items():
+        shutil.copy(CORPUS / source, folder / name)
+    return folder
+
+
+def ingest(folder: Path, out: Path, *extra: str) -> tuple[int, str]:
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(folder),
+            "--out",
+            str(out),
+            "--reference",
+            str(CORPUS / "smelter-reference-6.5.csv"),
+            "--year",
+            "2024",
+            "--as-of",
+            "2024-12-31",
+            "--no-cache",
+            "--jobs",
+            "2",
+            *extra,
+        ],
+    )
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ingest")
+    folder = supplier_folder(root)
+    status = root / "status.csv"
+    status.write_text(
+        "Smelter ID,Standard Smelter Name,Metal,Assessment Status,As Of\n"
+        "CID002494,Ganzhou Seadragon W & Mo Co.,Tungsten,Conformant,2025-03-31\n"
+        "CID002551,Jiangwu H.C. Starck,Tungsten,Active,2025-03-31\n"
+        "CID002082,Xiamen Tungsten,Tungsten,Non-Conformant,2025-03-31\n",
+        encoding="utf-8",
+    )
+    roster = root / "roster.csv"
+    roster.write_text(
+        'Supplier Name\n"Central Glass Co., Ltd."\n"SK specialty Co., Ltd"\n'
+        '"EMD Electronics, a business of Merck KGaA, Darmstadt, Germany"\nSilent Supplier GmbH\n',
+        encoding="utf-8",
+    )
+    code, output = ingest(
+        folder,
+        root / "survey.yaml",
+        "--status",
+        str(status),
+        "--roster",
+        str(roster),
+        "--findings",
+        str(root / "findings"),
+        "--details",
+        str(root / "details"),
+    )
+    assert code == 0, output
+    return root
+
+
+def load_survey(root: Path) -> dict:
+    return yaml.safe_load((root / "survey.yaml").read_text(encoding="utf-8"))
+
+
+def test_survey_counts_and_deduplicates_smelters(ingested: Path) -> None:
+    survey = load_survey(ingested)
+    cids = [s["cid"] for s in survey["smelters"]]
+    assert len(cids) == len(set(cids))
+    # Central Glass lists four tungsten smelters; the PKG file lists 67 rows of tin and others.
+    by_cid = {s["cid"]: s for s in survey["smelters"]}
+    assert by_cid["CID002494"]["metal"] == "tungsten"
+    named = {(p["file"], p["row"]) for p in by_cid["CID002494"]["named_by"]}
+    assert ("central-glass.xlsx", 5) in named
+    assert survey["ingest"]["files_found"] == 4 and survey["ingest"]["files_unreadable"] == 0
+
+
+def test_status_list_is_joined_and_missing_ones_are_kept(ingested: Path) -> None:
+    by_cid = {s["cid"]: s for s in load_survey(ingested)["smelters"]}
+    assert by_cid["CID002494"]["status"] == "Conformant"
+    assert by_cid["CID002551"]["status"] == "Active"
+    assert by_cid["CID002082"]["status"] == "Non-Conformant"
+    others = [s for s in by_cid.values() if s["cid"] not in ("CID002494", "CID002551", "CID002082")]
+    assert others and all(
+        s["status"] == "Other" and s["status_note"] == "Not on the status list" for s in others
+    )
+    assert load_survey(ingested)["status_list"] == {"source": "status.csv", "as_of": "2025-03-31"}
+
+
+def test_roster_gives_the_true_response_rate(ingested: Path) -> None:
+    survey = load_survey(ingested)
+    assert survey["suppliers"] == {"surveyed": 4, "responded": 3}
+    assert survey["suppliers_not_responded"] == ["Silent Supplier GmbH"]
+
+
+def test_findings_html_and_csv_group_by_supplier(ingested: Path) -> None:
+    rows = list(csv.DictReader(io.StringIO((ingested / "findings" / "findings.csv").read_text())))
+    codes = {(r["file"], r["code"]) for r in rows}
+    # The PKG file's declaration is blank: its required company fields are reported with their cells.
+    assert ("pkg.xlsx", "required-field-missing") in codes
+    pkg_name = [r for r in rows if r["file"] == "pkg.xlsx" and r["cell"] == "D8"]
+    assert pkg_name and pkg_name[0]["sheet"] == "Declaration"
+    assert ("central-glass.xlsx", "template-outdated") in codes
+    html = (ingested / "findings" / "findings.html").read_text()
+    assert "Central Glass Co., Ltd." in html and "pkg.xlsx" in html and "Declaration!D8" in html
+
+
+def test_details_json_per_workbook(ingested: Path) -> None:
+    details = sorted(p.name for p in (ingested / "details").glob("*.json"))
+    assert details == [f"{name}.json" for name in sorted(FILLED)]
+    data = json.loads((ingested / "details" / "central-glass.xlsx.json").read_text())
+    assert data["company"]["name"] == "Central Glass Co., Ltd."
+    assert data["company"]["contact_email"] == "toru,nishio@cgco.co.jp"
+    assert [s["cid"] for s in data["smelters"]] == ["CID002494", "CID002551", "CID002513", "CID002082"]
+
+
+def test_build_renders_an_ingested_survey(ingested: Path, tmp_path: Path) -> None:
+    filing = copy_sample("acme-2024", tmp_path)
+    shutil.copy(ingested / "survey.yaml", filing.parent / "survey.yaml")
+    result = build(filing, tmp_path / "out", frozenset({OutputFormat.HTML}))
+    html = (tmp_path / "out" / "conflict-minerals-report.html").read_text(encoding="utf-8")
+    assert "CID002494" in html and "Ganzhou" in html
+    assert not [w for w in result.warnings if w.severity == "error"]
+
+
+def test_rerun_gives_the_same_bytes(ingested: Path, tmp_path: Path) -> None:
+    folder = supplier_folder(tmp_path)
+    status_args = ["--status", str(ingested / "status.csv"), "--roster", str(ingested / "roster.csv")]
+    assert ingest(folder, tmp_path / "a.yaml", *status_args, "--findings", str(tmp_path / "fa"))[0] == 0
+    assert ingest(folder, tmp_path / "b.yaml", *status_args, "--findings", str(tmp_path / "fb"))[0] == 0
+    first = (tmp_path / "a.yaml").read_bytes()
+    assert first == (tmp_path / "b.yaml").read_bytes()
+    for name in ("findings.csv", "findings.html"):
+        assert (tmp_path / "fa" / name).read_bytes() == (tmp_path / "fb" / name).read_bytes()
+
+
+def write_zip(path: Path, members: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def test_hostile_files_are_findings_and_good_files_still_count(tmp_path: Path) -> None:
+    folder = supplier_folder(tmp_path)
+    (folder / "empty.xlsx").write_bytes(b"")
+    (folder / "photo.xlsx").write_bytes(b"\xff\xd8\xff\xe0 not a workbook at all")
+    (folder / "truncated.xlsx").write_bytes((CORPUS / FILLED["sk.xlsx"]).read_bytes()[:50_000])
+    write_zip(folder / "bomb.xlsx", {"xl/worksheets/sheet1.xml": b"0" * (20 * 1024 * 1024)})
+    write_zip(
+        folder / "entities.xlsx",
+        {"xl/workbook.xml": b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'},
+    )
+    outside = tmp_path / "outside.xlsx"
+    shutil.copy(CORPUS / FILLED["sk.xlsx"], outside)
+    os.symlink(outside, folder / "link.xlsx")
+    code, output = ingest(folder, tmp_path / "survey.yaml", "--findings", str(tmp_path / "f"))
+    assert code == 1  # some files could not be read...
+    survey = load_survey(tmp_path)  # ...and the rest is still written
+    assert survey["ingest"]["files_read"] == 4
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "f" / "findings.csv").read_text())))
+    refused = {r["file"]: r["code"] for r in rows if r["code"].startswith("file-")}
+    assert refused == {
+        "bomb.xlsx": "file-refused",
+        "empty.xlsx": "file-corrupt",
+        "entities.xlsx": "file-refused",
+        "link.xlsx": "file-refused",
+        "photo.xlsx": "file-corrupt",
+        "truncated.xlsx": "file-corrupt",
+    }
+    for name in refused:
+        assert name in output
+    assert "Traceback" not in output
+
+
+def test_strict_makes_error_findings_fail(tmp_path: Path) -> None:
+    folder = supplier_folder(tmp_path)
+    assert ingest(folder, tmp_path / "s.yaml")[0] == 0
+    assert ingest(folder, tmp_path / "s.yaml", "--strict")[0] == 1
+
+
+def test_bad_status_list_is_invalid_input(tmp_path: Path) -> None:
+    folder = supplier_folder(tmp_path)
+    status = tmp_path / "status.csv"
+    status.write_text("Name,Colour\nx,y\n", encoding="utf-8")
+    code, output = ingest(folder, tmp_path / "s.yaml", "--status", str(status))
+    assert code == 1
+    assert "missing column(s)" in output and "Smelter ID" in output.replace("smelter id", "Smelter ID")
+    assert not (tmp_path / "s.yaml").exists()
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["ingest", str(tmp_path)]).exit_code == 2  # --out missing
+    assert runner.invoke(app, ["ingest", str(tmp_path), "--out", "x.yaml", "--jobs", "0"]).exit_code == 2
+
+
+def test_cache_rereads_only_changed_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = supplier_folder(tmp_path)
+    calls: list[str] = []
+    real = extract_module.read_supplier_bytes
+
+    def counting(data: bytes, file: str, limits=None):  # type: ignore[no-untyped-def]
+        calls.append(file)
+        return real(data, file)
+
+    monkeypatch.setattr("conflict_minerals.ingest.runner.read_supplier_bytes", counting)
+    options = IngestOptions(
+        folder=folder,
+        out=tmp_path / "s.yaml",
+        reporting_year=2024,
+        as_of=__import__("datetime").date(2024, 12, 31),
+        reference=CORPUS / "smelter-reference-6.5.csv",
+        jobs=1,
+        cache_dir=tmp_path / "cache",
+    )
+    run_ingest(options, lambda *a: None)
+    assert sorted(calls) == sorted(FILLED)
+    first = (tmp_path / "s.yaml").read_bytes()
+    calls.clear()
+    run_ingest(options, lambda *a: None)
+    assert calls == []
+    assert (tmp_path / "s.yaml").read_bytes() == first
+    shutil.copy(CORPUS / "wwww13wwww__mineral-system__RMI_CMRT_6.4.xlsx", folder / "sk.xlsx")  # resent
+    run_ingest(options, lambda *a: None)
+    assert calls == ["sk.xlsx"]
+
+
+def test_default_reference_is_the_newest_template(tmp_path: Path) -> None:
+    folder = supplier_folder(tmp_path)
+    shutil.copy(CORPUS / TEMPLATE_65, folder / "blank-6.5.xlsx")
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            str(folder),
+            "--out",
+            str(tmp_path / "s.yaml"),
+            "--year",
+            "2024",
+            "--as-of",
+            "2024-12-31",
+            "--no-cache",
+            "--jobs",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    survey = yaml.safe_load((tmp_path / "s.yaml").read_text(encoding="utf-8"))
+    assert survey["ingest"]["reference_list"] == "Smelter Look-up of CMRT 6.5 (blank-6.5.xlsx)"
+
+
+def test_ingested_survey_validates_with_the_filing(ingested: Path, tmp_path: Path) -> None:
+    filing = copy_sample("acme-2024", tmp_path)
+    shutil.copy(ingested / "survey.yaml", filing.parent / "survey.yaml")
+    edit(filing, "reporting_year: 2024", "reporting_year: 2024")
+    result = runner.invoke(app, ["validate", str(filing)])
+    assert result.exit_code == 0, result.output
