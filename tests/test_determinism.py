@@ -19,6 +19,7 @@ OUTPUTS = (
     "form-sd.pdf",
     "conflict-minerals-report.html",
     "conflict-minerals-report.pdf",
+    "filing-data.json",
     "manifest.json",
 )
 

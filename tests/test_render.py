@@ -82,6 +82,7 @@ def test_build_writes_every_output(sample_build: tuple[Path, Path]) -> None:
     assert names == [
         "conflict-minerals-report.html",
         "conflict-minerals-report.pdf",
+        "filing-data.json",
         "form-sd.html",
         "form-sd.pdf",
         "manifest.json",
@@ -234,7 +235,7 @@ def test_manifest_hashes_inputs_and_outputs(sample_build: tuple[Path, Path]) -> 
         "survey.yaml": hashlib.sha256((filing.parent / "survey.yaml").read_bytes()).hexdigest(),
     }
     outputs = {entry["path"]: entry["sha256"] for entry in manifest["outputs"]}
-    assert len(outputs) == 4
+    assert len(outputs) == 5
     for relative, digest in outputs.items():
         assert relative.startswith("../out/")
         assert hashlib.sha256((filing.parent / relative).read_bytes()).hexdigest() == digest
@@ -247,7 +248,7 @@ def test_rcoi_only_mode_has_no_exhibit(sample_2025: Path, tmp_path: Path) -> Non
     edit(sample_2025, "mode: cmr", "mode: rcoi_only")
     out = tmp_path / "out"
     result = build(sample_2025, out, HTML_ONLY)
-    assert sorted(p.name for p in result.written) == ["form-sd.html", "manifest.json"]
+    assert sorted(p.name for p in result.written) == ["filing-data.json", "form-sd.html", "manifest.json"]
     text = html_text(out / "form-sd.html")
     assert "Reasonable Country of Origin Inquiry" in text
     assert "CMRT" in text  # the RCOI narrative itself is in Item 1.01
@@ -320,6 +321,7 @@ def test_format_html_only_writes_no_pdf(sample_2025: Path, tmp_path: Path) -> No
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert [e["path"].rsplit("/", 1)[-1] for e in manifest["outputs"]] == [
         "conflict-minerals-report.html",
+        "filing-data.json",
         "form-sd.html",
     ]
 

@@ -17,6 +17,7 @@ from .loader import LoadedFiling, load_filing
 from .outputs import locked_folder, write_atomic
 from .pdf import AssetRefused, render_pdf
 from .problems import InputError, Problem
+from .snapshot import SNAPSHOT_NAME, make_snapshot, snapshot_bytes
 from .templating import (
     CMR_TEMPLATE,
     FONT_STYLESHEET,
@@ -133,7 +134,7 @@ def render_outputs(
     loaded: LoadedFiling, out_dir: Path, formats: frozenset[OutputFormat]
 ) -> dict[Path, bytes]:
     context = build_context(loaded)
-    outputs: dict[Path, bytes] = {}
+    outputs: dict[Path, bytes] = {out_dir / SNAPSHOT_NAME: snapshot_bytes(make_snapshot(loaded, context))}
     for stem, html in render_html(loaded, context).items():
         if OutputFormat.HTML in formats:
             outputs[out_dir / f"{stem}.html"] = html.encode("utf-8")

@@ -324,6 +324,72 @@ def ingest(
         raise typer.Exit(EXIT_INVALID)
 
 
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(metavar="OLD", help="Old filing YAML or cmr build output folder.")],
+    new: Annotated[Path, typer.Argument(metavar="NEW", help="New filing YAML or cmr build output folder.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", metavar="DIR", help="Folder for diff.html, diff.pdf, diff.json.")
+    ],
+    formats: Annotated[
+        list[FormatChoice] | None,
+        typer.Option(
+            "--format", "-f", help="Limit the redline to html or pdf (diff.json is always written)."
+        ),
+    ] = None,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when anything differs, 0 when nothing does.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare two filings: data changes keyed by smelter ID and a word-level redline of the text."""
+    from .diff.compare import compare, diff_html, diff_json, diff_pdf
+    from .outputs import locked_folder, write_atomic
+
+    gc.freeze()
+    chosen = {f.value for f in formats} if formats else {"html", "pdf"}
+    try:
+        comparison = compare(old, new)
+    except InputError as error:
+        _fail(error, as_json)
+        return
+    outputs = {out / "diff.json": diff_json(comparison)}
+    html = diff_html(comparison)
+    if "html" in chosen:
+        outputs[out / "diff.html"] = html.encode("utf-8")
+    if "pdf" in chosen:
+        outputs[out / "diff.pdf"] = diff_pdf(html, comparison)
+    try:
+        with locked_folder(out):
+            for path, data in outputs.items():
+                write_atomic(path, data)
+    except OutputBusy as busy:
+        typer.echo(f"error: {busy}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    summary = comparison.summary()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": True,
+                    "differs": comparison.differs,
+                    "summary": summary,
+                    "written": [str(p) for p in outputs],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for path in outputs:
+            typer.echo(f"wrote {path}")
+    changes = ", ".join(
+        f"{value} {key.replace('_', ' ')}" for key, value in summary.items() if value and key != "total"
+    )
+    typer.echo(f"diff: {changes or 'no differences'}", err=True)
+    if exit_code and comparison.differs:
+        raise typer.Exit(EXIT_INVALID)
+
+
 def main() -> None:
     try:
         app()

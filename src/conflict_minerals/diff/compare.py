@@ -1,0 +1,132 @@
+"""`cmr diff`: compare two filings and write diff.html, diff.pdf and diff.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from .. import __version__
+from ..build import CMR, FORM_SD
+from ..pdf import render_pdf
+from ..templating import builtin_theme_dir, make_environment, render_template, style_block
+from .datadiff import DataDiff, diff_data
+from .prose import SectionDiff, diff_document
+from .sides import Side, load_side
+
+DOCUMENT_TITLES = {FORM_SD.stem: "Form SD", CMR.stem: "Conflict Minerals Report (Exhibit 1.01)"}
+
+
+@dataclass
+class Comparison:
+    old: Side
+    new: Side
+    data: DataDiff
+    sections: list[SectionDiff]
+
+    def summary(self) -> dict[str, int]:
+        data = self.data
+        counts = {
+            "smelters_added": len(data.smelters_added),
+            "smelters_removed": len(data.smelters_removed),
+            "status_changed": len(data.status_changed),
+            "smelter_details_changed": len(data.smelters_changed),
+            "figures_changed": len(data.figures),
+            "countries_added": len(data.countries_added),
+            "countries_removed": len(data.countries_removed),
+            "sections_changed": sum(1 for s in self.sections if s.changed),
+        }
+        counts["total"] = sum(counts.values())
+        return counts
+
+    @property
+    def differs(self) -> bool:
+        return self.summary()["total"] > 0
+
+
+def compare(old_path: Path, new_path: Path) -> Comparison:
+    old, new = load_side(old_path), load_side(new_path)
+    sections: list[SectionDiff] = []
+    for stem in DOCUMENT_TITLES:
+        if stem in old.documents or stem in new.documents:
+            sections += diff_document(stem, old.documents.get(stem), new.documents.get(stem))
+    return Comparison(old, new, diff_data(old.snapshot, new.snapshot), sections)
+
+
+def _side_json(side: Side) -> dict:
+    return {
+        "label": side.label,
+        "kind": side.kind,
+        "registrant": side.snapshot.registrant,
+        "reporting_year": side.reporting_year,
+        "mode": side.snapshot.mode,
+        "tool_version": side.tool_version,
+        "inputs": side.inputs,
+    }
+
+
+def diff_json(comparison: Comparison) -> bytes:
+    document = {
+        "tool": {"name": "conflict-minerals", "version": __version__},
+        "old": _side_json(comparison.old),
+        "new": _side_json(comparison.new),
+        "summary": comparison.summary(),
+        "data": comparison.data.model_dump(mode="json"),
+        "sections": [
+            {
+                "document": s.document,
+                "key": s.key,
+                "title": s.title,
+                "changed": s.changed,
+                "insertions": s.insertions,
+                "deletions": s.deletions,
+                **({"redline_html": str(s.html)} if s.changed else {}),
+            }
+            for s in comparison.sections
+        ],
+    }
+    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def diff_html(comparison: Comparison) -> str:
+    theme = builtin_theme_dir()
+    by_metal: dict[str, dict[str, list]] = {}
+    for kind in ("smelters_added", "smelters_removed", "status_changed", "smelters_changed"):
+        for change in getattr(comparison.data, kind):
+            by_metal.setdefault(change.metal, {}).setdefault(kind, []).append(change)
+    documents = [
+        (stem, title, [s for s in comparison.sections if s.document == stem])
+        for stem, title in DOCUMENT_TITLES.items()
+        if any(s.document == stem for s in comparison.sections)
+    ]
+    return render_template(
+        make_environment(None),
+        "diff.html.j2",
+        {
+            "old": comparison.old,
+            "new": comparison.new,
+            "summary": comparison.summary(),
+            "data": comparison.data,
+            "by_metal": [
+                (metal, by_metal[metal])
+                for metal in ("tantalum", "tin", "tungsten", "gold")
+                if metal in by_metal
+            ],
+            "documents": documents,
+            "tool_version": __version__,
+            "stylesheet": style_block((theme / "css" / "diff.css").read_text(encoding="utf-8")),
+        },
+    )
+
+
+def diff_pdf(html: str, comparison: Comparison) -> bytes:
+    theme = builtin_theme_dir()
+    return render_pdf(
+        html,
+        base_url=theme,
+        font_stylesheet=theme / "css" / "fonts.css",
+        asset_roots=[theme],
+        # The redline has no date of its own: pin font timestamps to one derived from the inputs.
+        document_date=date(comparison.new.reporting_year + 1, 1, 1),
+    )

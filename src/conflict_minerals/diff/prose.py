@@ -1,0 +1,184 @@
+"""A word-level redline of the documents, section by section.
+
+Each document is cut into sections at its anchors (`<section id>` and headings with an id), and
+each section into text blocks (paragraphs, list items, definitions, rows of the cover and
+signature tables). Data tables, the table of contents and the running header are left out:
+tables are compared as data (datadiff.py) and page numbers are not prose.
+
+Blocks are aligned with difflib, then changed blocks are compared word by word. lxml's htmldiff
+was tried first: it misaligns list items and table rows and prints insertions before deletions,
+which reads badly for lawyers used to "struck, then underlined".
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+from lxml import html as lxml_html
+from markupsafe import Markup, escape
+
+BLOCK_TAGS = {"h1", "h2", "h3", "h4", "p", "li", "dt", "dd", "tr", "caption"}
+SKIP_CLASSES = {"running-header", "draft-notice", "toc", "data"}
+_TOKEN = re.compile(r"\s+|[\w’'\-]+|[^\w\s]")
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    blocks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SectionDiff:
+    document: str
+    key: str
+    title: str
+    changed: bool
+    html: Markup  # the redline (or the unchanged text)
+    insertions: int = 0
+    deletions: int = 0
+
+
+def _skipped(element: lxml_html.HtmlElement) -> bool:
+    classes = set((element.get("class") or "").split())
+    return bool(classes & SKIP_CLASSES) or element.tag in ("style", "script", "nav", "head")
+
+
+def _block_text(element: lxml_html.HtmlElement) -> str:
+    if element.tag == "tr":
+        cells = [" ".join(cell.text_content().split()) for cell in element if cell.tag in ("td", "th")]
+        return " | ".join(c for c in cells if c)
+    return " ".join(element.text_content().split())
+
+
+def sections(document_html: str) -> list[Section]:
+    """The document's sections, in order, each with its text blocks."""
+    root = lxml_html.document_fromstring(document_html.encode("utf-8"))
+    for line_break in root.iter("br"):
+        line_break.tail = " " + (line_break.tail or "")
+    body = root.find("body")
+    found: dict[str, Section] = {}
+    order: list[str] = []
+    current = "start"
+
+    def section(key: str, title: str) -> Section:
+        if key not in found:
+            found[key] = Section(key, title)
+            order.append(key)
+        return found[key]
+
+    def walk(element: lxml_html.HtmlElement) -> None:
+        nonlocal current
+        if not isinstance(element.tag, str) or _skipped(element):
+            return
+        anchor = element.get("id")
+        if anchor and (element.tag == "section" or element.tag in ("h1", "h2", "h3")):
+            current = anchor
+            heading = element if element.tag != "section" else next(element.iter("h1", "h2", "h3"), None)
+            title = " ".join(heading.text_content().split()) if heading is not None else anchor
+            section(anchor, title)
+        if element.tag in BLOCK_TAGS:
+            if element.tag == "li" and element.find(".//li") is not None:
+                pass  # a list item holding a list: its own text is in its children
+            else:
+                text = _block_text(element)
+                if text:
+                    section(current, "Beginning of the document").blocks.append(text)
+                return
+        for child in element:
+            walk(child)
+
+    if body is not None:
+        walk(body)
+    return [found[key] for key in order if found[key].blocks]
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+def redline_text(old: str, new: str) -> tuple[Markup, int, int]:
+    """Word-level redline of one block: deletions then insertions, as lawyers read them."""
+    a, b = _tokens(old), _tokens(new)
+    parts: list[str] = []
+    insertions = deletions = 0
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            parts.append(str(escape("".join(a[i1:i2]))))
+            continue
+        if tag in ("delete", "replace"):
+            parts.append(f"<del>{escape(''.join(a[i1:i2]))}</del>")
+            deletions += 1
+        if tag in ("insert", "replace"):
+            parts.append(f"<ins>{escape(''.join(b[j1:j2]))}</ins>")
+            insertions += 1
+    return Markup("".join(parts)), insertions, deletions
+
+
+def _similar(a: str, b: str) -> bool:
+    return difflib.SequenceMatcher(None, _tokens(a), _tokens(b), autojunk=False).ratio() >= 0.5
+
+
+def _context(texts: list[str]) -> list[str]:
+    """Unchanged blocks: a short run is shown; a longer one collapses to a one-line summary."""
+    paragraphs = [f'<p class="same">{escape(text)}</p>' for text in texts]
+    if len(paragraphs) <= 1:
+        return paragraphs
+    return [
+        f'<details class="context"><summary>{len(paragraphs)} unchanged paragraphs</summary>'
+        + "".join(paragraphs)
+        + "</details>"
+    ]
+
+
+def redline_blocks(old: list[str], new: list[str]) -> tuple[Markup, int, int]:
+    """Redline of a section: whole blocks added or removed, changed blocks word by word."""
+    out: list[str] = []
+    insertions = deletions = 0
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            out += _context(old[i1:i2])
+            continue
+        olds, news = list(old[i1:i2]), list(new[j1:j2])
+        while olds or news:
+            if olds and news and _similar(olds[0], news[0]):
+                marked, ins, dels = redline_text(olds.pop(0), news.pop(0))
+                out.append(f'<p class="changed">{marked}</p>')
+                insertions, deletions = insertions + ins, deletions + dels
+            elif olds and (not news or len(olds) >= len(news)):
+                out.append(f'<p class="removed"><del>{escape(olds.pop(0))}</del></p>')
+                deletions += 1
+            else:
+                out.append(f'<p class="added"><ins>{escape(news.pop(0))}</ins></p>')
+                insertions += 1
+    return Markup("\n".join(out)), insertions, deletions
+
+
+def diff_document(document: str, old_html: str | None, new_html: str | None) -> list[SectionDiff]:
+    old_sections = {s.key: s for s in sections(old_html)} if old_html else {}
+    new_sections = sections(new_html) if new_html else []
+    keys = [s.key for s in new_sections] + [k for k in old_sections if k not in {s.key for s in new_sections}]
+    new_by_key = {s.key: s for s in new_sections}
+    result = []
+    for key in keys:
+        before, after = old_sections.get(key), new_by_key.get(key)
+        old_blocks = before.blocks if before else []
+        new_blocks = after.blocks if after else []
+        title = (after or before).title
+        marked, insertions, deletions = redline_blocks(old_blocks, new_blocks)
+        result.append(
+            SectionDiff(
+                document=document,
+                key=key,
+                title=title,
+                changed=old_blocks != new_blocks,
+                html=marked,
+                insertions=insertions,
+                deletions=deletions,
+            )
+        )
+    return result

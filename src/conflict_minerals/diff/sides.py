@@ -1,0 +1,108 @@
+"""One side of a comparison: a filing YAML (rendered on the fly, HTML only) or a `cmr build`
+output folder (read through its manifest.json, with every hash checked)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .. import __version__
+from ..build import CMR, FORM_SD, MANIFEST, render_html
+from ..context import build_context
+from ..loader import load_filing
+from ..problems import InputError, Problem, display_path
+from ..snapshot import SNAPSHOT_NAME, Snapshot, make_snapshot
+
+DOCUMENTS = (FORM_SD, CMR)
+
+
+@dataclass
+class Side:
+    label: str
+    kind: str  # "filing" or "build"
+    tool_version: str
+    inputs: list[dict[str, str]]
+    documents: dict[str, str]  # file stem -> HTML
+    snapshot: Snapshot
+
+    @property
+    def reporting_year(self) -> int:
+        return self.snapshot.reporting_year
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def from_filing(path: Path) -> Side:
+    loaded = load_filing(path)
+    context = build_context(loaded)
+    base = loaded.base_dir
+    return Side(
+        label=display_path(path),
+        kind="filing",
+        tool_version=__version__,
+        inputs=[
+            {
+                "path": p.relative_to(base).as_posix() if p.is_relative_to(base) else str(p),
+                "sha256": _sha256(p),
+            }
+            for p in loaded.input_files()
+        ],
+        documents=render_html(loaded, context),
+        snapshot=make_snapshot(loaded, context),
+    )
+
+
+def _fail(path: Path, message: str) -> InputError:
+    return InputError([Problem(display_path(path), None, None, "", message)])
+
+
+def from_build(folder: Path) -> Side:
+    manifest_path = folder / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        outputs = {Path(entry["path"]).name: entry["sha256"] for entry in manifest["outputs"]}
+        tool = manifest["tool"]["version"]
+        inputs = [{"path": e["path"], "sha256": e["sha256"]} for e in manifest["inputs"]]
+    except FileNotFoundError:
+        raise _fail(folder, "no manifest.json: not an output folder of cmr build") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise _fail(manifest_path, f"not a cmr build manifest ({type(error).__name__}: {error})") from None
+    if SNAPSHOT_NAME not in outputs:
+        raise _fail(manifest_path, f"the build has no {SNAPSHOT_NAME}; rebuild it with this version of cmr")
+    documents = {}
+    for spec in DOCUMENTS:
+        name = f"{spec.stem}.html"
+        if name in outputs:
+            documents[spec.stem] = _verified(folder / name, outputs[name]).decode("utf-8")
+    if FORM_SD.stem not in documents:
+        raise _fail(manifest_path, "the build has no HTML documents; rebuild it with --format html (or both)")
+    try:
+        snapshot = Snapshot.model_validate_json(_verified(folder / SNAPSHOT_NAME, outputs[SNAPSHOT_NAME]))
+    except ValidationError as error:
+        raise _fail(folder / SNAPSHOT_NAME, f"unreadable filing data: {error.errors()[0]['msg']}") from None
+    return Side(display_path(folder), "build", tool, inputs, documents, snapshot)
+
+
+def _verified(path: Path, expected: str) -> bytes:
+    """A build output whose bytes still match its manifest: a reviewer must not diff edited files."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise _fail(path, "listed in manifest.json but missing") from None
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise _fail(path, "changed since it was built (sha256 differs from manifest.json)")
+    return data
+
+
+def load_side(path: Path) -> Side:
+    if path.is_dir():
+        return from_build(path)
+    if not path.exists():
+        raise _fail(path, "not found")
+    return from_filing(path)

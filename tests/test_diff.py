@@ -1,0 +1,183 @@
+"""`cmr diff`: data changes keyed by smelter ID, a word-level redline, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from markupsafe import escape
+from typer.testing import CliRunner
+
+from conflict_minerals.build import OutputFormat, build
+from conflict_minerals.cli import app
+
+from .conftest import SAMPLES, copy_sample, edit
+
+runner = CliRunner()
+
+
+def run_diff(old: Path, new: Path, out: Path, *extra: str) -> tuple[int, dict]:
+    result = runner.invoke(app, ["diff", str(old), str(new), "--out", str(out), *extra])
+    report = json.loads((out / "diff.json").read_text()) if (out / "diff.json").exists() else {}
+    return result.exit_code, report
+
+
+def survey(sample: str) -> dict:
+    return yaml.safe_load((SAMPLES / sample / "survey.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def sample_diff(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict, Path]:
+    out = tmp_path_factory.mktemp("diff")
+    code, report = run_diff(SAMPLES / "acme-2024" / "filing.yaml", SAMPLES / "acme-2025" / "filing.yaml", out)
+    return code, report, out
+
+
+def test_sample_diff_lists_every_smelter_added_and_removed(sample_diff: tuple[int, dict, Path]) -> None:
+    code, report, out = sample_diff
+    assert code == 0  # differences are not a failure without --exit-code
+    old = {s["cid"]: s for s in survey("acme-2024")["smelters"]}
+    new = {s["cid"]: s for s in survey("acme-2025")["smelters"]}
+    data = report["data"]
+    assert {c["cid"] for c in data["smelters_added"]} == new.keys() - old.keys()
+    assert {c["cid"] for c in data["smelters_removed"]} == old.keys() - new.keys()
+    changed = {c for c in old.keys() & new.keys() if old[c]["status"] != new[c]["status"]}
+    assert {c["cid"] for c in data["status_changed"]} == changed
+    html = (out / "diff.html").read_text(encoding="utf-8")
+    for cid in (new.keys() - old.keys()) | (old.keys() - new.keys()) | changed:
+        assert cid in html
+        assert str(escape(new.get(cid, old.get(cid))["name"])) in html
+
+
+def test_sample_diff_figures_and_prose(sample_diff: tuple[int, dict, Path]) -> None:
+    _, report, out = sample_diff
+    figures = {f["figure"]: (f["old"], f["new"], f["delta"]) for f in report["data"]["figures"]}
+    assert figures["Suppliers surveyed"] == ("398", "412", "+14")
+    assert figures["Response rate"] == ("66.6%", "72.3%", "+5.7 pts")
+    assert report["data"]["trend_mismatches"] == []  # 2025's trend row for 2024 repeats 2024's figures
+    changed = {(s["document"], s["key"]) for s in report["sections"] if s["changed"]}
+    assert ("conflict-minerals-report", "step-1") in changed
+    assert ("conflict-minerals-report", "definitions") not in changed
+    step1 = next(s for s in report["sections"] if s["key"] == "step-1")
+    assert "<del>annually</del><ins>twice a year</ins>" in step1["redline_html"]
+    assert (out / "diff.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_self_diff_is_empty_and_exit_code_zero(tmp_path: Path) -> None:
+    filing = SAMPLES / "acme-2025" / "filing.yaml"
+    code, report = run_diff(filing, filing, tmp_path / "d", "--exit-code", "--format", "html")
+    assert code == 0
+    assert report["summary"]["total"] == 0
+    assert all(not s["changed"] for s in report["sections"])
+    assert "No differences" in (tmp_path / "d" / "diff.html").read_text(encoding="utf-8")
+
+
+def test_build_folder_against_its_filing_is_empty(tmp_path: Path) -> None:
+    filing = copy_sample("acme-2025", tmp_path)
+    build(filing, tmp_path / "built", frozenset({OutputFormat.HTML}))
+    code, report = run_diff(tmp_path / "built", filing, tmp_path / "d", "--exit-code", "--format", "html")
+    assert code == 0, report
+    assert report["old"]["kind"] == "build" and report["new"]["kind"] == "filing"
+
+
+def test_exit_code_flags_any_difference(tmp_path: Path) -> None:
+    code, _ = run_diff(
+        SAMPLES / "acme-2024" / "filing.yaml",
+        SAMPLES / "acme-2025" / "filing.yaml",
+        tmp_path / "d",
+        "--exit-code",
+        "--format",
+        "html",
+    )
+    assert code == 1
+
+
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    old = copy_sample("acme-2025", tmp_path / "old")
+    new = copy_sample("acme-2025", tmp_path / "new")
+    return old, new
+
+
+def test_one_status_change_is_reported_alone(tmp_path: Path) -> None:
+    old, new = pair(tmp_path)
+    data = yaml.safe_load((new.parent / "survey.yaml").read_text())
+    target = next(s for s in data["smelters"] if s["status"] == "Conformant")
+    target["status"] = "Non-Conformant"
+    (new.parent / "survey.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    _, report = run_diff(old, new, tmp_path / "d", "--format", "html")
+    data_diff = report["data"]
+    assert [(c["cid"], c["old_status"], c["new_status"]) for c in data_diff["status_changed"]] == [
+        (target["cid"], "Conformant", "Non-Conformant")
+    ]
+    assert data_diff["smelters_added"] == data_diff["smelters_removed"] == []
+    assert {f["figure"] for f in data_diff["figures"]} == {"SORs Conformant", "SORs Non-Conformant"}
+
+
+def test_removed_smelter_and_country(tmp_path: Path) -> None:
+    old, new = pair(tmp_path)
+    data = yaml.safe_load((new.parent / "survey.yaml").read_text())
+    removed = data["smelters"].pop(3)
+    data["countries_of_origin"]["tin"].append("Norway")
+    (new.parent / "survey.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    _, report = run_diff(old, new, tmp_path / "d", "--format", "html")
+    assert [c["cid"] for c in report["data"]["smelters_removed"]] == [removed["cid"]]
+    assert report["data"]["countries_added"] == [{"metal": "tin", "country": "Norway"}]
+
+
+def test_prose_edit_is_one_changed_section_with_word_marks(tmp_path: Path) -> None:
+    old, new = pair(tmp_path)
+    edit(
+        new,
+        "We retain records relating to our conflict minerals program",
+        "We keep records relating to our responsible minerals program",
+    )
+    _, report = run_diff(old, new, tmp_path / "d", "--format", "html")
+    changed = [s for s in report["sections"] if s["changed"]]
+    assert [(s["document"], s["key"]) for s in changed] == [("conflict-minerals-report", "step-1")]
+    marked = changed[0]["redline_html"]
+    assert "<del>retain</del><ins>keep</ins>" in marked
+    assert "<del>conflict</del><ins>responsible</ins>" in marked
+    assert report["summary"]["total"] == 1
+
+
+def test_trend_that_disagrees_with_the_old_filing_is_flagged(tmp_path: Path) -> None:
+    old = copy_sample("acme-2024", tmp_path / "old")
+    new = copy_sample("acme-2025", tmp_path / "new")
+    text = (new.parent / "survey.yaml").read_text()
+    text = text.replace("- year: 2024\n  suppliers_surveyed: 398", "- year: 2024\n  suppliers_surveyed: 399")
+    (new.parent / "survey.yaml").write_text(text, encoding="utf-8")
+    _, report = run_diff(old, new, tmp_path / "d", "--format", "html")
+    assert report["data"]["trend_mismatches"] == [
+        {"year": 2024, "figure": "suppliers surveyed", "old_filing": "398", "new_trend": "399"}
+    ]
+
+
+def test_edited_build_output_is_refused(tmp_path: Path) -> None:
+    filing = copy_sample("acme-2025", tmp_path)
+    build(filing, tmp_path / "built", frozenset({OutputFormat.HTML}))
+    page = tmp_path / "built" / "form-sd.html"
+    page.write_text(page.read_text() + "<!-- edited -->", encoding="utf-8")
+    result = runner.invoke(app, ["diff", str(tmp_path / "built"), str(filing), "--out", str(tmp_path / "d")])
+    assert result.exit_code == 1
+    assert "changed since it was built" in result.output
+    assert not (tmp_path / "d" / "diff.json").exists()
+
+
+def test_diff_outputs_are_reproducible(tmp_path: Path) -> None:
+    old, new = SAMPLES / "acme-2024" / "filing.yaml", SAMPLES / "acme-2025" / "filing.yaml"
+    run_diff(old, new, tmp_path / "a")
+    run_diff(old, new, tmp_path / "b")
+    for name in ("diff.html", "diff.json", "diff.pdf"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_diff_pdf_embeds_only_the_bundled_fonts(sample_diff: tuple[int, dict, Path]) -> None:
+    from pypdf import PdfReader
+
+    fonts = set()
+    for page in PdfReader(sample_diff[2] / "diff.pdf").pages:
+        for font in (page["/Resources"].get("/Font") or {}).values():
+            fonts.add(str(font.get_object()["/BaseFont"]))
+    assert fonts and all("+CMR-" in name for name in fonts), fonts
