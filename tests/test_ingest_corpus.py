@@ -134,70 +134,67 @@ class Layout:
     lookup: tuple[str, int, str, str, str] | None  # sheet, first row, metal, look-up name, CID columns
 
 
+_DECLARATION_6 = {"name": "D8", "contact_name": "D15", "contact_email": "D16", "effective_date": "D22"}
+_DECLARATION_2 = {"name": "D8", "contact_name": "D14", "contact_email": "D16", "effective_date": "D18"}
+_SMELTER_COLUMNS = {"metal": "B", "lookup_name": "C", "name": "D"}
 LAYOUTS = {
     "cmrt6": Layout(
-        {"name": "D8", "contact_name": "D15", "contact_email": "D16", "effective_date": "D22"},
-        (26, 32, 38, 44, 50, 56, 62, 68),
-        5,
-        tuple(range(75, 90, 2)),
-        (5, 2504),
-        "B",
-        "C",
-        "D",
-        "F",
-        "A",
-        ("Smelter Look-up", 5, "A", "B", "E"),
+        company=_DECLARATION_6,
+        question_rows=(26, 32, 38, 44, 50, 56, 62, 68),
+        supplier_response=5,
+        company_question_rows=tuple(range(75, 90, 2)),
+        smelter_rows=(5, 2504),
+        **_SMELTER_COLUMNS,
+        smelter_id="F",
+        typed_id="A",
+        lookup=("Smelter Look-up", 5, "A", "B", "E"),
     ),
     "cmrt3": Layout(
-        {"name": "D8", "contact_name": "D15", "contact_email": "D16", "effective_date": "D22"},
-        (26, 32, 38, 44, 50, 56, 62),
-        4,
-        tuple(range(69, 88, 2)),
-        (5, 2504),
-        "B",
-        "C",
-        "D",
-        "F",
-        None,
-        ("K", 2, "A", "B", "F"),
+        company=_DECLARATION_6,
+        question_rows=(26, 32, 38, 44, 50, 56, 62),
+        supplier_response=4,
+        company_question_rows=tuple(range(69, 88, 2)),
+        smelter_rows=(5, 2504),
+        **_SMELTER_COLUMNS,
+        smelter_id="F",
+        typed_id=None,
+        lookup=("K", 2, "A", "B", "F"),
     ),
     "cmrt202": Layout(
-        {"name": "D8", "contact_name": "D14", "contact_email": "D16", "effective_date": "D18"},
-        (22, 28, 34, 40, 46, 52),
-        3,
-        tuple(range(59, 78, 2)),
-        (5, 2504),
-        "B",
-        "C",
-        "D",
-        "F",
-        None,
-        None,
+        company=_DECLARATION_2,
+        question_rows=(22, 28, 34, 40, 46, 52),
+        supplier_response=3,
+        company_question_rows=tuple(range(59, 78, 2)),
+        smelter_rows=(5, 2504),
+        **_SMELTER_COLUMNS,
+        smelter_id="F",
+        typed_id=None,
+        lookup=None,
     ),
     "cmrt2": Layout(
-        {"name": "D8", "contact_name": "D14", "contact_email": "D16", "effective_date": "D18"},
-        (22, 28, 34, 40, 46, 52),
-        3,
-        tuple(range(59, 78, 2)),
-        (5, 1001),
-        "B",
-        "C",
-        "D",
-        "A",
-        None,
-        None,
+        company=_DECLARATION_2,
+        question_rows=(22, 28, 34, 40, 46, 52),
+        supplier_response=3,
+        company_question_rows=tuple(range(59, 78, 2)),
+        smelter_rows=(5, 1001),
+        **_SMELTER_COLUMNS,
+        smelter_id="A",
+        typed_id=None,
+        lookup=None,
     ),
 }
 
 _CID = re.compile(r"CID\d{6}")
 _FOLD = re.compile(r"[\t\r\n\u00a0]+")
+EXCEL_ERRORS = {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NULL!", "#NUM!"}
 
 
 def clean(value: Any) -> Any:
-    """Cell text as a supplier means it: padding dropped, empty strings and cached 0 are nothing."""
+    """Cell text as a supplier means it: padding dropped; empty strings, cached 0 and cached Excel
+    errors (#N/A from a failed look-up formula) are nothing."""
     if isinstance(value, str):
         value = _FOLD.sub(" ", value).strip()
-        return value or None
+        return None if value in EXCEL_ERRORS else value or None
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
         return None
     return value
@@ -308,6 +305,13 @@ def expected_from_openpyxl(path: Path, family: str) -> Expected:
 # CMRT 3.01 filled (.xls, encrypted): openpyxl cannot read .xls, so these values were read by hand
 # (xlrd on the decrypted file). Row 19 has no cached F: its CID comes from the K look-up sheet
 # (Tin / "Chengfeng Metals Co Pte Ltd" -> CID002158).
+_FILLED_301_IDS = """
+5:CID000058 6:CID000401 7:CID001754 8:CID000814 9:CID000041 10:CID000807 11:CID002243 12:CID001322
+13:CID002030 14:CID000937 15:CID000493 16:CID000128 17:CID002180 19:CID002158 20:CID002158 21:CID001421
+22:CID001482 23:CID002180 24:CID000438 25:CID001305 26:CID000410 27:CID000564 28:CID001076 29:CID002232
+30:CID000456 31:CID001368 32:CID000564 33:CID000963 34:CID002232 35:CID000731 36:CID000004 37:CID000105
+38:CID000683 39:CID002047 40:CID000258 41:CID002321 42:CID002011 43:CID002236 44:CID000568 45:CID000766
+"""
 FILLED_301 = Expected(
     company={
         "name": "GoerTech Inc.",
@@ -325,48 +329,7 @@ FILLED_301 = Expected(
         (answer, None) for answer in ("Yes", "Yes", "Yes", "No", "Yes", "Yes", "Yes", "Yes", "No", "No")
     ],
     rows=set(range(5, 46)) - {18},
-    identified={
-        (5, "CID000058"),
-        (6, "CID000401"),
-        (7, "CID001754"),
-        (8, "CID000814"),
-        (9, "CID000041"),
-        (10, "CID000807"),
-        (11, "CID002243"),
-        (12, "CID001322"),
-        (13, "CID002030"),
-        (14, "CID000937"),
-        (15, "CID000493"),
-        (16, "CID000128"),
-        (17, "CID002180"),
-        (19, "CID002158"),
-        (20, "CID002158"),
-        (21, "CID001421"),
-        (22, "CID001482"),
-        (23, "CID002180"),
-        (24, "CID000438"),
-        (25, "CID001305"),
-        (26, "CID000410"),
-        (27, "CID000564"),
-        (28, "CID001076"),
-        (29, "CID002232"),
-        (30, "CID000456"),
-        (31, "CID001368"),
-        (32, "CID000564"),
-        (33, "CID000963"),
-        (34, "CID002232"),
-        (35, "CID000731"),
-        (36, "CID000004"),
-        (37, "CID000105"),
-        (38, "CID000683"),
-        (39, "CID002047"),
-        (40, "CID000258"),
-        (41, "CID002321"),
-        (42, "CID002011"),
-        (43, "CID002236"),
-        (44, "CID000568"),
-        (45, "CID000766"),
-    },
+    identified={(int(row), cid) for row, cid in re.findall(r"(\d+):(CID\d{6})", _FILLED_301_IDS)},
     raw_ids=set(),
 )
 

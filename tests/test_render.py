@@ -345,3 +345,31 @@ def test_both_samples_build(sample_2024: Path, tmp_path: Path) -> None:
     assert result.warnings == []
     text = html_text(tmp_path / "out" / "form-sd.html")
     assert "January 1 to December 31, 2024" in text
+
+
+def test_figures_draw_the_table_numbers(sample_build: tuple[Path, Path]) -> None:
+    filing, out = sample_build
+    html = (out / "conflict-minerals-report.html").read_text(encoding="utf-8")
+    survey = survey_data(filing)
+    figure = html[
+        html.index('id="figure-status-by-metal"') : html.index(
+            "</figure>", html.index("figure-status-by-metal")
+        )
+    ]
+    counts = Counter(s["status"] for s in survey["smelters"] if s["metal"] == "gold")
+    gold_titles = re.findall(
+        r"<title>([A-Za-z -]+): (\d+)</title>", figure.split(">Gold</text>")[1].split("<text")[0]
+    )
+    assert {name: int(value) for name, value in gold_titles} == {k: v for k, v in counts.items() if v}
+    assert "Figure 2. SORs identified by metal and RMAP status" in html
+    assert 'id="figure-response"' in html and 'id="figure-status-trend"' in html
+    # Each figure sits beside a table with the same numbers (Rule 304(e)).
+    assert html.index("Table 1.") < html.index("figure-response") < html.index("Table 2.")
+
+
+def test_figures_share_one_scale(sample_build: tuple[Path, Path]) -> None:
+    from conflict_minerals.figures import BAR_WIDTH, stacked_bars
+
+    chart = stacked_bars("x", "t", [("a", [10, 30], ""), ("b", [5, 0], "")], [("A", "a"), ("B", "b")])
+    widths = [[s.width for s in row.segments] for row in chart.rows]
+    assert widths == [[BAR_WIDTH / 4, BAR_WIDTH * 3 / 4], [BAR_WIDTH / 8]]

@@ -17,6 +17,7 @@ from . import __version__
 from .countries import Country, covered_country_names
 from .dates import long_date
 from .deadline import filing_deadline
+from .figures import Chart, stacked_bars, status_categories
 from .loader import LoadedFiling
 from .markdown import render_markdown
 from .models.filing import ExhibitsNumbering, Filing, FilingMode
@@ -130,6 +131,7 @@ class DocumentContext(ContextModel):
     annex: list[AnnexRow]
     trend: list[TrendRow]
     data_note: str | None
+    charts: dict[str, Chart]
 
 
 def percent(part: int, whole: int) -> str:
@@ -249,6 +251,44 @@ def trend_rows(survey: SurveyResults) -> list[TrendRow]:
     return rows
 
 
+def charts(
+    statuses: list[str],
+    status_rows: list[StatusRow],
+    survey: SurveyTable,
+    reporting_year: int,
+    trend: list[TrendRow],
+) -> dict[str, Chart]:
+    """The figures the CMR prints beside its tables, from the same numbers."""
+    categories = status_categories(statuses)
+    found = {
+        "status_by_metal": stacked_bars(
+            "figure-status-by-metal",
+            "SORs identified by metal and RMAP status",
+            [(row.label, [c.count for c in row.counts], f"{row.total:,}") for row in status_rows],
+            categories,
+        )
+    }
+    years = trend or []
+    response_rows = [
+        (str(r.year), [r.responded, r.surveyed - r.responded], r.response_rate) for r in years
+    ] or [(str(reporting_year), [survey.responded, survey.not_responded], survey.response_rate)]
+    found["response"] = stacked_bars(
+        "figure-response",
+        "Supplier survey response" + (" by year" if years else ""),
+        response_rows,
+        [("Responded", "responded"), ("Did not respond", "not-responded")],
+        scale_to_row=True,
+    )
+    if years:
+        found["status_trend"] = stacked_bars(
+            "figure-status-trend",
+            "SORs identified by RMAP status and year",
+            [(str(r.year), r.by_status, f"{r.total:,}") for r in years],
+            categories,
+        )
+    return found
+
+
 def _optional(text: str | None) -> Markup | None:
     return render_markdown(text) if text else None
 
@@ -301,6 +341,9 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
     contact = registrant.contact
     status_rows, status_total = status_table(survey)
     by_metal, country_rows = countries_of_origin(survey)
+    survey_figures = survey_table(survey)
+    trend = trend_rows(survey)
+    statuses = [s.value for s in STATUS_ORDER]
     contact_line = ", ".join(part for part in (contact.name, contact.title, contact.phone) if part)
     return DocumentContext(
         tool_version=__version__,
@@ -328,9 +371,9 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
         filing_deadline=long_date(filing_deadline(filing.reporting_year)),
         covered_countries=covered_country_names(),
         metals=[m.label for m in METAL_ORDER],
-        statuses=[s.value for s in STATUS_ORDER],
+        statuses=statuses,
         narrative=narrative(filing),
-        survey=survey_table(survey),
+        survey=survey_figures,
         status_rows=status_rows,
         status_total=status_total,
         status_list_source=survey.status_list.source if survey.status_list else None,
@@ -339,6 +382,7 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
         country_rows=country_rows,
         covered_country_origins=[row.name for row in country_rows if row.covered],
         annex=annex_rows(survey),
-        trend=trend_rows(survey),
+        trend=trend,
         data_note=survey.note,
+        charts=charts(statuses, status_rows, survey_figures, filing.reporting_year, trend),
     )
