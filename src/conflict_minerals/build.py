@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 
@@ -13,9 +14,11 @@ import weasyprint
 
 from . import __version__
 from .context import DocumentContext, build_context
+from .deadline import filing_deadline
+from .edgar.package import EDGAR_DIR, edgar_outputs
 from .loader import LoadedFiling, load_filing
 from .outputs import locked_folder, write_atomic
-from .pdf import AssetRefused, render_pdf
+from .pdf import ATTACHING_VARIANTS, AssetRefused, EmbeddedFile, render_pdf
 from .problems import InputError, Problem
 from .snapshot import SNAPSHOT_NAME, make_snapshot, snapshot_bytes
 from .templating import (
@@ -55,6 +58,7 @@ class BuildResult:
     out_dir: Path
     written: list[Path]
     removed: list[Path]
+    deadline: date
     warnings: list[Problem] = field(default_factory=list)
 
 
@@ -86,7 +90,28 @@ def render_html(loaded: LoadedFiling, context: DocumentContext) -> dict[str, str
     return pages
 
 
-def _pdf(loaded: LoadedFiling, html: str) -> bytes:
+@dataclass(frozen=True)
+class BuildOptions:
+    formats: frozenset[OutputFormat] = frozenset(OutputFormat)
+    pdf_variant: str | None = None
+    edgar: bool = False
+
+
+def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedFile]:
+    """PDF/A-3 copies carry the survey results and the manifest of the inputs.
+
+    The manifest embedded is the inputs half: a PDF cannot carry its own hash."""
+    if variant not in ATTACHING_VARIANTS:
+        return []
+    return [
+        EmbeddedFile(loaded.survey_path.name, loaded.survey_path.read_bytes(), "Supplier survey results"),
+        EmbeddedFile(
+            "inputs-manifest.json", inputs_manifest(loaded), "Tool versions and sha256 of every input"
+        ),
+    ]
+
+
+def _pdf(loaded: LoadedFiling, html: str, variant: str | None = None) -> bytes:
     theme = builtin_theme_dir()
     roots = [theme] + ([loaded.template_dir] if loaded.template_dir else [])
     if loaded.css_path is not None:
@@ -98,6 +123,8 @@ def _pdf(loaded: LoadedFiling, html: str) -> bytes:
             font_stylesheet=theme / FONT_STYLESHEET,
             asset_roots=roots,
             document_date=loaded.filing.signature.date,
+            variant=variant,
+            embedded=_embedded_files(loaded, variant),
         )
     except AssetRefused as refused:
         raise InputError([Problem(str(loaded.filing_path.name), None, None, "", str(refused))]) from None
@@ -111,9 +138,9 @@ def _relative(path: Path, base: Path) -> str:
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
-def make_manifest(loaded: LoadedFiling, outputs: dict[Path, bytes]) -> bytes:
+def _manifest_head(loaded: LoadedFiling) -> dict:
     base = loaded.base_dir
-    manifest = {
+    return {
         "tool": {"name": "conflict-minerals", "version": __version__},
         "weasyprint": weasyprint.__version__,
         "filing": _relative(loaded.filing_path, base),
@@ -123,6 +150,16 @@ def make_manifest(loaded: LoadedFiling, outputs: dict[Path, bytes]) -> bytes:
             {"path": _relative(path, base), "sha256": sha256(path.read_bytes())}
             for path in loaded.input_files()
         ],
+    }
+
+
+def inputs_manifest(loaded: LoadedFiling) -> bytes:
+    return (json.dumps(_manifest_head(loaded), indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def make_manifest(loaded: LoadedFiling, outputs: dict[Path, bytes]) -> bytes:
+    base = loaded.base_dir
+    manifest = _manifest_head(loaded) | {
         "outputs": [
             {"path": _relative(path, base), "sha256": sha256(data)} for path, data in sorted(outputs.items())
         ],
@@ -130,43 +167,53 @@ def make_manifest(loaded: LoadedFiling, outputs: dict[Path, bytes]) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def render_outputs(
-    loaded: LoadedFiling, out_dir: Path, formats: frozenset[OutputFormat]
-) -> dict[Path, bytes]:
+def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -> dict[Path, bytes]:
     context = build_context(loaded)
     outputs: dict[Path, bytes] = {out_dir / SNAPSHOT_NAME: snapshot_bytes(make_snapshot(loaded, context))}
-    for stem, html in render_html(loaded, context).items():
-        if OutputFormat.HTML in formats:
+    pages = render_html(loaded, context)
+    for stem, html in pages.items():
+        if OutputFormat.HTML in options.formats:
             outputs[out_dir / f"{stem}.html"] = html.encode("utf-8")
-        if OutputFormat.PDF in formats:
-            outputs[out_dir / f"{stem}.pdf"] = _pdf(loaded, html)
+        if OutputFormat.PDF in options.formats:
+            outputs[out_dir / f"{stem}.pdf"] = _pdf(loaded, html, options.pdf_variant)
+    if options.edgar:
+        outputs |= edgar_outputs(loaded, pages, out_dir / EDGAR_DIR)
     return outputs
 
 
 def build(
     filing_path: Path,
     out_dir: Path,
-    formats: frozenset[OutputFormat] = frozenset(OutputFormat),
+    formats: frozenset[OutputFormat] | BuildOptions = frozenset(OutputFormat),
 ) -> BuildResult:
     """Render everything in memory, then replace the files; a failure writes nothing."""
+    options = formats if isinstance(formats, BuildOptions) else BuildOptions(formats=formats)
     loaded = load_filing(filing_path)
-    outputs = render_outputs(loaded, out_dir, formats)
+    outputs = render_outputs(loaded, out_dir, options)
     outputs[out_dir / MANIFEST] = make_manifest(loaded, outputs)
     with locked_folder(out_dir):
         for path, data in outputs.items():
             write_atomic(path, data)
         removed = _remove_stale(out_dir, set(outputs))
-    return BuildResult(out_dir=out_dir, written=list(outputs), removed=removed, warnings=loaded.warnings)
+    return BuildResult(
+        out_dir=out_dir,
+        written=list(outputs),
+        removed=removed,
+        deadline=filing_deadline(loaded.filing.reporting_year),
+        warnings=loaded.warnings,
+    )
 
 
 def _remove_stale(out_dir: Path, current: set[Path]) -> list[Path]:
     """Drop documents an earlier build wrote that this one does not (a CMR after switching to
     rcoi_only, a PDF after `--format html`), so the folder matches its manifest."""
+    candidates = [out_dir / f"{spec.stem}.{fmt.value}" for spec in ALL_DOCUMENTS for fmt in OutputFormat]
+    edgar = out_dir / EDGAR_DIR
+    if edgar.is_dir():
+        candidates += sorted(p for p in edgar.iterdir() if p.suffix in (".htm", ".json"))
     removed = []
-    for spec in ALL_DOCUMENTS:
-        for fmt in OutputFormat:
-            path = out_dir / f"{spec.stem}.{fmt.value}"
-            if path not in current and path.exists():
-                path.unlink()
-                removed.append(path)
+    for path in candidates:
+        if path not in current and path.exists():
+            path.unlink()
+            removed.append(path)
     return removed

@@ -11,12 +11,13 @@ import contextlib
 import mimetypes
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from weasyprint import CSS, HTML
+from weasyprint import CSS, HTML, Attachment
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
@@ -68,6 +69,32 @@ def source_date_epoch(fallback: date) -> Iterator[None]:
         os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
+# Variants that render deterministically (pdf/x-4 writes a random UUID); WeasyPrint does not
+# validate conformance, it only writes what the standard asks for.
+PDF_VARIANTS = (
+    "pdf/a-1b",
+    "pdf/a-2b",
+    "pdf/a-2u",
+    "pdf/a-3b",
+    "pdf/a-3u",
+    "pdf/a-4u",
+    "pdf/a-1a",
+    "pdf/a-2a",
+    "pdf/a-3a",
+    "pdf/ua-1",
+    "pdf/ua-2",
+)
+# PDF/A-3 is the part that allows embedding arbitrary files (the survey results, the manifest).
+ATTACHING_VARIANTS = ("pdf/a-3b", "pdf/a-3u", "pdf/a-3a")
+
+
+@dataclass(frozen=True)
+class EmbeddedFile:
+    name: str
+    data: bytes
+    description: str
+
+
 def render_pdf(
     html: str,
     *,
@@ -75,6 +102,8 @@ def render_pdf(
     font_stylesheet: Path,
     asset_roots: Sequence[Path],
     document_date: date,
+    variant: str | None = None,
+    embedded: Sequence[EmbeddedFile] = (),
 ) -> bytes:
     fetcher = SandboxFetcher(asset_roots)
     fonts = FontConfiguration()
@@ -85,8 +114,23 @@ def render_pdf(
         font_config=fonts,
     )
     document = HTML(string=html, base_url=base_url.as_uri() + "/", url_fetcher=fetcher)
+    # Attachment dates come from the filing too; WeasyPrint would stamp the clock otherwise.
+    stamp = datetime(document_date.year, document_date.month, document_date.day, tzinfo=UTC)
+    attachments = [
+        Attachment(
+            string=item.data,
+            name=item.name,
+            description=item.description,
+            created=stamp,
+            modified=stamp,
+            url_fetcher=fetcher,
+        )
+        for item in embedded
+    ]
     with source_date_epoch(document_date):
-        pdf = document.write_pdf(stylesheets=[stylesheet], font_config=fonts)
+        pdf = document.write_pdf(
+            stylesheets=[stylesheet], font_config=fonts, pdf_variant=variant, attachments=attachments or None
+        )
     if pdf is None:  # pragma: no cover - write_pdf returns bytes when no target is given
         raise RuntimeError("WeasyPrint returned no PDF")
     return pdf

@@ -48,6 +48,8 @@ class Declaration(Strict):
     sheet: str = "Declaration"
     company: dict[str, str]
     required_company: list[str]
+    # Declaration scopes (their first letter) that need the description of scope filled in.
+    scope_needs_description: list[str] = ["C"]
     answer_column: str = "D"
     comment_column: str | None = "G"
     minerals: Minerals

@@ -30,7 +30,7 @@ CODES: dict[str, tuple[FindingSeverity, str]] = {
     "template-outdated": (WARNING, "The supplier used an older template version."),
     "template-not-3tg": (INFO, "An EMRT or CRT: it is read, but not counted in the 3TG survey."),
     "required-field-missing": (ERROR, "A required company field is empty."),
-    "scope-description-missing": (ERROR, "Scope C (user defined) needs a description of scope."),
+    "scope-description-missing": (ERROR, "The declaration scope chosen needs a description of scope."),
     "answer-missing": (ERROR, "A required declaration answer is empty."),
     "email-invalid": (WARNING, "An email address is not valid."),
     "effective-date-invalid": (ERROR, "The effective date cannot be read as a date."),
@@ -110,11 +110,12 @@ def _company(workbook: SupplierWorkbook, context: CheckContext) -> Iterator[Find
             yield finding(
                 "required-field-missing", workbook, f"{label} is required", "Declaration", cells[field]
             )
-    if company.scope and company.scope.upper().startswith("C") and not company.scope_description:
+    needs = cellmap.declaration.scope_needs_description
+    if company.scope and company.scope[:1].upper() in needs and not company.scope_description:
         yield finding(
             "scope-description-missing",
             workbook,
-            "declaration scope C needs a description of scope",
+            f"declaration scope {company.scope[:1].upper()} needs a description of scope",
             "Declaration",
             cells.get("scope_description"),
         )

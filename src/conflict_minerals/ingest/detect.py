@@ -29,7 +29,8 @@ FAMILY_RULES: tuple[tuple[str, tuple[int, ...], tuple[int, ...], str], ...] = (
 )
 
 # The newest versions this project knows; older ones get a "template outdated" finding.
-CURRENT_VERSIONS = {"CMRT": "6.5", "EMRT": "2.1", "CRT": "2.21", "AMRT": "1.3"}
+# CRT 2.21 still stamps itself "Revision 2.2", so 2.2 is the newest CRT a file can claim to be.
+CURRENT_VERSIONS = {"CMRT": "6.5", "EMRT": "2.1", "CRT": "2.2", "AMRT": "1.3"}
 
 
 @dataclass(frozen=True)

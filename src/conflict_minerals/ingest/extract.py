@@ -38,7 +38,7 @@ from .reader import (
 DEFAULT_LIMITS = Limits()
 
 # Bump when extraction changes, so cached results are not reused.
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"
 
 NOT_LISTED = "smelter not listed"
 NOT_YET_IDENTIFIED = "smelter not yet identified"
@@ -159,6 +159,11 @@ def _lookup_index(workbook: Workbook, cellmap: CellMap) -> dict[tuple[str, str],
         cid = normalise_cid(sheet.value(row, columns["cid"]))
         if metal and lookup_name and cid:
             index[(metal.lower(), lookup_name.casefold())] = (cid, text(sheet.value(row, columns["name"])))
+            # Also by ID alone, for rows whose ID was typed in column A and whose formula
+            # cells (metal, name, country) carry no cached values.
+            index.setdefault(("", cid), (metal, text(sheet.value(row, columns["name"]))))
+            country = text(sheet.value(row, columns["country"])) if "country" in columns else None
+            index.setdefault(("country", cid), (country or "", None))
     return index
 
 
@@ -207,6 +212,12 @@ def _smelters(workbook: Workbook, cellmap: CellMap) -> list[SmelterRow]:
                 cid, standard_name = found
                 cid_from = "Smelter Look-up"
                 fields["name"] = fields.get("name") or standard_name
+        if cid and not fields.get("metal"):
+            if lookup is None:
+                lookup = _lookup_index(workbook, cellmap)
+            if found := lookup.get(("", cid)):
+                fields["metal"], fields["name"] = found[0], fields.get("name") or found[1]
+                fields["country"] = fields.get("country") or lookup.get(("country", cid), ("",))[0] or None
         raw_id = text(formula_id) or text(typed_id)
         rows.append(
             SmelterRow(
@@ -234,6 +245,8 @@ def _products(workbook: Workbook, cellmap: CellMap) -> list[ProductRow]:
         if not any(i < len(raw) and raw[i] not in ("", None) for i in (number_column, name_column)):
             continue
         number, name = text(sheet.value(row, number_column)), text(sheet.value(row, name_column))
+        if (number or name or "").startswith(("©", "Copyright")):
+            break  # the template's footer line, below the product rows
         if number or name:
             products.append(ProductRow(row=row, number=number, name=name))
     return products

@@ -1,0 +1,463 @@
+"""The project's linter for EDGAR HTML documents (`cmr check-edgar`, `cmr build --edgar`).
+
+EDGAR accepts HTML "3.2 with some 4.0 attribute support": no active content, no external
+references except links to sec.gov/Archives, local links that resolve, JPEG and GIF images
+only, no nested tables, ASCII only, and file names of at most 32 characters. See
+shared reference notes, section 4, and the EDGAR Filer Manual Vol. II, chapter 5.
+
+Decisions (stricter than EDGAR where EDGAR is vague):
+- Only `.htm` names pass `file-name`: `.html` is not an EDGAR extension, and a `.txt` file is
+  an ASCII document, which EDGAR shows as plain text (tags and all).
+- Graphics must be `.jpg` or `.gif`: `.jpeg` is not an extension EDGARLink Online accepts.
+- `mailto:` (like every other scheme but `https?://www.sec.gov/Archives/...` in an href) is an
+  external reference; write the e-mail address as plain text.
+- A `<style>` element is refused: EDGAR practice is inline `style=""` attributes only.
+- Local references must be bare file names (a submission is flat); files are looked for in
+  `folder` only when one is given; `#id` links are always checked.
+- `doctype` is warning-level (see WARNING_RULES); the other rules are errors.
+
+Line numbers come from lxml (corrected to the line where the start tag or the attribute is
+written); the `ascii` rule reads the raw bytes line by line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from urllib.parse import unquote
+
+from lxml import etree
+
+RULES: dict[str, str] = {
+    "parse": "the file must be readable as an HTML document",
+    "file-name": "file name: at most 32 characters, starts with a letter or digit, only letters, digits, "
+    "'.', '-', '_', ends in .htm",
+    "ascii": "every byte must be ASCII; write other characters as numeric character references (&#8220;)",
+    "doctype": "(warning) the document starts with an HTML 4.01 or 3.2 DOCTYPE, or with <html>",
+    "disallowed-tag": "only HTML 3.2/4.01 tags; no active content, frames, forms, <link>, <base>, <style>, "
+    "refresh <meta> or HTML5 media",
+    "event-attribute": "no event-handler attributes (onclick, onload, ...)",
+    "javascript-url": "no javascript:, vbscript: or data: URLs",
+    "external-reference": "no references outside the submission, except <a href> links to "
+    "https://www.sec.gov/Archives/...; mailto: counts as external",
+    "broken-link": "local links resolve: #id in the document, other files (and their #id) in the folder",
+    "image-type": "<img src> names a .jpg or .gif file",
+    "nested-table": "no <table> inside another <table>",
+    "css-external": "no url(, @import, expression( or behavior: in style attributes",
+}
+WARNING_RULES: frozenset[str] = frozenset({"doctype"})
+
+MAX_NAME = 32
+_NAME_CHARS = re.compile(r"[A-Za-z0-9._-]")
+# The HTML 3.2/4.01 elements a filing needs (no forms, frames, scripts or media).
+# fmt: off
+_ALLOWED_TAGS = frozenset({
+    "html", "head", "title", "meta", "body",
+    "div", "span", "p", "br", "hr", "center", "pre", "blockquote", "address",
+    "h1", "h2", "h3", "h4", "h5", "h6",
+    "b", "i", "u", "em", "strong", "sup", "sub", "small", "big", "font", "tt", "code", "s", "strike",
+    "del", "ins", "cite", "q", "abbr", "acronym", "dfn", "kbd", "samp", "var", "bdo",
+    "a", "img",
+    "table", "caption", "thead", "tbody", "tfoot", "tr", "td", "th", "col", "colgroup",
+    "ul", "ol", "li", "dl", "dt", "dd",
+})
+# fmt: on
+_REFUSED_GROUPS = (
+    ("script applet object embed noscript", "active content is not allowed", "remove the element"),
+    ("iframe frame frameset", "frames are not allowed", "put the content in the document itself"),
+    (
+        "form input button select textarea",
+        "form controls are not allowed",
+        "remove the form or write it as text",
+    ),
+    ("link", "links to external resources (style sheets) are not allowed", "use inline style attributes"),
+    ("base", "<base> changes how every link resolves", "remove it and write plain relative links"),
+    ("svg math video audio canvas", "HTML5 embedded content is not allowed", "use a .jpg or .gif image"),
+    (
+        "style",
+        "<style> elements are refused (EDGAR practice: inline styles only)",
+        "move the rules into style attributes",
+    ),
+)
+# tag -> (why it is refused, how to fix it)
+_REFUSED: dict[str, tuple[str, str]] = {
+    tag: (why, fix) for tags, why, fix in _REFUSED_GROUPS for tag in tags.split()
+}
+
+_URL_ATTRIBUTES = ("href", "src", "background", "longdesc", "cite", "lowsrc", "dynsrc")
+_FILE_ATTRIBUTES = frozenset({"href", "src", "background"})
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+_SCRIPT_SCHEMES = frozenset({"javascript", "vbscript", "data"})
+_SEC_ARCHIVES = re.compile(r"https?://www\.sec\.gov/Archives/", re.IGNORECASE)
+_IMAGE_SUFFIXES = (".jpg", ".gif")
+_CSS_FORBIDDEN = (
+    (re.compile(r"url\s*\(", re.I), "url("),
+    (re.compile(r"@import", re.I), "@import"),
+    (re.compile(r"expression\s*\(", re.I), "expression("),
+    (re.compile(r"behaviou?r\s*:", re.I), "behavior:"),
+    (re.compile(r"-moz-binding", re.I), "-moz-binding"),
+)
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+_GOOD_DOCTYPE = re.compile(r'<!doctype\s+html\s+public\s+"-//w3c//dtd\s+html\s+(3\.2|4\.01?)\b', re.I)
+_HTML_START = re.compile(r"<html(?=[\s>])", re.I)
+_LEADING_JUNK = re.compile(r"(?:\s+|<!--.*?-->)*", re.S)
+_MARKUP = re.compile(r"<[A-Za-z!?/]")
+_START_TAG_WINDOW = 50
+_DOCTYPE_FIX = 'start with <!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN"> or <HTML>'
+
+
+@dataclass(frozen=True)
+class EdgarProblem:
+    file: str
+    line: int
+    rule: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.rule}: {self.message} (fix: {self.fix})"
+
+
+@dataclass
+class _Doc:
+    """One document being linted, with what the rules need to look things up."""
+
+    name: str
+    folder: Path | None
+    text: str
+    root: etree._Element
+    lines: list[str] = field(init=False)
+    ids: frozenset[str] = field(init=False)
+    other_ids: dict[str, frozenset[str] | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.lines = self.text.split("\n")
+        self.ids = _anchors(self.root)
+
+    @property
+    def basename(self) -> str:
+        return PurePath(self.name).name
+
+    def problem(self, line: int, rule: str, message: str, fix: str) -> EdgarProblem:
+        return EdgarProblem(self.name, line, rule, message, fix)
+
+    def element_line(self, element: etree._Element) -> int:
+        """The line where the start tag begins (lxml reports the line where it ends)."""
+        end = element.sourceline or 1
+        pattern = re.compile(rf"<{re.escape(str(element.tag))}(?=[\s/>]|$)", re.I)
+        for number in range(end, max(0, end - _START_TAG_WINDOW), -1):
+            if number <= len(self.lines) and pattern.search(self.lines[number - 1]):
+                return number
+        return end
+
+    def attribute_line(self, element: etree._Element, attribute: str) -> int:
+        start, end = self.element_line(element), element.sourceline or 1
+        pattern = re.compile(rf"(?:^|[\s\"'/]){re.escape(attribute)}(?=[\s=/>]|$)", re.I)
+        for number in range(start, min(end, len(self.lines)) + 1):
+            if pattern.search(self.lines[number - 1]):
+                return number
+        return start
+
+
+def lint_file(path: Path) -> list[EdgarProblem]:
+    """Lint one file on disk; links to other files are looked up in its folder."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return [EdgarProblem(str(path), 1, "parse", f"cannot read the file: {error}", "check the path")]
+    return lint_html(data, str(path), path.parent)
+
+
+def lint_html(text_bytes: bytes, name: str, folder: Path | None = None) -> list[EdgarProblem]:
+    """Every EDGAR problem in one HTML document, sorted by line then rule. Never raises."""
+    problems = _file_name(name)
+    text = text_bytes.decode("utf-8", errors="replace")
+    root, why = _parse(text_bytes, text)
+    if root is None:
+        problems.append(EdgarProblem(name, 1, "parse", why, "give an HTML document"))
+        return _sorted(problems)
+    doc = _Doc(name, folder, text, root)
+    problems += _ascii(text_bytes, name)
+    problems += _doctype(doc)
+    for element in root.iter():
+        if isinstance(element.tag, str):
+            problems += _element_problems(doc, element)
+    return _sorted(problems)
+
+
+def _sorted(problems: list[EdgarProblem]) -> list[EdgarProblem]:
+    return sorted(problems, key=lambda p: (p.line, p.rule, p.message))
+
+
+def _parse(data: bytes, text: str) -> tuple[etree._Element | None, str]:
+    """The parsed root, or None and why the bytes are not an HTML document."""
+    if not text.strip():
+        return None, "the file is empty"
+    if b"\x00" in data:
+        return None, "the file holds binary data (NUL bytes), not HTML"
+    if not _MARKUP.search(text):
+        return None, "no HTML markup found"
+    parser = etree.HTMLParser(recover=True, encoding="utf-8", no_network=True)
+    try:
+        root = etree.fromstring(text.encode("utf-8"), parser)
+    except (etree.LxmlError, ValueError) as error:
+        return None, f"cannot parse the document: {error}"
+    if root is None:
+        return None, "cannot parse the document: no elements found"
+    return root, ""
+
+
+# --- file name ---------------------------------------------------------------------------
+
+
+def _file_name(name: str) -> list[EdgarProblem]:
+    base = PurePath(name).name
+    if not base or base == "-" or base.startswith("<"):  # a display name such as <stdin>
+        return []
+    return [EdgarProblem(name, 1, "file-name", why, fix) for why, fix in _name_faults(base)]
+
+
+def _name_faults(base: str) -> Iterator[tuple[str, str]]:
+    if len(base) > MAX_NAME:
+        yield f"'{base}' is {len(base)} characters; EDGAR allows at most {MAX_NAME}", "shorten the name"
+    if not base[0].isascii() or not base[0].isalnum():
+        yield f"'{base}' must start with a letter or digit", "rename the file"
+    bad = sorted({char for char in base if not _NAME_CHARS.fullmatch(char)})
+    if bad:
+        shown = " ".join(repr(char) for char in bad)
+        yield (
+            f"'{base}' contains {shown}; only letters, digits, '.', '-' and '_' are allowed",
+            "rename the file",
+        )
+    suffix = PurePath(base).suffix.lower()
+    if suffix == ".html":
+        yield f"'{base}' ends in .html; EDGAR HTML documents end in .htm", "rename it to .htm"
+    elif suffix == ".txt":
+        yield f"'{base}' ends in .txt; EDGAR shows a .txt file as plain ASCII text", "rename it to .htm"
+    elif suffix != ".htm":
+        yield f"'{base}' does not end in .htm", "give the HTML document a .htm name"
+
+
+# --- ascii and doctype -------------------------------------------------------------------
+
+
+def _ascii(data: bytes, name: str) -> list[EdgarProblem]:
+    problems = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if raw.isascii():
+            continue
+        line = raw.decode("utf-8", errors="replace")
+        count = sum(1 for char in line if not char.isascii())
+        column, char = next((i, c) for i, c in enumerate(line, start=1) if not c.isascii())
+        what, fix = _describe_char(char, raw)
+        plural = "s" if count > 1 else ""
+        message = f"{count} non-ASCII character{plural}, the first {what} at column {column}"
+        problems.append(EdgarProblem(name, number, "ascii", message, fix))
+    return problems
+
+
+def _describe_char(char: str, raw: bytes) -> tuple[str, str]:
+    generic = "write it as a numeric character reference such as &#8220;"
+    if char == "\ufffd" and "\ufffd".encode() not in raw:
+        byte = next(b for b in raw if b > 0x7F)
+        try:
+            guess = bytes([byte]).decode("cp1252")
+        except UnicodeDecodeError:
+            return f"byte 0x{byte:02X} (not UTF-8)", generic
+        return f"byte 0x{byte:02X} (not UTF-8; Windows-1252 {guess!r})", f"write it as &#{ord(guess)};"
+    return f"U+{ord(char):04X} {char!r}", f"write it as &#{ord(char)};"
+
+
+def _doctype(doc: _Doc) -> list[EdgarProblem]:
+    text = doc.text.lstrip("\ufeff")
+    start = _LEADING_JUNK.match(text)
+    offset = start.end() if start else 0
+    rest = text[offset:]
+    if _GOOD_DOCTYPE.match(rest) or _HTML_START.match(rest):
+        return []
+    line = text.count("\n", 0, offset) + 1
+    if rest[:9].lower() == "<!doctype":
+        found = rest.split(">", 1)[0][:80]
+        message = f"the DOCTYPE is not HTML 4.01 or 3.2: {found}>"
+    elif rest[:5].lower() == "<?xml":
+        message = "the document starts with an XML declaration (XHTML); EDGAR wants HTML 3.2/4.01"
+    else:
+        message = "the document does not start with a DOCTYPE or <html>"
+    return [doc.problem(line, "doctype", message, _DOCTYPE_FIX)]
+
+
+# --- element rules -----------------------------------------------------------------------
+
+
+def _element_problems(doc: _Doc, element: etree._Element) -> list[EdgarProblem]:
+    problems = _tag(doc, element) + _nested_table(doc, element) + _image(doc, element)
+    for attribute, value in element.attrib.items():
+        problems += _attribute(doc, element, str(attribute).lower(), str(value))
+    return problems
+
+
+def _refusal(element: etree._Element) -> tuple[str, str] | None:
+    tag = str(element.tag).lower()
+    if tag in _REFUSED:
+        return _REFUSED[tag]
+    if tag == "meta" and (element.get("http-equiv") or "").strip().lower() == "refresh":
+        return "a refresh <meta> redirects the reader", "remove it"
+    if tag not in _ALLOWED_TAGS:
+        return (
+            "it is not an HTML 3.2/4.01 tag this linter allows",
+            "use a plain HTML 4.01 element (div, span, p)",
+        )
+    return None
+
+
+def _tag(doc: _Doc, element: etree._Element) -> list[EdgarProblem]:
+    refusal = _refusal(element)
+    if refusal is None or any(_refusal(parent) for parent in element.iterancestors()):
+        return []  # reported once, at the outermost refused element
+    why, fix = refusal
+    return [doc.problem(doc.element_line(element), "disallowed-tag", f"<{element.tag}>: {why}", fix)]
+
+
+def _nested_table(doc: _Doc, element: etree._Element) -> list[EdgarProblem]:
+    if element.tag != "table" or next(element.iterancestors("table"), None) is None:
+        return []
+    message = "a <table> inside another <table>"
+    fix = "put the inner table after the outer one, or merge the cells"
+    return [doc.problem(doc.element_line(element), "nested-table", message, fix)]
+
+
+def _image(doc: _Doc, element: etree._Element) -> list[EdgarProblem]:
+    if element.tag != "img":
+        return []
+    src = element.get("src")
+    if src is None:
+        return [doc.problem(doc.element_line(element), "image-type", "<img> has no src", "remove the <img>")]
+    if _kind(src, "src") == "script":
+        return []  # javascript-url says it
+    path = src.strip().split("#", 1)[0].split("?", 1)[0]
+    if path.lower().endswith(_IMAGE_SUFFIXES):
+        return []
+    message = f'<img src="{src[:80]}">: EDGAR accepts only JPEG and GIF graphics named .jpg or .gif'
+    fix = "convert the image to .gif or .jpg (rename .jpeg to .jpg)"
+    return [doc.problem(doc.attribute_line(element, "src"), "image-type", message, fix)]
+
+
+def _attribute(doc: _Doc, element: etree._Element, attribute: str, value: str) -> list[EdgarProblem]:
+    if attribute.startswith("on"):
+        line = doc.attribute_line(element, attribute)
+        message = f"<{element.tag} {attribute}=...>: event handlers are active content"
+        return [doc.problem(line, "event-attribute", message, f"remove the {attribute} attribute")]
+    if attribute == "style":
+        return _style(doc, element, value)
+    if attribute in _URL_ATTRIBUTES:
+        return _reference(doc, element, attribute, value)
+    return []
+
+
+def _style(doc: _Doc, element: etree._Element, value: str) -> list[EdgarProblem]:
+    css = _CSS_COMMENT.sub("", value).replace("\\", "")
+    found = [label for pattern, label in _CSS_FORBIDDEN if pattern.search(css)]
+    if not found:
+        return []
+    message = f"<{element.tag} style> uses {', '.join(found)}: CSS may not load or run anything"
+    fix = "remove those declarations (no background images; use an <img> instead)"
+    return [doc.problem(doc.attribute_line(element, "style"), "css-external", message, fix)]
+
+
+# --- references --------------------------------------------------------------------------
+
+
+def _kind(value: str, attribute: str) -> str:
+    """script | sec | external | fragment | empty | local."""
+    compact = re.sub(r"[\x00-\x20]", "", value)
+    scheme = _SCHEME.match(compact)
+    if scheme:
+        if scheme[1].lower() in _SCRIPT_SCHEMES:
+            return "script"
+        return "sec" if attribute == "href" and _SEC_ARCHIVES.match(compact) else "external"
+    if compact.startswith(("/", "\\")):
+        return "external"
+    if compact.startswith("#"):
+        return "fragment"
+    return "local" if compact else "empty"
+
+
+def _reference(doc: _Doc, element: etree._Element, attribute: str, value: str) -> list[EdgarProblem]:
+    kind = _kind(value, attribute)
+    line = doc.attribute_line(element, attribute)
+    shown = f'<{element.tag} {attribute}="{value.strip()[:80]}">'
+    if kind == "script":
+        fix = f"remove the {attribute} attribute"
+        return [doc.problem(line, "javascript-url", f"{shown}: script and data URLs are active content", fix)]
+    if kind == "external":
+        return [
+            doc.problem(line, "external-reference", f"{shown}: {_external_why(value)}", _external_fix(value))
+        ]
+    if attribute not in _FILE_ATTRIBUTES or kind not in ("fragment", "local"):
+        return []
+    why = _unresolved(doc, value.strip(), attribute == "href")
+    if why is None:
+        return []
+    return [doc.problem(line, "broken-link", f"{shown}: {why}", "fix the link or add the target")]
+
+
+def _external_why(value: str) -> str:
+    if value.strip().lower().startswith("mailto:"):
+        return "a mailto: link is an external reference"
+    return "EDGAR allows no references outside the submission (only <a href> to sec.gov/Archives)"
+
+
+def _external_fix(value: str) -> str:
+    if value.strip().lower().startswith("mailto:"):
+        return "write the e-mail address as plain text"
+    return "write the address as plain text, or include the file in the submission and link to it by name"
+
+
+def _unresolved(doc: _Doc, value: str, check_fragment: bool) -> str | None:
+    """Why a local reference does not resolve, or None when it does (or cannot be checked)."""
+    path, _, fragment = value.partition("#")
+    path = unquote(path.split("?", 1)[0]).removeprefix("./")
+    if "/" in path or "\\" in path:
+        return "an EDGAR submission is flat; refer to the file by its bare name"
+    if not path or path == doc.basename:
+        ids: frozenset[str] | None = doc.ids
+    elif doc.folder is None:
+        return None
+    elif not (doc.folder / path).is_file():
+        return f"'{path}' is not in {doc.folder}"
+    else:
+        ids = _other_ids(doc, path)
+    if not check_fragment or not fragment or ids is None:
+        return None
+    if fragment in ids or unquote(fragment) in ids:
+        return None
+    where = "this document" if ids is doc.ids else f"'{path}'"
+    return f"no element with id or <a name> '{fragment}' in {where}"
+
+
+def _other_ids(doc: _Doc, path: str) -> frozenset[str] | None:
+    """Anchors of another HTML file in the folder (None: not HTML, or unreadable)."""
+    if path not in doc.other_ids:
+        doc.other_ids[path] = None
+        if doc.folder is not None and PurePath(path).suffix.lower() in (".htm", ".html"):
+            try:
+                data = (doc.folder / path).read_bytes()
+            except OSError:
+                return None
+            root, _ = _parse(data, data.decode("utf-8", errors="replace"))
+            doc.other_ids[path] = _anchors(root) if root is not None else None
+    return doc.other_ids[path]
+
+
+def _anchors(root: etree._Element) -> frozenset[str]:
+    names = set()
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if element.get("id"):
+            names.add(element.get("id"))
+        if element.tag == "a" and element.get("name"):
+            names.add(element.get("name"))
+    return frozenset(str(name) for name in names)

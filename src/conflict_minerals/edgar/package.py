@@ -1,0 +1,68 @@
+"""`cmr build --edgar`: the submission folder: Form SD (type SD), the CMR (type EX-1.01) as
+EDGAR .htm files, and submission.json with what the filer enters in EDGARLink Online."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..problems import InputError, Problem
+from .convert import to_edgar
+
+if TYPE_CHECKING:
+    from ..loader import LoadedFiling
+
+EDGAR_DIR = "edgar"
+SUBMISSION = "submission.json"
+
+# (document stem in the build, EDGAR document type, file name pattern, description)
+EDGAR_DOCUMENTS = (
+    ("form-sd", "SD", "formsd-{year}.htm", "Form SD"),
+    ("conflict-minerals-report", "EX-1.01", "ex1-01-{year}.htm", "Conflict Minerals Report"),
+)
+
+
+def submission(loaded: LoadedFiling, documents: list[dict]) -> bytes:
+    year = loaded.filing.reporting_year
+    has_report = any(d["type"] == "EX-1.01" for d in documents)
+    data = {
+        "submission_type": "SD",
+        "rule": "13p-1",
+        # Item 1.02 (Exhibit) is claimed only when the Conflict Minerals Report is attached.
+        "items": [
+            {"item": item, "period": f"{year}1231"} for item in (["1.01", "1.02"] if has_report else ["1.01"])
+        ],
+        "period": f"{year}1231",
+        "registrant": loaded.filing.registrant.name,
+        "commission_file_number": loaded.filing.registrant.commission_file_number,
+        "documents": documents,
+    }
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def edgar_outputs(loaded: LoadedFiling, pages: dict[str, str], folder: Path) -> dict[Path, bytes]:
+    """The EDGAR files, each checked with the project's EDGAR linter; a problem fails the build."""
+    from .lint import lint_html
+
+    year = loaded.filing.reporting_year
+    outputs: dict[Path, bytes] = {}
+    documents = []
+    for stem, doc_type, pattern, description in EDGAR_DOCUMENTS:
+        if stem not in pages:
+            continue
+        name = pattern.format(year=year)
+        outputs[folder / name] = to_edgar(pages[stem])
+        documents.append(
+            {"sequence": len(documents) + 1, "type": doc_type, "file_name": name, "description": description}
+        )
+    problems = []
+    for path, data in outputs.items():
+        for problem in lint_html(data, f"{EDGAR_DIR}/{path.name}", None):
+            problems.append(
+                Problem(problem.file, problem.line, None, problem.rule, f"{problem.message} ({problem.fix})")
+            )
+    if problems:
+        raise InputError(problems)
+    outputs[folder / SUBMISSION] = submission(loaded, documents)
+    return outputs
