@@ -193,6 +193,7 @@ def build(
     outputs[out_dir / MANIFEST] = make_manifest(loaded, outputs)
     with locked_folder(out_dir):
         for path, data in outputs.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, data)
         removed = _remove_stale(out_dir, set(outputs))
     return BuildResult(

@@ -23,6 +23,7 @@ written); the `ascii` rule reads the raw bytes line by line.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -104,7 +105,10 @@ _GOOD_DOCTYPE = re.compile(r'<!doctype\s+html\s+public\s+"-//w3c//dtd\s+html\s+(
 _HTML_START = re.compile(r"<html(?=[\s>])", re.I)
 _LEADING_JUNK = re.compile(r"(?:\s+|<!--.*?-->)*", re.S)
 _MARKUP = re.compile(r"<[A-Za-z!?/]")
-_START_TAG_WINDOW = 50
+# A start tag: name, then attributes (quoted values may hold '>' and newlines), then '>'.
+_START_TAG = re.compile(r"""<([A-Za-z][^\s/>]*)(?:[^>"']|"[^"]*"|'[^']*')*>""")
+# Comments, and the raw text inside <script> and <style>, where '<p' is not a tag.
+_RAW_TEXT = re.compile(r"<!--.*?-->|<(script|style)\b[^>]*>(.*?)(?=</\1)", re.S | re.I)
 _DOCTYPE_FIX = 'start with <!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN"> or <HTML>'
 
 
@@ -128,13 +132,15 @@ class _Doc:
     folder: Path | None
     text: str
     root: etree._Element
-    lines: list[str] = field(init=False)
     ids: frozenset[str] = field(init=False)
     other_ids: dict[str, frozenset[str] | None] = field(default_factory=dict)
+    _newlines: list[int] = field(init=False)
+    _spans: dict[etree._Element, tuple[int, int]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.lines = self.text.split("\n")
         self.ids = _anchors(self.root)
+        self._newlines = [match.start() for match in re.finditer("\n", self.text)]
+        self._spans = self._match_start_tags()
 
     @property
     def basename(self) -> str:
@@ -143,22 +149,46 @@ class _Doc:
     def problem(self, line: int, rule: str, message: str, fix: str) -> EdgarProblem:
         return EdgarProblem(self.name, line, rule, message, fix)
 
+    def line_of(self, offset: int) -> int:
+        return bisect_left(self._newlines, offset) + 1
+
     def element_line(self, element: etree._Element) -> int:
         """The line where the start tag begins (lxml reports the line where it ends)."""
-        end = element.sourceline or 1
-        pattern = re.compile(rf"<{re.escape(str(element.tag))}(?=[\s/>]|$)", re.I)
-        for number in range(end, max(0, end - _START_TAG_WINDOW), -1):
-            if number <= len(self.lines) and pattern.search(self.lines[number - 1]):
-                return number
-        return end
+        span = self._spans.get(element)
+        return self.line_of(span[0]) if span else element.sourceline or 1
 
     def attribute_line(self, element: etree._Element, attribute: str) -> int:
-        start, end = self.element_line(element), element.sourceline or 1
-        pattern = re.compile(rf"(?:^|[\s\"'/]){re.escape(attribute)}(?=[\s=/>]|$)", re.I)
-        for number in range(start, min(end, len(self.lines)) + 1):
-            if pattern.search(self.lines[number - 1]):
-                return number
-        return start
+        span = self._spans.get(element)
+        if span is None:
+            return element.sourceline or 1
+        pattern = re.compile(rf"[\s\"'/]({re.escape(attribute)})(?=[\s=/>])", re.I)
+        found = pattern.search(self.text, span[0], span[1])
+        return self.line_of(found.start(1) if found else span[0])
+
+    def _match_start_tags(self) -> dict[etree._Element, tuple[int, int]]:
+        """Each element's start tag in the source: lxml gives the line where the tag ends, so the
+        n-th element with a tag name ending on a line is the n-th such start tag in the text."""
+        found: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        for match in _START_TAG.finditer(_mask(self.text)):
+            key = (match[1].lower(), self.line_of(match.end() - 1))
+            found.setdefault(key, []).append(match.span())
+        spans = {}
+        for element in self.root.iter():
+            if isinstance(element.tag, str):
+                candidates = found.get((element.tag, element.sourceline or 0))
+                if candidates:
+                    spans[element] = candidates.pop(0)
+        return spans
+
+
+def _mask(text: str) -> str:
+    """The text with comments and script/style content blanked (same length, same lines)."""
+
+    def blank(match: re.Match[str]) -> str:
+        keep = match.start(2) - match.start() if match[2] is not None else 0
+        return match[0][:keep] + re.sub(r"[^\n]", " ", match[0][keep:])
+
+    return _RAW_TEXT.sub(blank, text)
 
 
 def lint_file(path: Path) -> list[EdgarProblem]:
@@ -339,7 +369,7 @@ def _image(doc: _Doc, element: etree._Element) -> list[EdgarProblem]:
     path = src.strip().split("#", 1)[0].split("?", 1)[0]
     if path.lower().endswith(_IMAGE_SUFFIXES):
         return []
-    message = f'<img src="{src[:80]}">: EDGAR accepts only JPEG and GIF graphics named .jpg or .gif'
+    message = f'<img src="{_short(src)}">: EDGAR accepts only JPEG and GIF graphics named .jpg or .gif'
     fix = "convert the image to .gif or .jpg (rename .jpeg to .jpg)"
     return [doc.problem(doc.attribute_line(element, "src"), "image-type", message, fix)]
 
@@ -387,7 +417,7 @@ def _kind(value: str, attribute: str) -> str:
 def _reference(doc: _Doc, element: etree._Element, attribute: str, value: str) -> list[EdgarProblem]:
     kind = _kind(value, attribute)
     line = doc.attribute_line(element, attribute)
-    shown = f'<{element.tag} {attribute}="{value.strip()[:80]}">'
+    shown = f'<{element.tag} {attribute}="{_short(value)}">'
     if kind == "script":
         fix = f"remove the {attribute} attribute"
         return [doc.problem(line, "javascript-url", f"{shown}: script and data URLs are active content", fix)]
@@ -401,6 +431,12 @@ def _reference(doc: _Doc, element: etree._Element, attribute: str, value: str) -
     if why is None:
         return []
     return [doc.problem(line, "broken-link", f"{shown}: {why}", "fix the link or add the target")]
+
+
+def _short(value: str) -> str:
+    """An attribute value for a message: one line, at most 80 characters."""
+    flat = " ".join(value.split())
+    return flat if len(flat) <= 80 else flat[:77] + "..."
 
 
 def _external_why(value: str) -> str:
@@ -426,7 +462,7 @@ def _unresolved(doc: _Doc, value: str, check_fragment: bool) -> str | None:
     elif doc.folder is None:
         return None
     elif not (doc.folder / path).is_file():
-        return f"'{path}' is not in {doc.folder}"
+        return f"there is no file '{path}' next to this document"
     else:
         ids = _other_ids(doc, path)
     if not check_fragment or not fragment or ids is None:
