@@ -461,7 +461,7 @@ def _unresolved(doc: _Doc, value: str, check_fragment: bool) -> str | None:
         ids: frozenset[str] | None = doc.ids
     elif doc.folder is None:
         return None
-    elif not (doc.folder / path).is_file():
+    elif not _is_file(doc.folder / path):
         return f"there is no file '{path}' next to this document"
     else:
         ids = _other_ids(doc, path)
@@ -471,6 +471,13 @@ def _unresolved(doc: _Doc, value: str, check_fragment: bool) -> str | None:
         return None
     where = "this document" if ids is doc.ids else f"'{path}'"
     return f"no element with id or <a name> '{fragment}' in {where}"
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, or holding NUL
+        return False
 
 
 def _other_ids(doc: _Doc, path: str) -> frozenset[str] | None:

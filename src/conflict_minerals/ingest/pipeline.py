@@ -7,6 +7,9 @@ leaves the previous survey file, findings and details as they were.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +28,8 @@ from .checks import CheckContext, check_workbook
 from .detect import detect, version_key
 from .lists import (
     ReferenceList,
+    RosterEntry,
+    StatusList,
     read_roster,
     read_status_list,
     reference_from_csv,
@@ -131,6 +136,33 @@ def _newest_cmrt(results: list[tuple[Job, Result]]) -> tuple[Path, str] | None:
     return (best[2], best[1]) if best else None
 
 
+# Smelter-row fields that checks and aggregation use; the rest stay only in the details JSON.
+_KEPT_ROW_FIELDS = {
+    "row",
+    "metal",
+    "lookup_name",
+    "name",
+    "country",
+    "cid",
+    "cid_raw",
+    "cid_from",
+    "kind",
+    "mine_country",
+}
+
+
+def _compact(result: Result) -> Result:
+    """What a read workbook keeps in memory once its details are on disk: a run over thousands
+    of files must hold figures, not workbooks."""
+    if isinstance(result, UnreadableWorkbook):
+        return result
+    rows = [
+        row.model_copy(update={k: None for k in type(row).model_fields if k not in _KEPT_ROW_FIELDS})
+        for row in result.smelters
+    ]
+    return result.model_copy(update={"products": [], "smelters": rows})
+
+
 def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
     started = time.perf_counter()
     _check_inputs(options)
@@ -140,18 +172,44 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
     jobs, refused = discover(options.folder)
     total = len(jobs)
     progress("found", total, total)
-    results: list[tuple[Job, Result]] = []
-    for index, result in enumerate(read_all(jobs, options.jobs, options.cache_dir), start=1):
-        results.append((jobs[index - 1], result))
-        progress("read", index, total)
-    reference = load_reference(options, _newest_cmrt(results))
+    with _Staging(options.details_dir) as staging:
+        results: list[tuple[Job, Result]] = []
+        for index, result in enumerate(read_all(jobs, options.jobs, options.cache_dir), start=1):
+            staging.put(details_name(result.file), details_json(result))
+            results.append((jobs[index - 1], _compact(result)))
+            progress("read", index, total)
+        for item in refused:
+            staging.put(details_name(item.file), details_json(item))
+        reference = load_reference(options, _newest_cmrt(results))
+        findings, unreadable, survey = _check_and_aggregate(
+            options, results, refused, reference, status, roster
+        )
+        progress("checked", total, total)
 
+        outputs: dict[Path, bytes] = {options.out: _survey_yaml(survey)}
+        if options.findings_dir is not None:
+            title = f"Supplier survey findings: {display_path(options.folder)}"
+            outputs[options.findings_dir / "findings.html"] = findings_html(findings, survey["ingest"], title)
+            outputs[options.findings_dir / "findings.csv"] = findings_csv(findings)
+        written = _write(outputs, staging)
+    progress("written", len(written), len(written))
+    return IngestOutcome(total + len(refused), unreadable, findings, written, time.perf_counter() - started)
+
+
+def _check_and_aggregate(
+    options: IngestOptions,
+    results: list[tuple[Job, Result]],
+    refused: list[UnreadableWorkbook],
+    reference: ReferenceList,
+    status: StatusList | None,
+    roster: list[RosterEntry] | None,
+) -> tuple[list[Finding], list[Finding], dict]:
     context = CheckContext(reference=reference, reporting_year=options.reporting_year, as_of=options.as_of)
     aggregator = Aggregator(reference, status, roster, options.reporting_year, display_path(options.folder))
     findings: list[Finding] = []
     unreadable: list[Finding] = []
-    outputs: dict[Path, bytes] = {}
-    for _, result in sorted(results, key=lambda pair: pair[1].file) + [(None, r) for r in refused]:
+    ordered = sorted([result for _, result in results] + list(refused), key=lambda r: r.file)
+    for result in ordered:
         if isinstance(result, UnreadableWorkbook):
             file_findings = [result.finding]
             unreadable.append(result.finding)
@@ -159,20 +217,43 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
             file_findings = check_workbook(result, context)
         aggregator.add(result, [f.severity.value for f in file_findings])
         findings += file_findings
-        if options.details_dir is not None:
-            outputs[options.details_dir / details_name(result.file)] = details_json(result)
-    progress("checked", total, total)
-
     survey = aggregator.result()
     _validate_survey(survey)
-    outputs[options.out] = _survey_yaml(survey)
-    if options.findings_dir is not None:
-        title = f"Supplier survey findings: {display_path(options.folder)}"
-        outputs[options.findings_dir / "findings.html"] = findings_html(findings, survey["ingest"], title)
-        outputs[options.findings_dir / "findings.csv"] = findings_csv(findings)
-    written = _write(outputs)
-    progress("written", len(written), len(written))
-    return IngestOutcome(total + len(refused), unreadable, findings, written, time.perf_counter() - started)
+    return findings, unreadable, survey
+
+
+class _Staging:
+    """Details JSON written as each workbook is read, into a hidden folder, and moved into place
+    only when the whole run succeeds; a failed run leaves the previous details untouched."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.area: Path | None = None
+        self.names: list[str] = []
+
+    def __enter__(self) -> _Staging:
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.area = Path(tempfile.mkdtemp(prefix=".cmr-staging-", dir=self.folder))
+        return self
+
+    def put(self, name: str, data: bytes) -> None:
+        if self.area is not None:
+            (self.area / name).write_bytes(data)
+            self.names.append(name)
+
+    def publish(self) -> list[Path]:
+        if self.area is None or self.folder is None:
+            return []
+        published = []
+        for name in self.names:
+            os.replace(self.area / name, self.folder / name)
+            published.append(self.folder / name)
+        return published
+
+    def __exit__(self, *exc: object) -> None:
+        if self.area is not None:
+            shutil.rmtree(self.area, ignore_errors=True)
 
 
 def _check_inputs(options: IngestOptions) -> None:
@@ -220,11 +301,13 @@ def _survey_yaml(survey: dict) -> bytes:
     return (header + body).encode("utf-8")
 
 
-def _write(outputs: dict[Path, bytes]) -> list[Path]:
-    folders = sorted({path.parent for path in outputs})
+def _write(outputs: dict[Path, bytes], staging: _Staging) -> list[Path]:
+    folders = sorted({path.parent for path in outputs} | ({staging.folder} if staging.folder else set()))
     with contextlib.ExitStack() as stack:
         for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
             stack.enter_context(locked_folder(folder))
         for path, data in outputs.items():
             write_atomic(path, data)
-    return list(outputs)
+        details = staging.publish()
+    return [*outputs, *details]
