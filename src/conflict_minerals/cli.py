@@ -54,6 +54,12 @@ def _fail(error: InputError, as_json: bool) -> None:
     raise typer.Exit(EXIT_INVALID)
 
 
+def _cannot_write(error: OSError) -> None:
+    where = f" {error.filename}" if error.filename else ""
+    typer.echo(f"error: cannot write{where}: {error.strerror or error}", err=True)
+    raise typer.Exit(EXIT_INVALID)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"cmr {__version__}")
@@ -171,6 +177,8 @@ def build_command(
     except OutputBusy as busy:
         typer.echo(f"error: {busy}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
+    except OSError as error:
+        _cannot_write(error)
     _print_problems(result.warnings)
     if as_json:
         typer.echo(
@@ -307,6 +315,9 @@ def ingest(
         progress.close()
         typer.echo(f"error: {busy}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
+    except OSError as error:
+        progress.close()
+        _cannot_write(error)
     progress.close()
     for finding in outcome.unreadable:
         typer.echo(f"{finding.file}: {finding.code}: {finding.message}", err=True)
@@ -382,6 +393,8 @@ def diff(
     except OutputBusy as busy:
         typer.echo(f"error: {busy}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
+    except OSError as error:
+        _cannot_write(error)
     summary = comparison.summary()
     if as_json:
         typer.echo(

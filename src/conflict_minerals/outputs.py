@@ -36,6 +36,14 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def clear_stale_temporaries(folder: Path) -> None:
+    """Remove temporary files a killed run left behind. Called with the folder's lock held, so
+    no other cmr process is writing there."""
+    for leftover in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
 @contextlib.contextmanager
 def locked_folder(folder: Path) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
@@ -47,6 +55,7 @@ def locked_folder(folder: Path) -> Iterator[None]:
                 f"{folder} is being written by another cmr process; try again when it ends"
             ) from None
         try:
+            clear_stale_temporaries(folder)
             yield
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
