@@ -57,6 +57,8 @@ def test_sample_diff_figures_and_prose(sample_diff: tuple[int, dict, Path]) -> N
     assert figures["Suppliers surveyed"] == ("398", "412", "+14")
     assert figures["Response rate"] == ("66.6%", "72.3%", "+5.7 pts")
     assert report["data"]["trend_mismatches"] == []  # 2025's trend row for 2024 repeats 2024's figures
+    # Input paths are relative to each filing, so the diff does not depend on where it ran.
+    assert [e["path"] for e in report["old"]["inputs"]] == ["filing.yaml", "survey.yaml"]
     changed = {(s["document"], s["key"]) for s in report["sections"] if s["changed"]}
     assert ("conflict-minerals-report", "step-1") in changed
     assert ("conflict-minerals-report", "definitions") not in changed

@@ -134,7 +134,7 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _relative(path: Path, base: Path) -> str:
+def relative_to(path: Path, base: Path) -> str:
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
@@ -143,11 +143,11 @@ def _manifest_head(loaded: LoadedFiling) -> dict:
     return {
         "tool": {"name": "conflict-minerals", "version": __version__},
         "weasyprint": weasyprint.__version__,
-        "filing": _relative(loaded.filing_path, base),
+        "filing": relative_to(loaded.filing_path, base),
         "reporting_year": loaded.filing.reporting_year,
         "mode": loaded.filing.mode.value,
         "inputs": [
-            {"path": _relative(path, base), "sha256": sha256(path.read_bytes())}
+            {"path": relative_to(path, base), "sha256": sha256(path.read_bytes())}
             for path in loaded.input_files()
         ],
     }
@@ -161,7 +161,7 @@ def make_manifest(loaded: LoadedFiling, outputs: dict[Path, bytes]) -> bytes:
     base = loaded.base_dir
     manifest = _manifest_head(loaded) | {
         "outputs": [
-            {"path": _relative(path, base), "sha256": sha256(data)} for path, data in sorted(outputs.items())
+            {"path": relative_to(path, base), "sha256": sha256(data)} for path, data in sorted(outputs.items())
         ],
     }
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")

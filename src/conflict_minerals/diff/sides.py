@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .. import __version__
-from ..build import CMR, FORM_SD, MANIFEST, render_html
+from ..build import CMR, FORM_SD, MANIFEST, relative_to, render_html
 from ..context import build_context
 from ..loader import load_filing
 from ..problems import InputError, Problem, display_path
@@ -46,13 +46,8 @@ def from_filing(path: Path) -> Side:
         label=display_path(path),
         kind="filing",
         tool_version=__version__,
-        inputs=[
-            {
-                "path": p.relative_to(base).as_posix() if p.is_relative_to(base) else str(p),
-                "sha256": _sha256(p),
-            }
-            for p in loaded.input_files()
-        ],
+        # Relative to the filing, as in a build's manifest: the diff must not depend on where it ran.
+        inputs=[{"path": relative_to(p, base), "sha256": _sha256(p)} for p in loaded.input_files()],
         documents=render_html(loaded, context),
         snapshot=make_snapshot(loaded, context),
     )
