@@ -161,7 +161,8 @@ def make_manifest(loaded: LoadedFiling, outputs: dict[Path, bytes]) -> bytes:
     base = loaded.base_dir
     manifest = _manifest_head(loaded) | {
         "outputs": [
-            {"path": relative_to(path, base), "sha256": sha256(data)} for path, data in sorted(outputs.items())
+            {"path": relative_to(path, base), "sha256": sha256(data)}
+            for path, data in sorted(outputs.items())
         ],
     }
     return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
