@@ -241,9 +241,9 @@ def test_cache_rereads_only_changed_files(tmp_path: Path, monkeypatch: pytest.Mo
     calls: list[str] = []
     real = extract_module.read_supplier_bytes
 
-    def counting(data: bytes, file: str, limits=None):  # type: ignore[no-untyped-def]
+    def counting(data: bytes, file: str, *args: object) -> object:
         calls.append(file)
-        return real(data, file)
+        return real(data, file, *args)
 
     monkeypatch.setattr("conflict_minerals.ingest.runner.read_supplier_bytes", counting)
     options = IngestOptions(

@@ -178,6 +178,22 @@ def _row_kind(lookup_name: str | None, name: str | None, cid: str | None) -> Row
     return RowKind.UNIDENTIFIED
 
 
+def _filled_rows(sheet: Sheet, first: int, last: int, columns: list[int]) -> list[int]:
+    """Row numbers (1-based) from first to last whose cells in `columns` hold anything.
+
+    Templates carry thousands of formula rows that cache "" or 0; a plain truthiness test per
+    cell is the cheapest way past them (this loop runs for every row of every workbook)."""
+    width = max(columns) + 1
+    found = []
+    for number, values in enumerate(sheet.rows[first - 1 : last], start=first):
+        if len(values) < width:
+            if any(values[c] for c in columns if c < len(values)):
+                found.append(number)
+        elif any(values[c] for c in columns):
+            found.append(number)
+    return found
+
+
 def _smelters(workbook: Workbook, cellmap: CellMap) -> list[SmelterRow]:
     spec = cellmap.smelter_list
     if not workbook.has_sheet(spec.sheet):
@@ -190,10 +206,8 @@ def _smelters(workbook: Workbook, cellmap: CellMap) -> list[SmelterRow]:
     # Template rows hold formulas even when empty: look at the identifying cells first and only
     # read the whole row when one of them holds something.
     key_columns = [columns[k] for k in ("cid_input", "metal", "lookup_name", "name") if k in columns]
-    for row in range(spec.first_row, last + 1):
+    for row in _filled_rows(sheet, spec.first_row, last, key_columns):
         raw = sheet.rows[row - 1]
-        if not any(index < len(raw) and raw[index] not in ("", None, 0, 0.0) for index in key_columns):
-            continue
         values = {key: (raw[index] if index < len(raw) else None) for key, index in columns.items()}
         fields = {key: text(value) for key, value in values.items() if key not in ("cid", "cid_input")}
         typed_id = values.get("cid_input")
@@ -240,10 +254,8 @@ def _products(workbook: Workbook, cellmap: CellMap) -> list[ProductRow]:
     number_column = column_index(spec.columns["number"])
     name_column = column_index(spec.columns["name"])
     products = []
-    for row in range(spec.first_row, min(sheet.row_count, spec.last_row) + 1):
-        raw = sheet.rows[row - 1]
-        if not any(i < len(raw) and raw[i] not in ("", None) for i in (number_column, name_column)):
-            continue
+    last = min(sheet.row_count, spec.last_row)
+    for row in _filled_rows(sheet, spec.first_row, last, [number_column, name_column]):
         number, name = text(sheet.value(row, number_column)), text(sheet.value(row, name_column))
         if (number or name or "").startswith(("©", "Copyright")):
             break  # the template's footer line, below the product rows
@@ -253,13 +265,13 @@ def _products(workbook: Workbook, cellmap: CellMap) -> list[ProductRow]:
 
 
 def extract(
-    workbook: Workbook, detected: Detected, cellmap: CellMap, file: str, data: bytes
+    workbook: Workbook, detected: Detected, cellmap: CellMap, file: str, data: bytes, digest: str
 ) -> SupplierWorkbook:
     declaration = workbook.sheet(cellmap.declaration.sheet)
     minerals, answers = _answers(declaration, cellmap)
     return SupplierWorkbook(
         file=file,
-        sha256=sha256(data),
+        sha256=digest,
         size=len(data),
         template=detected.template,
         version=detected.version,
@@ -274,11 +286,13 @@ def extract(
     )
 
 
-def _unreadable(file: str, data: bytes | None, code: str, message: str) -> UnreadableWorkbook:
+def _unreadable(
+    file: str, digest: str | None, size: int | None, code: str, message: str
+) -> UnreadableWorkbook:
     return UnreadableWorkbook(
         file=file,
-        sha256=sha256(data) if data is not None else None,
-        size=len(data) if data is not None else None,
+        sha256=digest,
+        size=size,
         finding=Finding(code=code, severity=FindingSeverity.ERROR, file=file, message=message),
     )
 
@@ -290,41 +304,38 @@ def read_supplier_file(
     try:
         data = path.read_bytes()
     except OSError as error:
-        return _unreadable(file, None, "file-unreadable", f"cannot read the file: {error.strerror}")
+        return _unreadable(file, None, None, "file-unreadable", f"cannot read the file: {error.strerror}")
     return read_supplier_bytes(data, file, limits)
 
 
 def read_supplier_bytes(
-    data: bytes, file: str, limits: Limits = DEFAULT_LIMITS
+    data: bytes, file: str, limits: Limits = DEFAULT_LIMITS, digest: str | None = None
 ) -> SupplierWorkbook | UnreadableWorkbook:
+    """Read one workbook's bytes; `digest` is their sha256 when the caller already has it."""
+    digest = digest or sha256(data)
+
+    def unreadable(code: str, message: str) -> UnreadableWorkbook:
+        return _unreadable(file, digest, len(data), code, message)
+
     try:
         workbook = open_workbook(data, limits)
         detected = detect(workbook)
         if detected is None:
-            return _unreadable(
-                file, data, "template-unknown", "not an RMI reporting template (CMRT, EMRT or CRT)"
-            )
+            return unreadable("template-unknown", "not an RMI reporting template (CMRT, EMRT or CRT)")
         if detected.family is None:
             version = detected.version or "unknown version"
-            return _unreadable(
-                file,
-                data,
-                "template-unsupported",
-                f"{detected.template} {version} is not a supported template version",
+            return unreadable(
+                "template-unsupported", f"{detected.template} {version} is not a supported template version"
             )
         cellmap = load_cellmap(detected.family)
         if not workbook.has_sheet(cellmap.declaration.sheet):
-            return _unreadable(
-                file, data, "sheet-missing", f"the {cellmap.declaration.sheet} sheet is missing"
-            )
-        return extract(workbook, detected, cellmap, file, data)
+            return unreadable("sheet-missing", f"the {cellmap.declaration.sheet} sheet is missing")
+        return extract(workbook, detected, cellmap, file, data, digest)
     except ReadFailure as failure:
-        return _unreadable(file, data, failure.code, failure.message)
+        return unreadable(failure.code, failure.message)
     except MemoryError:
-        return _unreadable(file, data, "file-refused", "reading the file needed more memory than allowed")
+        return unreadable("file-refused", "reading the file needed more memory than allowed")
     except RecursionError:
-        return _unreadable(file, data, "file-corrupt", "the workbook structure is nested too deeply")
+        return unreadable("file-corrupt", "the workbook structure is nested too deeply")
     except Exception as error:  # a bad file must become a finding, never crash the run
-        return _unreadable(
-            file, data, "file-corrupt", f"the workbook cannot be read ({type(error).__name__}: {error})"
-        )
+        return unreadable("file-corrupt", f"the workbook cannot be read ({type(error).__name__}: {error})")

@@ -175,11 +175,11 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
     with _Staging(options.details_dir) as staging:
         results: list[tuple[Job, Result]] = []
         for index, result in enumerate(read_all(jobs, options.jobs, options.cache_dir), start=1):
-            staging.put(details_name(result.file), details_json(result))
+            staging.put(result)
             results.append((jobs[index - 1], _compact(result)))
             progress("read", index, total)
         for item in refused:
-            staging.put(details_name(item.file), details_json(item))
+            staging.put(item)
         reference = load_reference(options, _newest_cmrt(results))
         findings, unreadable, survey = _check_and_aggregate(
             options, results, refused, reference, status, roster
@@ -237,9 +237,10 @@ class _Staging:
             self.area = Path(tempfile.mkdtemp(prefix=".cmr-staging-", dir=self.folder))
         return self
 
-    def put(self, name: str, data: bytes) -> None:
+    def put(self, result: Result) -> None:
         if self.area is not None:
-            (self.area / name).write_bytes(data)
+            name = details_name(result.file)
+            (self.area / name).write_bytes(details_json(result))
             self.names.append(name)
 
     def publish(self) -> list[Path]:
@@ -281,7 +282,7 @@ def _validate_survey(survey: dict) -> None:
         ) from error
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml when available: files get large
     pass
 
 

@@ -121,7 +121,7 @@ def check_zip(data: bytes, limits: Limits) -> None:
                 "possible zip bomb",
             )
     for member in members:
-        if not member.filename.endswith((".xml", ".rels", ".vml")):
+        if not _parsed_part(member.filename):
             continue
         try:
             with archive.open(member) as stream:
@@ -133,6 +133,16 @@ def check_zip(data: bytes, limits: Limits) -> None:
                 "file-refused",
                 f"part {member.filename} declares XML entities (a DOCTYPE); refusing to read it",
             )
+
+
+def _parsed_part(name: str) -> bool:
+    """XML parts a workbook reader parses: where an entity declaration could do harm."""
+    return (
+        name.endswith(".rels")
+        or name == "[Content_Types].xml"
+        or (name.startswith("xl/") and name.count("/") == 1 and name.endswith(".xml"))
+        or (name.startswith("xl/worksheets/") and name.endswith(".xml"))
+    )
 
 
 def decrypt_ole(data: bytes) -> tuple[bytes, bool]:

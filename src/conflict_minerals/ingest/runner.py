@@ -126,7 +126,7 @@ def read_job(job: Job, salt: str = "") -> Result:
             return _renamed(model.model_validate(stored), job.file)
     signal.alarm(PER_FILE_SECONDS)
     try:
-        result = read_supplier_bytes(data, job.file, Limits())
+        result = read_supplier_bytes(data, job.file, Limits(), digest)
     except _Timeout:
         result = UnreadableWorkbook(
             file=job.file,
