@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -126,11 +127,35 @@ def load_reference(options: IngestOptions, newest: tuple[Path, str] | None) -> R
     )
 
 
-def _newest_cmrt(results: list[tuple[Job, Result]]) -> tuple[Path, str] | None:
+@dataclass(frozen=True)
+class _Packed:
+    """One read workbook, kept compressed until it is checked: a run over thousands of files
+    holds a few kilobytes per file, never the workbooks."""
+
+    path: Path
+    file: str
+    template: str | None
+    version: str | None
+    data: bytes
+
+    @classmethod
+    def of(cls, job: Job, result: Result) -> _Packed:
+        template = result.template if isinstance(result, SupplierWorkbook) else None
+        version = result.version if isinstance(result, SupplierWorkbook) else None
+        payload = _compact(result).model_dump_json().encode("utf-8")
+        return cls(Path(job.path), result.file, template, version, zlib.compress(payload, 1))
+
+    def unpack(self) -> Result:
+        payload = zlib.decompress(self.data)
+        model = UnreadableWorkbook if self.template is None else SupplierWorkbook
+        return model.model_validate_json(payload)
+
+
+def _newest_cmrt(packed: list[_Packed]) -> tuple[Path, str] | None:
     best: tuple[tuple[int, ...], str, Path] | None = None
-    for job, result in results:
-        if isinstance(result, SupplierWorkbook) and result.template == "CMRT" and result.version:
-            key = (version_key(result.version), result.file, Path(job.path))
+    for item in packed:
+        if item.template == "CMRT" and item.version:
+            key = (version_key(item.version), item.file, item.path)
             if best is None or key[:2] > best[:2]:
                 best = key
     return (best[2], best[1]) if best else None
@@ -152,8 +177,7 @@ _KEPT_ROW_FIELDS = {
 
 
 def _compact(result: Result) -> Result:
-    """What a read workbook keeps in memory once its details are on disk: a run over thousands
-    of files must hold figures, not workbooks."""
+    """What checks and aggregation need of a workbook: no product list, lean smelter rows."""
     if isinstance(result, UnreadableWorkbook):
         return result
     rows = [
@@ -173,16 +197,16 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
     total = len(jobs)
     progress("found", total, total)
     with _Staging(options.details_dir) as staging:
-        results: list[tuple[Job, Result]] = []
+        packed: list[_Packed] = []
         for index, result in enumerate(read_all(jobs, options.jobs, options.cache_dir), start=1):
             staging.put(result)
-            results.append((jobs[index - 1], _compact(result)))
+            packed.append(_Packed.of(jobs[index - 1], result))
             progress("read", index, total)
         for item in refused:
             staging.put(item)
-        reference = load_reference(options, _newest_cmrt(results))
+        reference = load_reference(options, _newest_cmrt(packed))
         findings, unreadable, survey = _check_and_aggregate(
-            options, results, refused, reference, status, roster
+            options, packed, refused, reference, status, roster
         )
         progress("checked", total, total)
 
@@ -198,7 +222,7 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
 
 def _check_and_aggregate(
     options: IngestOptions,
-    results: list[tuple[Job, Result]],
+    packed: list[_Packed],
     refused: list[UnreadableWorkbook],
     reference: ReferenceList,
     status: StatusList | None,
@@ -208,8 +232,9 @@ def _check_and_aggregate(
     aggregator = Aggregator(reference, status, roster, options.reporting_year, display_path(options.folder))
     findings: list[Finding] = []
     unreadable: list[Finding] = []
-    ordered = sorted([result for _, result in results] + list(refused), key=lambda r: r.file)
-    for result in ordered:
+    ordered = sorted([*packed, *refused], key=lambda item: item.file)
+    for item in ordered:
+        result = item.unpack() if isinstance(item, _Packed) else item
         if isinstance(result, UnreadableWorkbook):
             file_findings = [result.finding]
             unreadable.append(result.finding)
