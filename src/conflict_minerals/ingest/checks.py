@@ -24,6 +24,7 @@ CODES: dict[str, tuple[FindingSeverity, str]] = {
     "file-password": (ERROR, "The workbook is protected with a password other than Excel's default."),
     "file-unreadable": (ERROR, "The file could not be read from disk."),
     "file-timeout": (ERROR, "Reading the file took longer than the per-file limit."),
+    "file-crashed": (ERROR, "The file crashed the workbook reader (damaged or hostile content)."),
     "template-unknown": (ERROR, "The file is not an RMI reporting template."),
     "template-unsupported": (ERROR, "The template version is not supported."),
     "sheet-missing": (ERROR, "A sheet the template needs is missing."),

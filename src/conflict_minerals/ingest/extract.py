@@ -26,6 +26,7 @@ from .models import (
 from .reader import (
     Limits,
     ReadFailure,
+    ReadTimeout,
     Sheet,
     Workbook,
     cell_date,
@@ -269,6 +270,17 @@ def extract(
 ) -> SupplierWorkbook:
     declaration = workbook.sheet(cellmap.declaration.sheet)
     minerals, answers = _answers(declaration, cellmap)
+    read_findings = []
+    if not workbook.has_sheet(cellmap.smelter_list.sheet):
+        read_findings.append(
+            Finding(
+                code="sheet-missing",
+                severity=FindingSeverity.ERROR,
+                file=file,
+                sheet=cellmap.smelter_list.sheet,
+                message=f"the {cellmap.smelter_list.sheet} sheet is missing, so no smelter could be read",
+            )
+        )
     return SupplierWorkbook(
         file=file,
         sha256=digest,
@@ -283,6 +295,7 @@ def extract(
         company_answers=_company_answers(declaration, cellmap),
         smelters=_smelters(workbook, cellmap),
         products=_products(workbook, cellmap),
+        read_findings=read_findings,
     )
 
 
@@ -337,5 +350,8 @@ def read_supplier_bytes(
         return unreadable("file-refused", "reading the file needed more memory than allowed")
     except RecursionError:
         return unreadable("file-corrupt", "the workbook structure is nested too deeply")
-    except Exception as error:  # a bad file must become a finding, never crash the run
+    except (ReadTimeout, KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:
+        # A bad file must become a finding, never crash the run.
         return unreadable("file-corrupt", f"the workbook cannot be read ({type(error).__name__}: {error})")

@@ -31,6 +31,11 @@ class Limits:
     entity_probe_bytes: int = 4096
 
 
+class ReadTimeout(BaseException):
+    """Raised by the per-file time limit. A BaseException so that no `except Exception` in the
+    reading code can mistake it for a damaged file."""
+
+
 class ReadFailure(Exception):
     """The file cannot be read; `code` is the finding code."""
 

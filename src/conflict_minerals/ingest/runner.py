@@ -13,8 +13,11 @@ import json
 import os
 import resource
 import signal
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import TimeoutError as FuturesTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from importlib.resources import files
 from multiprocessing import get_context
@@ -23,7 +26,7 @@ from pathlib import Path
 from ..outputs import write_atomic
 from .extract import EXTRACTOR_VERSION, read_supplier_bytes, sha256
 from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
-from .reader import Limits
+from .reader import Limits, ReadTimeout
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 PER_FILE_SECONDS = 60
@@ -82,12 +85,8 @@ def default_cache_dir() -> Path:
     return Path(base) / "conflict-minerals" / "ingest"
 
 
-class _Timeout(Exception):
-    pass
-
-
 def _on_alarm(signum: int, frame: object) -> None:
-    raise _Timeout
+    raise ReadTimeout
 
 
 def _init_worker() -> None:
@@ -127,7 +126,7 @@ def read_job(job: Job, salt: str = "") -> Result:
     signal.alarm(PER_FILE_SECONDS)
     try:
         result = read_supplier_bytes(data, job.file, Limits(), digest)
-    except _Timeout:
+    except ReadTimeout:
         result = UnreadableWorkbook(
             file=job.file,
             sha256=digest,
@@ -164,21 +163,90 @@ def _read_in_worker(job: Job, salt: str) -> Result:
     return read_job(job, salt)
 
 
+def _finding(job: Job, code: str, message: str) -> UnreadableWorkbook:
+    return UnreadableWorkbook(
+        file=job.file,
+        sha256=None,
+        size=None,
+        finding=Finding(code=code, severity=FindingSeverity.ERROR, file=job.file, message=message),
+    )
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
+    # "spawn": workers start clean, whatever threads (a progress bar) the parent runs.
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool whose worker died or hangs: its processes are killed, not waited for."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        with contextlib.suppress(Exception):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _isolated(job: Job, salt: str) -> Result:
+    """Read one suspect file alone in a fresh process: a crash or hang there is that file's."""
+    pool = _new_pool(1)
+    try:
+        return pool.submit(_read_in_worker, job, salt).result(timeout=PER_FILE_SECONDS + 30)
+    except BrokenProcessPool:
+        return _finding(job, "file-crashed", "the workbook crashed the reader (it may be damaged or hostile)")
+    except FuturesTimeout:
+        return _finding(
+            job, "file-timeout", f"reading took longer than {PER_FILE_SECONDS} s; the file was skipped"
+        )
+    finally:
+        _stop(pool)
+
+
+def _read_in_process(jobs: list[Job], salt: str) -> Iterator[Result]:
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    try:
+        for job in jobs:
+            yield read_job(job, salt)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+
+
 def read_all(jobs: list[Job], workers: int, cache_dir: Path | None) -> Iterator[Result]:
-    """Results in the order of `jobs`, read by `workers` processes (1 = in this process)."""
+    """Results in the order of `jobs`, read by `workers` processes (0 = in this process).
+
+    A worker that dies (a native crash or an aborted allocation in the reader) or stops
+    answering takes down only the files it was reading: those are re-read one by one in fresh
+    processes, and the one that fails again becomes a finding. The rest of the run goes on."""
     salt = cache_key_salt()
     prepared = [Job(job.path, job.file, str(cache_dir) if cache_dir else None) for job in jobs]
-    if workers <= 1 or len(prepared) <= 1:
-        previous = signal.signal(signal.SIGALRM, _on_alarm)
-        try:
-            for job in prepared:
-                yield read_job(job, salt)
-        finally:
-            signal.signal(signal.SIGALRM, previous)
+    if workers <= 0:
+        yield from _read_in_process(prepared, salt)
         return
-    # "spawn": workers start clean, whatever threads (a progress bar) the parent runs.
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker
-    ) as pool:
-        chunk = max(1, min(16, len(prepared) // (workers * 4)))
-        yield from pool.map(_read_in_worker, prepared, [salt] * len(prepared), chunksize=chunk)
+    results: dict[int, Result] = {}
+    waiting = deque(enumerate(prepared))
+    in_flight: dict[Future, int] = {}
+    pool = _new_pool(workers)
+    emitted = 0
+    try:
+        while waiting or in_flight:
+            while waiting and len(in_flight) < workers * 4:
+                index, job = waiting.popleft()
+                in_flight[pool.submit(_read_in_worker, job, salt)] = index
+            done, _ = wait(in_flight, timeout=PER_FILE_SECONDS + 30, return_when=FIRST_COMPLETED)
+            suspects: list[int] = []
+            for future in done:
+                index = in_flight.pop(future)
+                try:
+                    results[index] = future.result()
+                except BrokenProcessPool:
+                    suspects.append(index)
+            if not done or suspects:  # a hang, or a worker died: every file in flight is a suspect
+                suspects += in_flight.values()
+                in_flight.clear()
+                _stop(pool)
+                for index in sorted(suspects):
+                    results[index] = _isolated(prepared[index], salt)
+                pool = _new_pool(workers)
+            while emitted in results:
+                yield results.pop(emitted)
+                emitted += 1
+    finally:
+        _stop(pool)
