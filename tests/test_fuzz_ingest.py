@@ -12,7 +12,8 @@ Rust panic, an abort or a hang inside calamine fails one example instead of kill
 whole session. Mutated workbooks are built by editing the XML text directly and re-zipping: openpyxl
 needs over two seconds per load/save of these 1.6 MB files, so it is used only for one prebuilt file.
 
-The tests named test_bug_* reproduce bugs the fuzzing found; they fail until src/ is fixed.
+The tests named test_bug_* are focused reproductions of bugs the fuzzing found in src/ (each failed
+when it was written); they state the behaviour that must hold once the bug is fixed.
 """
 
 from __future__ import annotations
@@ -611,7 +612,7 @@ def check_mutation_expectations(mutant: Mutant, outcome: Outcome) -> None:
 # One test per kind of damage, so each gets its share of examples (hypothesis does not spread
 # st.one_of's examples evenly) and a failure in one kind does not hide the others.
 @pytest.mark.parametrize("kind", list(MUTATION_STRATEGIES))
-@settings(FUZZ, max_examples=35)
+@settings(FUZZ, max_examples=40)
 @given(data=st.data())
 def test_mutated_workbooks_are_read_or_reported_by_name(
     reader: IsolatedReader, kind: str, data: st.DataObject
@@ -622,7 +623,7 @@ def test_mutated_workbooks_are_read_or_reported_by_name(
 
 
 # All kinds mixed, as st.one_of draws them.
-@settings(FUZZ, max_examples=35)
+@settings(FUZZ, max_examples=40)
 @given(mutant=MUTATIONS)
 def test_any_mutation_is_read_or_reported_by_name(reader: IsolatedReader, mutant: Mutant) -> None:
     outcome = assert_read_safely(reader, mutant.data, name_for(mutant.base))
@@ -897,15 +898,16 @@ def test_cli_ingest_of_good_and_damaged_files(
         assert got.get(name) == expected[name], name
 
 
-# ----- bugs the fuzzing found: focused reproductions (they fail until src/ is fixed) -----
+# ----- bugs the fuzzing found: focused reproductions -----
 
 
-def test_bug_date_cell_with_huge_serial_raises_panic_exception(reader: IsolatedReader) -> None:
-    """A date-formatted number far outside Excel's range in the effective date (Declaration!D22).
+def test_bug_date_cell_with_huge_serial_is_reported_not_raised(reader: IsolatedReader) -> None:
+    """A date-formatted number far outside Excel's range (-1e300) in the effective date, Declaration!D22.
 
-    calamine converts date-styled numbers with chrono, which panics beyond about 1e11 days; pyo3
-    turns the panic into pyo3_runtime.PanicException, a BaseException, so `except Exception` in
-    extract.read_supplier_bytes does not catch it and the whole `cmr ingest` run dies."""
+    Found: calamine converts date-styled numbers with chrono, which panics beyond about 1e11 days;
+    pyo3 turns the panic into pyo3_runtime.PanicException, a BaseException, which slipped past
+    `except Exception` in extract.read_supplier_bytes, and the whole `cmr ingest` run died with a
+    traceback (with --jobs 2: "PicklingError: Can't pickle PanicException") and wrote nothing."""
     data = with_values(
         MERCK,
         [Value("blank")] * 14 + [Value("date-serial", -1e300)] + [Value("blank")] * 64,
@@ -914,25 +916,29 @@ def test_bug_date_cell_with_huge_serial_raises_panic_exception(reader: IsolatedR
     assert_read_safely(reader, data, "x.xlsx")
 
 
-def test_bug_truncated_xls_raises_panic_exception(reader: IsolatedReader) -> None:
+def test_bug_truncated_xls_is_reported_not_raised(reader: IsolatedReader) -> None:
     """The CMRT 3.01 .xls cut 12,858 bytes short (its last OLE sectors missing).
 
-    After decryption, calamine's .xls parser panics on a slice bound inside
-    CalamineWorkbook.from_filelike (reader.open_workbook); the PanicException is a BaseException, which
-    `except Exception` does not catch (same root cause as the date-serial panic above)."""
+    Found: after decryption, calamine's compound-file reader panics ("slice index starts at 2402304 but
+    ends at 2401792", calamine cfb.rs) inside CalamineWorkbook.from_filelike in reader.open_workbook;
+    same root cause as the date-serial panic above."""
     assert_read_safely(reader, corpus_bytes(XLS)[:2_402_270], "x.xls")
 
 
-def test_a_file_that_aborts_the_reader_is_a_finding_and_the_run_goes_on(tmp_path: Path) -> None:
-    """A single value at XFD1048576 in the Declaration sheet (a 26 KB file).
+@pytest.mark.parametrize("far_cell", ["XFD1048576", "AH1000000"])
+def test_a_file_that_aborts_the_reader_is_a_finding_and_the_run_goes_on(
+    tmp_path: Path, far_cell: str
+) -> None:
+    """A single far-away value in the Declaration sheet (a 26 KB file).
 
-    calamine builds a dense grid for the used range: 16,384 x 1,048,576 cells. The allocation
-    fails and Rust aborts the process, which no Python code can catch. The runner reads in
+    calamine builds a dense grid for the used range (16,384 x 1,048,576 cells for XFD1048576,
+    2.5 GB for AH1000000). The allocation fails under the worker's memory limit and Rust aborts
+    the process, which no Python code can catch. The runner reads in
     worker processes, so only that worker dies: the file is re-read alone, reported by name,
     and the files beside it are still read."""
     parts = package(MERCK)
     part = parts.part("Declaration")
-    far = set_cells(parts.member(part), {"XFD1048576": '<c r="XFD1048576"><v>1</v></c>'})
+    far = set_cells(parts.member(part), {far_cell: f'<c r="{far_cell}"><v>1</v></c>'})
     (tmp_path / "a-far.xlsx").write_bytes(rezip(MERCK, {part: far}))
     (tmp_path / "b-good.xlsx").write_bytes(corpus_bytes(MERCK))
     jobs = [ingest_runner.Job(str(tmp_path / name), name, None) for name in ("a-far.xlsx", "b-good.xlsx")]
@@ -943,11 +949,11 @@ def test_a_file_that_aborts_the_reader_is_a_finding_and_the_run_goes_on(tmp_path
     assert not isinstance(results[1], UnreadableWorkbook)
 
 
-def test_bug_missing_smelter_list_sheet_is_not_reported(reader: IsolatedReader) -> None:
-    """The Smelter List's <sheet> entry removed from xl/workbook.xml (or the sheet renamed).
+def test_bug_missing_smelter_list_sheet_is_reported(reader: IsolatedReader) -> None:
+    """The Smelter List's <sheet> entry removed from xl/workbook.xml (renaming the sheet does the same).
 
-    extract._smelters returns [] when the sheet is missing, so the supplier silently counts as
-    having listed no smelters; no "sheet-missing" finding names the file."""
+    Found: extract._smelters returned [] when the sheet was missing, so the supplier silently counted
+    as having listed no smelters; no "sheet-missing" finding named the file."""
     outcome = assert_read_safely(reader, without_sheet(MERCK, "Smelter List", "entry"), "x.xlsx")
     result = outcome.result
     codes = (
@@ -958,13 +964,15 @@ def test_bug_missing_smelter_list_sheet_is_not_reported(reader: IsolatedReader) 
     assert "sheet-missing" in codes, codes
 
 
-def test_bug_per_file_timeout_is_reported_as_corrupt_and_cached(
+def test_bug_per_file_timeout_is_reported_as_timeout_and_not_cached(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """runner.read_job's time limit raises runner._Timeout (an Exception) from the SIGALRM handler, but
-    extract.read_supplier_bytes catches every Exception: the file is reported "file-corrupt ... (_Timeout: )"
-    instead of "file-timeout", and that verdict is written to the cache, so later runs skip the file as
-    corrupt even when it would read fine."""
+    """A read that outlasts runner.PER_FILE_SECONDS.
+
+    Found: the SIGALRM handler raised runner._Timeout, an Exception, which extract.read_supplier_bytes
+    caught like any other: the file was reported "file-corrupt: the workbook cannot be read (_Timeout: )"
+    instead of "file-timeout", and that verdict was cached, so later runs reported the file as corrupt
+    even when it read fine."""
     source = tmp_path / "slow.xlsx"
     source.write_bytes(corpus_bytes(MERCK))
     real_detect = extract.detect

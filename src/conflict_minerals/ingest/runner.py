@@ -30,7 +30,8 @@ from .reader import Limits, ReadTimeout
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 PER_FILE_SECONDS = 60
-WORKER_MEMORY_BYTES = 4 * 1024**3
+# Real workbooks need under 100 MB; a hostile one that asks for more fails fast and is reported.
+WORKER_MEMORY_BYTES = 1024**3
 
 Result = SupplierWorkbook | UnreadableWorkbook
 
