@@ -198,7 +198,9 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
     progress("found", total, total)
     with _Staging(options.details_dir) as staging:
         packed: list[_Packed] = []
-        for index, result in enumerate(read_all(jobs, options.jobs, options.cache_dir), start=1):
+        for index, result in enumerate(
+            read_all(jobs, options.jobs, options.cache_dir, options.details_dir is not None), start=1
+        ):
             staging.put(result)
             packed.append(_Packed.of(jobs[index - 1], result))
             progress("read", index, total)

@@ -41,6 +41,7 @@ class Job:
     path: str
     file: str  # path relative to the suppliers folder, as reports show it
     cache_dir: str | None
+    with_products: bool = True
 
 
 def discover(folder: Path) -> tuple[list[Job], list[UnreadableWorkbook]]:
@@ -118,7 +119,8 @@ def read_job(job: Job, salt: str = "") -> Result:
             ),
         )
     digest = sha256(data)
-    cached = _cache_path(job.cache_dir, digest, salt) if job.cache_dir else None
+    variant = salt if job.with_products else f"{salt}-lean"
+    cached = _cache_path(job.cache_dir, digest, variant) if job.cache_dir else None
     if cached is not None and cached.exists():
         with contextlib.suppress(OSError, ValueError):
             stored = json.loads(cached.read_text(encoding="utf-8"))
@@ -126,7 +128,7 @@ def read_job(job: Job, salt: str = "") -> Result:
             return _renamed(model.model_validate(stored), job.file)
     signal.alarm(PER_FILE_SECONDS)
     try:
-        result = read_supplier_bytes(data, job.file, Limits(), digest)
+        result = read_supplier_bytes(data, job.file, Limits(), digest, job.with_products)
     except ReadTimeout:
         result = UnreadableWorkbook(
             file=job.file,
@@ -210,14 +212,16 @@ def _read_in_process(jobs: list[Job], salt: str) -> Iterator[Result]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def read_all(jobs: list[Job], workers: int, cache_dir: Path | None) -> Iterator[Result]:
+def read_all(
+    jobs: list[Job], workers: int, cache_dir: Path | None, with_products: bool = True
+) -> Iterator[Result]:
     """Results in the order of `jobs`, read by `workers` processes (0 = in this process).
 
     A worker that dies (a native crash or an aborted allocation in the reader) or stops
     answering takes down only the files it was reading: those are re-read one by one in fresh
     processes, and the one that fails again becomes a finding. The rest of the run goes on."""
     salt = cache_key_salt()
-    prepared = [Job(job.path, job.file, str(cache_dir) if cache_dir else None) for job in jobs]
+    prepared = [Job(job.path, job.file, str(cache_dir) if cache_dir else None, with_products) for job in jobs]
     if workers <= 0:
         yield from _read_in_process(prepared, salt)
         return
