@@ -10,6 +10,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_inputs"
 
+# Every file a full `cmr build` writes.
+BUILD_OUTPUTS = (
+    "form-sd.html",
+    "form-sd.pdf",
+    "conflict-minerals-report.html",
+    "conflict-minerals-report.pdf",
+    "filing-data.json",
+    "manifest.json",
+)
+
 
 def copy_sample(name: str, destination: Path) -> Path:
     """Copy sample_inputs/<name> to destination and return its filing.yaml."""

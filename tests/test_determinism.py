@@ -12,16 +12,8 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
+from .conftest import BUILD_OUTPUTS as OUTPUTS
 from .conftest import copy_sample
-
-OUTPUTS = (
-    "form-sd.html",
-    "form-sd.pdf",
-    "conflict-minerals-report.html",
-    "conflict-minerals-report.pdf",
-    "filing-data.json",
-    "manifest.json",
-)
 
 EMPTY_FONTCONFIG = """<?xml version="1.0"?>
 <!DOCTYPE fontconfig SYSTEM "fonts.dtd">

@@ -17,6 +17,7 @@ import yaml
 from conflict_minerals.loader import load_filing
 from conflict_minerals.problems import InputError
 
+from .conftest import BUILD_OUTPUTS as OUTPUTS
 from .conftest import SAMPLES, copy_sample
 
 
@@ -55,16 +56,6 @@ def test_every_filing_field_with_the_wrong_type_is_named(tmp_path: Path, path: t
 
 def digest(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
-
-
-OUTPUTS = (
-    "form-sd.html",
-    "form-sd.pdf",
-    "conflict-minerals-report.html",
-    "conflict-minerals-report.pdf",
-    "filing-data.json",
-    "manifest.json",
-)
 
 
 def cmr(*args: str, **kwargs) -> subprocess.Popen:

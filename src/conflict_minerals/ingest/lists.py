@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -72,6 +73,23 @@ def _columns(headers: list[str], wanted: list[str], required: list[str], file: s
     return found
 
 
+def _records(path: Path, wanted: list[str], required: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, {column name: stripped text}) for each non-empty row of a CSV list."""
+    headers, rows = _read_csv(path)
+    columns = _columns(headers, wanted, required, str(path))
+    for line, row in enumerate(rows, start=2):
+        cell = {name: (row[index].strip() if index < len(row) else "") for name, index in columns.items()}
+        if any(cell.values()):
+            yield line, cell
+
+
+def _cid(cell: dict[str, str], path: Path, line: int, problems: list[Problem]) -> str | None:
+    cid = normalise_cid(cell["cid"])
+    if cid is None:
+        problems.append(Problem(str(path), line, None, "cid", f"not a smelter ID: {cell['cid']!r}"))
+    return cid
+
+
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     try:
         raw = path.read_bytes()
@@ -108,17 +126,11 @@ class ReferenceList:
 
 
 def reference_from_csv(path: Path) -> ReferenceList:
-    headers, rows = _read_csv(path)
-    columns = _columns(headers, ["cid", "metal", "name", "country"], ["cid", "metal", "name"], str(path))
     reference = ReferenceList(source=path.name)
-    problems = []
-    for line, row in enumerate(rows, start=2):
-        cell = {name: (row[index].strip() if index < len(row) else "") for name, index in columns.items()}
-        if not any(cell.values()):
-            continue
-        cid = normalise_cid(cell["cid"])
+    problems: list[Problem] = []
+    for line, cell in _records(path, ["cid", "metal", "name", "country"], ["cid", "metal", "name"]):
+        cid = _cid(cell, path, line, problems)
         if cid is None:
-            problems.append(Problem(str(path), line, None, "cid", f"not a smelter ID: {cell['cid']!r}"))
             continue
         reference.entries[cid] = ReferenceEntry(
             cid=cid, metal=cell["metal"].lower(), name=cell["name"], country=cell.get("country") or None
@@ -171,18 +183,12 @@ def status_category(word: str) -> tuple[RmapStatus, str | None]:
 
 
 def read_status_list(path: Path, as_of: date | None) -> StatusList:
-    headers, rows = _read_csv(path)
-    columns = _columns(headers, ["cid", "metal", "status", "as_of"], ["cid", "status"], str(path))
     entries: dict[str, StatusEntry] = {}
     dates: set[date] = set()
-    problems = []
-    for line, row in enumerate(rows, start=2):
-        cell = {name: (row[index].strip() if index < len(row) else "") for name, index in columns.items()}
-        if not any(cell.values()):
-            continue
-        cid = normalise_cid(cell["cid"])
+    problems: list[Problem] = []
+    for line, cell in _records(path, ["cid", "metal", "status", "as_of"], ["cid", "status"]):
+        cid = _cid(cell, path, line, problems)
         if cid is None:
-            problems.append(Problem(str(path), line, None, "cid", f"not a smelter ID: {cell['cid']!r}"))
             continue
         if not cell["status"]:
             problems.append(Problem(str(path), line, None, "status", "empty status"))
@@ -221,14 +227,11 @@ class RosterEntry:
 
 
 def read_roster(path: Path) -> list[RosterEntry]:
-    headers, rows = _read_csv(path)
-    columns = _columns(headers, ["supplier", "file"], ["supplier"], str(path))
-    roster = []
-    for row in rows:
-        cell = {name: (row[index].strip() if index < len(row) else "") for name, index in columns.items()}
-        if cell["supplier"]:
-            roster.append(RosterEntry(cell["supplier"], cell.get("file") or None))
-    return roster
+    return [
+        RosterEntry(cell["supplier"], cell.get("file") or None)
+        for _, cell in _records(path, ["supplier", "file"], ["supplier"])
+        if cell["supplier"]
+    ]
 
 
 def company_key(name: str | None) -> str:
