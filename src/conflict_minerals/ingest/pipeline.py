@@ -38,7 +38,7 @@ from .lists import (
 )
 from .models import Finding, SupplierWorkbook, UnreadableWorkbook
 from .reader import column_index, normalise_cid, open_workbook, text
-from .report import details_json, details_name, findings_csv, findings_html
+from .report import details_json, details_name, findings_csv, findings_html, sort_findings
 from .runner import Job, Result, discover, read_all
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
@@ -187,11 +187,49 @@ def _compact(result: Result) -> Result:
     return result.model_copy(update={"products": [], "smelters": rows})
 
 
+class _Checker:
+    """Checks each workbook and adds it to the aggregate, as soon as the reference is known."""
+
+    def __init__(
+        self,
+        options: IngestOptions,
+        reference: ReferenceList,
+        status: StatusList | None,
+        roster: list[RosterEntry] | None,
+    ) -> None:
+        self.context = CheckContext(
+            reference=reference, reporting_year=options.reporting_year, as_of=options.as_of
+        )
+        self.aggregator = Aggregator(
+            reference, status, roster, options.reporting_year, display_path(options.folder)
+        )
+        self.findings: list[Finding] = []
+        self.unreadable: list[Finding] = []
+
+    def add(self, result: Result) -> None:
+        if isinstance(result, UnreadableWorkbook):
+            file_findings = [result.finding]
+            self.unreadable.append(result.finding)
+        else:
+            file_findings = check_workbook(result, self.context)
+        self.aggregator.add(result, [f.severity.value for f in file_findings])
+        self.findings += file_findings
+
+    def survey(self) -> dict:
+        survey = self.aggregator.result()
+        _validate_survey(survey)
+        return survey
+
+
 def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
     started = time.perf_counter()
     _check_inputs(options)
     status = read_status_list(options.status, options.status_as_of) if options.status else None
     roster = read_roster(options.roster) if options.roster else None
+    # With --reference the list is known before reading: each workbook is checked while the
+    # workers read the next ones. Otherwise the newest template found is the reference, so the
+    # workbooks wait (compressed) until every file has been read.
+    checker = _Checker(options, load_reference(options, None), status, roster) if options.reference else None
 
     jobs, refused = discover(options.folder)
     total = len(jobs)
@@ -202,14 +240,21 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
             read_all(jobs, options.jobs, options.cache_dir, options.details_dir is not None), start=1
         ):
             staging.put(result)
-            packed.append(_Packed.of(jobs[index - 1], result))
+            if checker is not None:
+                checker.add(_compact(result))
+            else:
+                packed.append(_Packed.of(jobs[index - 1], result))
             progress("read", index, total)
         for item in refused:
             staging.put(item)
-        reference = load_reference(options, _newest_cmrt(packed))
-        findings, unreadable, survey = _check_and_aggregate(
-            options, packed, refused, reference, status, roster
-        )
+        if checker is None:
+            checker = _Checker(options, load_reference(options, _newest_cmrt(packed)), status, roster)
+            for item in packed:
+                checker.add(item.unpack())
+        for item in refused:
+            checker.add(item)
+        survey = checker.survey()
+        findings = sort_findings(checker.findings)
         progress("checked", total, total)
 
         outputs: dict[Path, bytes] = {options.out: _survey_yaml(survey)}
@@ -219,34 +264,8 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
             outputs[options.findings_dir / "findings.csv"] = findings_csv(findings)
         written = _write(outputs, staging)
     progress("written", len(written), len(written))
+    unreadable = sorted(checker.unreadable, key=lambda f: f.file)
     return IngestOutcome(total + len(refused), unreadable, findings, written, time.perf_counter() - started)
-
-
-def _check_and_aggregate(
-    options: IngestOptions,
-    packed: list[_Packed],
-    refused: list[UnreadableWorkbook],
-    reference: ReferenceList,
-    status: StatusList | None,
-    roster: list[RosterEntry] | None,
-) -> tuple[list[Finding], list[Finding], dict]:
-    context = CheckContext(reference=reference, reporting_year=options.reporting_year, as_of=options.as_of)
-    aggregator = Aggregator(reference, status, roster, options.reporting_year, display_path(options.folder))
-    findings: list[Finding] = []
-    unreadable: list[Finding] = []
-    ordered = sorted([*packed, *refused], key=lambda item: item.file)
-    for item in ordered:
-        result = item.unpack() if isinstance(item, _Packed) else item
-        if isinstance(result, UnreadableWorkbook):
-            file_findings = [result.finding]
-            unreadable.append(result.finding)
-        else:
-            file_findings = check_workbook(result, context)
-        aggregator.add(result, [f.severity.value for f in file_findings])
-        findings += file_findings
-    survey = aggregator.result()
-    _validate_survey(survey)
-    return findings, unreadable, survey
 
 
 class _Staging:
