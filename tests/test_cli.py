@@ -113,3 +113,13 @@ def test_validate_reports_the_deadline_and_warnings(sample_2025: Path) -> None:
     report = json.loads(result.stdout)
     assert report["filing_deadline"] == "2026-06-01"
     assert any("after the filing deadline" in p["message"] for p in report["problems"])
+
+
+def test_validate_also_checks_override_templates(sample_2025: Path) -> None:
+    theme = sample_2025.parent / "theme"
+    theme.mkdir()
+    (theme / "cmr.html.j2").write_text("ok\n{% for %}\n", encoding="utf-8")
+    edit(sample_2025, "  draft: true", "  draft: true\n  template_dir: theme")
+    result = runner.invoke(app, ["validate", str(sample_2025)])
+    assert result.exit_code == 1
+    assert "theme/cmr.html.j2:2" in result.output

@@ -102,6 +102,11 @@ def validate(filing: FilingArg, as_json: JsonOpt = False) -> None:
     """Check everything `build` would read and print every problem found."""
     try:
         loaded = load_filing(filing)
+        # The templates too: an override folder's syntax error or sandbox breach shows here.
+        from .build import render_html
+        from .context import build_context
+
+        render_html(loaded, build_context(loaded))
     except InputError as error:
         _fail(error, as_json)
         return
