@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 
@@ -144,29 +145,52 @@ def _company_question(sheet: Sheet, question: CompanyQuestion, comment_letter: s
     return answers
 
 
-def _lookup_index(workbook: Workbook, cellmap: CellMap) -> dict[tuple[str, str], tuple[str, str | None]]:
-    """(metal, look-up name) -> (CID, standard name), from the workbook's own Smelter Look-up.
+@dataclass(frozen=True)
+class LookupRow:
+    """One row of a template's Smelter Look-up sheet (the embedded smelter reference list)."""
 
-    Used when the Smelter List's formula cells carry no cached values (a file last saved by a
-    program without a calculation engine)."""
+    metal: str
+    lookup_name: str
+    name: str | None
+    country: str | None
+    cid: str
+
+
+def lookup_rows(workbook: Workbook, cellmap: CellMap) -> list[LookupRow]:
+    """The workbook's Smelter Look-up rows that carry a metal, a look-up name and a smelter ID."""
     spec = cellmap.smelter_lookup
     if spec is None or not workbook.has_sheet(spec.sheet):
-        return {}
+        return []
     sheet = workbook.sheet(spec.sheet)
     columns = {key: column_index(letter) for key, letter in spec.columns.items()}
-    index: dict[tuple[str, str], tuple[str, str | None]] = {}
+
+    def cell(row: int, key: str) -> str | None:
+        return text(sheet.value(row, columns[key])) if key in columns else None
+
+    found = []
     for row in range(spec.first_row, sheet.row_count + 1):
-        metal = text(sheet.value(row, columns["metal"]))
-        lookup_name = text(sheet.value(row, columns["lookup_name"]))
+        metal, lookup_name = cell(row, "metal"), cell(row, "lookup_name")
         cid = normalise_cid(sheet.value(row, columns["cid"]))
         if metal and lookup_name and cid:
-            index[(metal.lower(), lookup_name.casefold())] = (cid, text(sheet.value(row, columns["name"])))
-            # Also by ID alone, for rows whose ID was typed in column A and whose formula
-            # cells (metal, name, country) carry no cached values.
-            index.setdefault(("", cid), (metal, text(sheet.value(row, columns["name"]))))
-            country = text(sheet.value(row, columns["country"])) if "country" in columns else None
-            index.setdefault(("country", cid), (country or "", None))
-    return index
+            found.append(LookupRow(metal.lower(), lookup_name, cell(row, "name"), cell(row, "country"), cid))
+    return found
+
+
+@dataclass
+class _LookupIndex:
+    """The workbook's own look-up, used when the Smelter List's formula cells carry no cached
+    values (a file last saved by a program without a calculation engine)."""
+
+    by_name: dict[tuple[str, str], LookupRow]
+    by_cid: dict[str, LookupRow]
+
+    @classmethod
+    def of(cls, workbook: Workbook, cellmap: CellMap) -> _LookupIndex:
+        rows = lookup_rows(workbook, cellmap)
+        by_cid: dict[str, LookupRow] = {}
+        for row in rows:
+            by_cid.setdefault(row.cid, row)
+        return cls({(row.metal, row.lookup_name.casefold()): row for row in rows}, by_cid)
 
 
 def _row_kind(lookup_name: str | None, name: str | None, cid: str | None) -> RowKind:
@@ -203,7 +227,7 @@ def _smelters(workbook: Workbook, cellmap: CellMap) -> list[SmelterRow]:
         return []
     sheet = workbook.sheet(spec.sheet)
     columns = {key: column_index(letter) for key, letter in spec.columns.items()}
-    lookup: dict[tuple[str, str], tuple[str, str | None]] | None = None
+    lookup: _LookupIndex | None = None
     rows = []
     last = min(sheet.row_count, spec.last_row)
     # Template rows hold formulas even when empty: look at the identifying cells first and only
@@ -222,19 +246,17 @@ def _smelters(workbook: Workbook, cellmap: CellMap) -> list[SmelterRow]:
         if cid is None and (cid := normalise_cid(typed_id)):
             cid_from = spec.columns.get("cid_input")
         if cid is None and fields.get("metal") and fields.get("lookup_name"):
-            if lookup is None:
-                lookup = _lookup_index(workbook, cellmap)
-            found = lookup.get((fields["metal"].lower(), fields["lookup_name"].casefold()))
-            if found:
-                cid, standard_name = found
-                cid_from = "Smelter Look-up"
-                fields["name"] = fields.get("name") or standard_name
+            lookup = lookup or _LookupIndex.of(workbook, cellmap)
+            if found := lookup.by_name.get((fields["metal"].lower(), fields["lookup_name"].casefold())):
+                cid, cid_from = found.cid, "Smelter Look-up"
+                fields["name"] = fields.get("name") or found.name
         if cid and not fields.get("metal"):
-            if lookup is None:
-                lookup = _lookup_index(workbook, cellmap)
-            if found := lookup.get(("", cid)):
-                fields["metal"], fields["name"] = found[0], fields.get("name") or found[1]
-                fields["country"] = fields.get("country") or lookup.get(("country", cid), ("",))[0] or None
+            # An ID typed in column A, with the metal, name and country formulas uncached.
+            lookup = lookup or _LookupIndex.of(workbook, cellmap)
+            if found := lookup.by_cid.get(cid):
+                fields["metal"] = found.metal
+                fields["name"] = fields.get("name") or found.name
+                fields["country"] = fields.get("country") or found.country
         raw_id = text(formula_id) or text(typed_id)
         rows.append(
             SmelterRow(

@@ -27,6 +27,7 @@ from .aggregate import Aggregator
 from .cellmap import load_cellmap
 from .checks import CheckContext, check_workbook
 from .detect import detect, version_key
+from .extract import lookup_rows
 from .lists import (
     ReferenceList,
     RosterEntry,
@@ -37,7 +38,7 @@ from .lists import (
     reference_from_lookup_rows,
 )
 from .models import Finding, SupplierWorkbook, UnreadableWorkbook
-from .reader import column_index, normalise_cid, open_workbook, text
+from .reader import open_workbook
 from .report import details_json, details_name, findings_csv, findings_html, sort_findings
 from .runner import Job, Result, discover, read_all
 
@@ -79,19 +80,11 @@ def _reference_from_workbook(path: Path, file: str) -> ReferenceList | None:
     detected = detect(workbook)
     if detected is None or detected.family is None:
         return None
-    spec = load_cellmap(detected.family).smelter_lookup
-    if spec is None or not workbook.has_sheet(spec.sheet):
-        return None
-    sheet = workbook.sheet(spec.sheet)
-    columns = {key: column_index(letter) for key, letter in spec.columns.items()}
-    rows = []
-    for row in range(spec.first_row, sheet.row_count + 1):
-        metal = text(sheet.value(row, columns["metal"]))
-        cid = normalise_cid(sheet.value(row, columns["cid"]))
-        name = text(sheet.value(row, columns["name"]))
-        if metal and cid and name:
-            lookup = text(sheet.value(row, columns["lookup_name"])) or name
-            rows.append((metal, lookup, name, text(sheet.value(row, columns["country"])), cid))
+    rows = [
+        (row.metal, row.lookup_name, row.name, row.country, row.cid)
+        for row in lookup_rows(workbook, load_cellmap(detected.family))
+        if row.name
+    ]
     if not rows:
         return None
     return reference_from_lookup_rows(
