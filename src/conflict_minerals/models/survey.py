@@ -92,6 +92,37 @@ class RedFlag(StrictModel):
     reasons: list[Text]
 
 
+class CellSource(StrictModel):
+    """Where a value was read: a supplier workbook, its sheet and cell, and the cell's text."""
+
+    file: Text
+    sheet: Text
+    cell: Text
+    text: Text | None = None
+
+
+class OriginBasis(StrEnum):
+    """Where the countries of origin came from."""
+
+    SUPPLIER_DECLARATIONS = "supplier_declarations"  # the suppliers' mine-location column
+    RMI = "rmi"  # RMI country-of-origin data given to ingest as a file
+
+
+class MineLocationSummary(StrictModel):
+    """How the suppliers' mine-location cells were read (written by `cmr ingest`).
+
+    Every part of every cell is counted in exactly one of the four part counts.
+    """
+
+    cells: int = Field(ge=0, description="Non-empty mine-location cells read")
+    parts_resolved: int = Field(ge=0, description="Places resolved to a country")
+    parts_recycled: int = Field(ge=0, description="Parts naming recycled or scrap sources")
+    parts_unresolved: int = Field(ge=0, description="Places that could not be resolved (each a finding)")
+    parts_declined: int = Field(
+        ge=0, description="Parts that point elsewhere or decline to answer (each a finding)"
+    )
+
+
 class IngestSummary(StrictModel):
     """How the survey results were made (written by `cmr ingest`)."""
 
@@ -120,6 +151,11 @@ class SurveyResults(StrictModel):
     smelters: list[Smelter] = Field(default_factory=list)
     unidentified_smelter_rows: int = Field(default=0, ge=0)
     countries_of_origin: dict[MetalName, list[CountryName]] = Field(default_factory=dict)
+    # Written by `cmr ingest`; optional in hand-made files. Keys of the inner mapping are the
+    # country names as listed in countries_of_origin.
+    countries_of_origin_sources: dict[MetalName, dict[str, list[CellSource]]] = Field(default_factory=dict)
+    countries_of_origin_basis: list[OriginBasis] = Field(default_factory=list)
+    mine_locations: MineLocationSummary | None = None
     prior_years: list[PriorYear] = Field(default_factory=list)
     # Written by `cmr ingest`; optional in hand-made files.
     suppliers_not_responded: list[Text] = Field(default_factory=list)
