@@ -129,6 +129,8 @@ class _Commit:
                     os.unlink(target)
                 else:
                     os.replace(backup, target)
+                    # rename() does nothing when both names are links to one file: drop the spare.
+                    _unlink_quietly(backup)
 
     def forget_backups(self) -> None:
         for _, backup in self.done:

@@ -167,9 +167,12 @@ class TemplateFailure(Exception):
 
 def render_template(env: SandboxedEnvironment, name: str, context: dict[str, object]) -> str:
     """Render one template within the limits; any failure is a TemplateFailure (file, line)."""
+    shown = name  # the template's file once it is found, for failures outside any template line
     try:
         with _time_limit(MAX_RENDER_SECONDS), _memory_limit(MAX_RENDER_MEMORY):
-            return _render_bounded(env.get_template(name), context)
+            template = env.get_template(name)
+            shown = _template_file(template.filename, name)
+            return _render_bounded(template, context)
     except InputError:
         raise  # an unreadable template file: already names the file
     except jinja2.TemplateSyntaxError as error:
@@ -179,20 +182,20 @@ def render_template(env: SandboxedEnvironment, name: str, context: dict[str, obj
     except jinja2.TemplateNotFound as error:
         raise TemplateFailure(name, None, f"template not found: {error.message or error.name}") from None
     except jinja2.TemplateError as error:
-        filename, line = _template_frame(name)
+        filename, line = _template_frame(shown)
         raise TemplateFailure(filename, line, f"{type(error).__name__}: {error}") from None
     except TemplateLimit as error:
-        filename, line = _template_frame(name)
+        filename, line = _template_frame(shown)
         raise TemplateFailure(filename, line, str(error)) from None
     except RecursionError:
-        filename, line = _template_frame(name)
+        filename, line = _template_frame(shown)
         raise TemplateFailure(filename, line, "a macro or include calls itself too deeply") from None
     except MemoryError:
-        filename, line = _template_frame(name)
+        filename, line = _template_frame(shown)
         message = f"rendering needs more than {MAX_RENDER_MEMORY // 2**20:,} MiB of memory"
         raise TemplateFailure(filename, line, message) from None
     except Exception as error:  # `{{ 1 / 0 }}`, `{{ 1e308 * 10 ** 10 }}`: a template's own error
-        filename, line = _template_frame(name)
+        filename, line = _template_frame(shown)
         raise TemplateFailure(filename, line, f"{type(error).__name__}: {error}") from None
 
 
@@ -239,7 +242,9 @@ def _time_limit(seconds: float) -> Iterator[None]:
         return on_line
 
     def on_call(frame: FrameType, event: str, arg: object) -> Any:
-        return on_line(frame, event, arg) if frame.f_code.co_filename.endswith(".j2") else None
+        # Code compiled from a template runs with its environment in its globals.
+        is_template = isinstance(frame.f_globals.get("environment"), LimitedEnvironment)
+        return on_line(frame, event, arg) if is_template else None
 
     previous_trace = sys.gettrace()
     sys.settrace(on_call)
