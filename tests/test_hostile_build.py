@@ -370,6 +370,17 @@ def test_an_output_that_would_overwrite_an_input_is_refused(sample_2025: Path, s
     assert digest(folder / victim) == before
 
 
+def test_diff_output_that_would_overwrite_an_input_is_refused(sample_2025: Path) -> None:
+    folder = sample_2025.parent
+    named_like_an_output = folder / "diff.json"
+    shutil.copy(sample_2025, named_like_an_output)
+    before = digest(named_like_an_output)
+    result = runner.invoke(app, ["diff", str(sample_2025), str(named_like_an_output), "--out", str(folder)])
+    assert result.exit_code == 1
+    assert "diff.json: the output would overwrite the input" in result.output
+    assert digest(named_like_an_output) == before
+
+
 def test_output_inside_the_template_folder_is_refused(sample_2025: Path) -> None:
     template = with_override(sample_2025, '{% extends "builtin/form-sd.html.j2" %}')
     with pytest.raises(InputError, match=r"inside presentation\.template_dir"):

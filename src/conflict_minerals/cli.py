@@ -396,6 +396,11 @@ def diff(
         outputs[out / "diff.html"] = html.encode("utf-8")
     if "pdf" in chosen:
         outputs[out / "diff.pdf"] = diff_pdf(html, comparison)
+    named = {side.parent.resolve() / side.name: side for side in (old, new)}
+    for path in outputs:
+        if (side := named.get(path.parent.resolve() / path.name)) is not None:
+            problem = Problem(str(path), None, None, "", f"the output would overwrite the input {side}")
+            _fail(InputError([problem]), as_json)
     try:
         with locked_folder(out):
             replace_together(outputs)
