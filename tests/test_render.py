@@ -236,9 +236,11 @@ def test_manifest_hashes_inputs_and_outputs(sample_build: tuple[Path, Path]) -> 
     }
     outputs = {entry["path"]: entry["sha256"] for entry in manifest["outputs"]}
     assert len(outputs) == 5
+    assert manifest["manifest_version"] == 2
     for relative, digest in outputs.items():
-        assert relative.startswith("../out/")
-        assert hashlib.sha256((filing.parent / relative).read_bytes()).hexdigest() == digest
+        # Relative to the manifest's own folder: no climbing out through "..".
+        assert not relative.startswith(("/", "..")) and "/" not in relative
+        assert hashlib.sha256((out / relative).read_bytes()).hexdigest() == digest
 
 
 # ----- Mode switches (HTML only: they change wording, not layout) -----

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -16,10 +17,11 @@ from . import __version__
 from .context import DocumentContext, build_context
 from .deadline import filing_deadline
 from .edgar.package import EDGAR_DIR, edgar_outputs
+from .inputs import MAX_ASSET_BYTES, read_input_file, read_input_text
 from .loader import LoadedFiling, load_filing
-from .outputs import locked_folder, write_atomic
+from .outputs import clear_stale_temporaries, locked_folder, replace_together
 from .pdf import ATTACHING_VARIANTS, AssetRefused, EmbeddedFile, render_pdf
-from .problems import InputError, Problem
+from .problems import InputError, Problem, display_path
 from .snapshot import SNAPSHOT_NAME, make_snapshot, snapshot_bytes
 from .templating import (
     CMR_TEMPLATE,
@@ -32,8 +34,11 @@ from .templating import (
     render_template,
     style_block,
 )
+from .yamlio import MAX_YAML_BYTES
 
 MANIFEST = "manifest.json"
+# 2: outputs are named relative to the manifest's folder (1: relative to the filing's folder).
+MANIFEST_VERSION = 2
 
 
 class OutputFormat(StrEnum):
@@ -70,7 +75,7 @@ def documents_for(context: DocumentContext) -> list[DocumentSpec]:
 def _stylesheet(loaded: LoadedFiling) -> str:
     css = (builtin_theme_dir() / STYLESHEET).read_text(encoding="utf-8")
     if loaded.css_path is not None:
-        css += "\n/* presentation.css */\n" + loaded.css_path.read_text(encoding="utf-8")
+        css += "\n/* presentation.css */\n" + read_input_text(loaded.css_path)
     return css
 
 
@@ -104,7 +109,11 @@ def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedF
     if variant not in ATTACHING_VARIANTS:
         return []
     return [
-        EmbeddedFile(loaded.survey_path.name, loaded.survey_path.read_bytes(), "Supplier survey results"),
+        EmbeddedFile(
+            loaded.survey_path.name,
+            read_input_file(loaded.survey_path, MAX_YAML_BYTES),
+            "Supplier survey results",
+        ),
         EmbeddedFile(
             "inputs-manifest.json", inputs_manifest(loaded), "Tool versions and sha256 of every input"
         ),
@@ -138,18 +147,25 @@ def relative_to(path: Path, base: Path) -> str:
     return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
 
 
+def input_digests(loaded: LoadedFiling) -> list[dict[str, str]]:
+    """Each input's path relative to the filing's folder and its sha256."""
+    base = loaded.base_dir
+    return [
+        {"path": relative_to(path, base), "sha256": sha256(read_input_file(path, MAX_ASSET_BYTES))}
+        for path in loaded.input_files()
+    ]
+
+
 def _manifest_head(loaded: LoadedFiling) -> dict:
     base = loaded.base_dir
     return {
+        "manifest_version": MANIFEST_VERSION,
         "tool": {"name": "conflict-minerals", "version": __version__},
         "weasyprint": weasyprint.__version__,
         "filing": relative_to(loaded.filing_path, base),
         "reporting_year": loaded.filing.reporting_year,
         "mode": loaded.filing.mode.value,
-        "inputs": [
-            {"path": relative_to(path, base), "sha256": sha256(path.read_bytes())}
-            for path in loaded.input_files()
-        ],
+        "inputs": input_digests(loaded),
     }
 
 
@@ -157,11 +173,12 @@ def inputs_manifest(loaded: LoadedFiling) -> bytes:
     return (json.dumps(_manifest_head(loaded), indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def make_manifest(loaded: LoadedFiling, outputs: dict[Path, bytes]) -> bytes:
-    base = loaded.base_dir
+def make_manifest(loaded: LoadedFiling, out_dir: Path, outputs: dict[Path, bytes]) -> bytes:
+    """Inputs relative to the filing's folder; outputs relative to the manifest's own folder, so
+    the same build into any folder gives the same manifest, and a moved folder still checks."""
     manifest = _manifest_head(loaded) | {
         "outputs": [
-            {"path": relative_to(path, base), "sha256": sha256(data)}
+            {"path": path.relative_to(out_dir).as_posix(), "sha256": sha256(data)}
             for path, data in sorted(outputs.items())
         ],
     }
@@ -191,31 +208,77 @@ def build(
     options = formats if isinstance(formats, BuildOptions) else BuildOptions(formats=formats)
     loaded = load_filing(filing_path)
     outputs = render_outputs(loaded, out_dir, options)
-    outputs[out_dir / MANIFEST] = make_manifest(loaded, outputs)
+    refuse_overwriting_inputs(loaded, out_dir, outputs)
+    manifest = out_dir / MANIFEST
+    outputs[manifest] = make_manifest(loaded, out_dir, outputs)
     with locked_folder(out_dir):
-        for path, data in outputs.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, data)
-        removed = _remove_stale(out_dir, set(outputs))
+        if (out_dir / EDGAR_DIR).is_dir():
+            clear_stale_temporaries(out_dir / EDGAR_DIR)
+        stale = [path for path in previous_outputs(out_dir, loaded.base_dir) if path not in outputs]
+        replace_together(outputs, remove=stale, last=manifest)
     return BuildResult(
         out_dir=out_dir,
         written=list(outputs),
-        removed=removed,
+        removed=stale,
         deadline=filing_deadline(loaded.filing.reporting_year),
         warnings=loaded.warnings,
     )
 
 
-def _remove_stale(out_dir: Path, current: set[Path]) -> list[Path]:
-    """Drop documents an earlier build wrote that this one does not (a CMR after switching to
-    rcoi_only, a PDF after `--format html`), so the folder matches its manifest."""
-    candidates = [out_dir / f"{spec.stem}.{fmt.value}" for spec in ALL_DOCUMENTS for fmt in OutputFormat]
-    edgar = out_dir / EDGAR_DIR
-    if edgar.is_dir():
-        candidates += sorted(p for p in edgar.iterdir() if p.suffix in (".htm", ".json"))
-    removed = []
-    for path in candidates:
-        if path not in current and path.exists():
-            path.unlink()
-            removed.append(path)
-    return removed
+def _lexical(path: Path) -> Path:
+    """The path with its folder resolved but not its last part: what a rename would replace."""
+    return path.parent.resolve() / path.name
+
+
+def refuse_overwriting_inputs(loaded: LoadedFiling, out_dir: Path, outputs: dict[Path, bytes]) -> None:
+    """`--out` may be the filing's own folder, but no output may replace an input, and the
+    outputs may not land among the templates (the next build would read them as templates)."""
+    inputs = {}
+    for path in loaded.input_files():
+        inputs[path.resolve()] = path
+        inputs[_lexical(path)] = path
+    problems = []
+    for output in [*outputs, out_dir / MANIFEST]:
+        if (source := inputs.get(_lexical(output))) is not None:
+            message = f"the output would overwrite the input {display_path(source)}; choose another --out"
+            problems.append(Problem(display_path(output), None, None, "", message))
+    template_dir = loaded.template_dir
+    if template_dir is not None and out_dir.resolve().is_relative_to(template_dir.resolve()):
+        message = "is inside presentation.template_dir; choose an output folder outside the templates"
+        problems.append(Problem(display_path(out_dir), None, None, "", message))
+    if problems:
+        raise InputError(problems)
+
+
+# The files a build writes, relative to its folder: only these are ever removed as stale.
+_OWN_OUTPUT = re.compile(
+    r"(form-sd|conflict-minerals-report)\.(html|pdf)|filing-data\.json"
+    r"|edgar/(formsd|ex1-01)-\d{4}\.htm|edgar/submission\.json"
+)
+
+
+def previous_outputs(out_dir: Path, filing_dir: Path) -> list[Path]:
+    """The files the previous build's manifest lists, for removing those this build no longer makes
+    (a CMR after switching to rcoi_only, a PDF after `--format html`).
+
+    Only names this tool writes, inside the folder, are taken: anything else there (another
+    tool's `edgar/file.json`, a forged manifest's `../notes.txt`) is left alone. An unreadable
+    manifest removes nothing."""
+    try:
+        manifest = json.loads(read_input_text(out_dir / MANIFEST))
+        version = manifest.get("manifest_version")
+        entries = [str(entry["path"]) for entry in manifest["outputs"]]
+    except (InputError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+    # Manifests before version 2 gave outputs relative to the filing's folder.
+    base = out_dir if version == MANIFEST_VERSION else filing_dir
+    folder = out_dir.resolve()
+    found = []
+    for entry in entries:
+        try:
+            relative = _lexical(base / entry).relative_to(folder).as_posix()
+        except (ValueError, OSError, RuntimeError):
+            continue
+        if _OWN_OUTPUT.fullmatch(relative):
+            found.append(out_dir / relative)
+    return sorted(set(found))

@@ -19,7 +19,7 @@ from .deadline import filing_deadline
 from .loader import load_filing
 from .outputs import OutputBusy
 from .problems import InputError, Problem, Severity
-from .starter import StarterExists, write_starter
+from .starter import NotAFolder, StarterExists, write_starter
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -92,6 +92,11 @@ def init(
     except StarterExists as exists:
         typer.echo(f"{exists}: already exists (use --force to overwrite)", err=True)
         raise typer.Exit(EXIT_INVALID) from None
+    except NotAFolder as problem:
+        typer.echo(f"{problem}: is a file, not a folder; give a folder for the new project", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except OSError as error:
+        _cannot_write(error)
     for path in written:
         typer.echo(f"wrote {path}")
     typer.echo(f"next: cmr build {directory / 'filing.yaml'}")
@@ -376,7 +381,7 @@ def diff(
 ) -> None:
     """Compare two filings: data changes keyed by smelter ID and a word-level redline of the text."""
     from .diff.compare import compare, diff_html, diff_json, diff_pdf
-    from .outputs import locked_folder, write_atomic
+    from .outputs import locked_folder, replace_together
 
     gc.freeze()
     chosen = {f.value for f in formats} if formats else {"html", "pdf"}
@@ -391,10 +396,14 @@ def diff(
         outputs[out / "diff.html"] = html.encode("utf-8")
     if "pdf" in chosen:
         outputs[out / "diff.pdf"] = diff_pdf(html, comparison)
+    named = {side.parent.resolve() / side.name: side for side in (old, new)}
+    for path in outputs:
+        if (side := named.get(path.parent.resolve() / path.name)) is not None:
+            problem = Problem(str(path), None, None, "", f"the output would overwrite the input {side}")
+            _fail(InputError([problem]), as_json)
     try:
         with locked_folder(out):
-            for path, data in outputs.items():
-                write_atomic(path, data)
+            replace_together(outputs)
     except OutputBusy as busy:
         typer.echo(f"error: {busy}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
@@ -430,14 +439,17 @@ def check_edgar(
     as_json: JsonOpt = False,
 ) -> None:
     """Check HTML documents against EDGAR's rules; print each problem with its line and a fix."""
-    from .edgar.lint import lint_file
+    from .edgar.lint import lint_html
+    from .inputs import MAX_ASSET_BYTES, read_input_file
 
     problems = []
     for path in files:
-        if not path.is_file():
-            typer.echo(f"{path}: file not found", err=True)
-            raise typer.Exit(EXIT_INVALID)
-        problems += lint_file(path)
+        try:
+            data = read_input_file(path, MAX_ASSET_BYTES, str(path))
+        except InputError as error:
+            _print_problems(error.problems)
+            raise typer.Exit(EXIT_INVALID) from None
+        problems += lint_html(data, str(path), path.parent)
     if as_json:
         typer.echo(json.dumps([vars(p) for p in problems], indent=2))
     for problem in problems:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .checks import check_filing, check_survey
+from .inputs import read_input_text
 from .models.filing import Filing
 from .models.survey import SurveyResults
 from .problems import InputError, Problem, Severity, display_path
@@ -89,7 +90,7 @@ def resolve_inside(
         candidate = (base / relative).resolve()
         inside = candidate.is_relative_to(base.resolve())
         exists = inside and candidate.exists()
-    except (OSError, ValueError) as error:  # NUL bytes, names too long for the file system
+    except (OSError, ValueError, RuntimeError) as error:  # NUL bytes, long names, symlink loops
         reason = getattr(error, "strerror", None) or str(error)
         return None, [loaded.problem(loc, f"is not a usable path ({reason})")]
     if not inside:
@@ -137,6 +138,13 @@ def load_filing(filing_path: Path) -> LoadedFiling:
         if presentation.css is not None:
             css_path, found = resolve_inside(base, presentation.css, loaded_filing, ("presentation", "css"))
             problems += found
+            if css_path is not None:
+                # A folder, a FIFO or a device named as the stylesheet is an error here, not a hang later.
+                try:
+                    read_input_text(css_path)
+                except InputError as error:
+                    problems += error.problems
+                    css_path = None
         problems += check_filing(filing, survey, loaded_filing)
 
     errors = [p for p in problems if p.severity is Severity.ERROR]

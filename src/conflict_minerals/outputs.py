@@ -1,53 +1,206 @@
 """Writing outputs so nothing is lost: each file appears whole or not at all.
 
-A build renders everything in memory first; only then are files replaced, each through a
-temporary file in the same folder and an atomic rename. A lock keeps two builds from
-writing the same folder at once.
+A build renders everything in memory first; only then are files replaced. `replace_together`
+writes every file to a temporary beside it first (a full disk or a read-only folder fails
+here, before anything visible has changed), then renames them into place with the manifest
+last, and puts the old files back if a rename fails. A lock keeps two builds from writing the
+same folder at once.
+
+Temporaries are named `.cmr-XXXXXXXX.tmp` (eight random characters): a later run removes
+files with exactly that shape and nothing else, so a user's own `.notes.tmp` survives.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
+import re
+import secrets
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 LOCK_NAME = ".cmr.lock"
+TEMP_PREFIX = ".cmr-"
+TEMP_SUFFIX = ".tmp"
+# tempfile.mkstemp's random part is eight of [a-z0-9_]; backups use eight hex digits.
+_OWN_TEMPORARY = re.compile(r"\.cmr-[a-z0-9_]{8}\.tmp")
 
 
 class OutputBusy(Exception):
     pass
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _naming(error: OSError, path: Path) -> OSError:
+    """The same error, naming the output it was for (a full disk says only "No space left")."""
+    return OSError(error.errno, error.strerror or str(error), str(path))
+
+
+def _unlink_quietly(path: Path | str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def stage_file(path: Path, data: bytes) -> Path:
+    """Write `data` to a new temporary beside `path`, flushed to disk; the caller renames it."""
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as error:
+        raise _naming(error, path) from None
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o644)
+    except BaseException as error:
+        _unlink_quietly(temporary)
+        if isinstance(error, OSError):
+            raise _naming(error, path) from None
+        raise
+    return Path(temporary)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    temporary = stage_file(path, data)
+    try:
         os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+    except BaseException as error:
+        _unlink_quietly(temporary)
+        if isinstance(error, OSError):
+            raise _naming(error, path) from None
         raise
 
 
+def _refuse_folder(path: Path) -> None:
+    """An output name taken by a folder (someone else's) is an error, never renamed away."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise _naming(error, path) from None
+    if stat.S_ISDIR(mode):
+        raise OSError(errno.EISDIR, "a folder has this name; cmr will not replace it", str(path))
+
+
+def _set_aside(path: Path) -> Path | None:
+    """Keep the current file under a temporary name so it can be put back (None: no file).
+
+    A hard link keeps the file in place meanwhile; where links are not supported, it is renamed."""
+    if not os.path.lexists(path):
+        return None
+    while True:
+        backup = path.parent / f"{TEMP_PREFIX}{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        try:
+            os.link(path, backup, follow_symlinks=False)
+            return backup
+        except FileExistsError:
+            continue
+        except OSError:
+            os.replace(path, backup)
+            return backup
+
+
+class _Commit:
+    """The renames done so far, to undo them if a later one fails."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[Path, Path | None]] = []  # (target, its old content set aside)
+
+    def replace(self, temporary: Path, target: Path) -> None:
+        backup = _set_aside(target)
+        self.done.append((target, backup))
+        os.replace(temporary, target)
+
+    def remove(self, target: Path) -> None:
+        backup = _set_aside(target)
+        if backup is not None:
+            self.done.append((target, backup))
+            _unlink_quietly(target)  # after a hard link the file is still in place
+
+    def undo(self) -> None:
+        for target, backup in reversed(self.done):
+            with contextlib.suppress(OSError):
+                if backup is None:
+                    os.unlink(target)
+                else:
+                    os.replace(backup, target)
+                    # rename() does nothing when both names are links to one file: drop the spare.
+                    _unlink_quietly(backup)
+
+    def forget_backups(self) -> None:
+        for _, backup in self.done:
+            if backup is not None:
+                _unlink_quietly(backup)
+
+
+def replace_together(files: dict[Path, bytes], remove: Iterable[Path] = (), last: Path | None = None) -> None:
+    """Replace several files as one change: all of them (and `remove` deleted), or none.
+
+    Every file is first written to a temporary, so a full disk or a read-only folder fails
+    before any output has changed. Then the temporaries are renamed into place, the files
+    in `remove` are deleted, and `last` (the manifest) is renamed last: once it appears, every
+    file it lists is in place. If a rename fails, the renames already done are undone.
+    A process killed during the renames leaves each file old or new, and the old manifest,
+    whose sha256 sums then expose any file that is already new."""
+    order = sorted(files, key=lambda path: path == last)
+    staged: dict[Path, Path] = {}
+    try:
+        for path in order:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _refuse_folder(path)
+            staged[path] = stage_file(path, files[path])
+        commit = _Commit()
+        steps = [(staged[p], p) for p in order if p != last] + [(None, p) for p in remove]
+        if last is not None and last in staged:
+            steps.append((staged[last], last))
+        target = last
+        try:
+            for temporary, target in steps:
+                if temporary is None:
+                    commit.remove(target)
+                else:
+                    commit.replace(temporary, target)
+                    del staged[target]
+        except BaseException as error:
+            commit.undo()
+            if isinstance(error, OSError):
+                raise _naming(error, target or Path(error.filename or "")) from None
+            raise
+        commit.forget_backups()
+    finally:
+        for temporary in staged.values():
+            _unlink_quietly(temporary)
+
+
 def clear_stale_temporaries(folder: Path) -> None:
-    """Remove temporary files a killed run left behind. Called with the folder's lock held, so
-    no other cmr process is writing there."""
-    for leftover in folder.glob(".*.tmp"):
-        with contextlib.suppress(OSError):
-            leftover.unlink()
+    """Remove temporary files a killed run left behind: only names this module makes.
+
+    Called with the folder's lock held, so no other cmr process is writing there."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if _OWN_TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                _unlink_quietly(entry.path)
 
 
 @contextlib.contextmanager
 def locked_folder(folder: Path) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK_NAME, "a+b") as lock:
+    lock_path = folder / LOCK_NAME
+    try:
+        # Not following a symlink, and not waiting on a FIFO someone put there.
+        handle = os.open(
+            lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644
+        )
+    except OSError as error:
+        raise _naming(error, lock_path) from None
+    with os.fdopen(handle, "r+b") as lock:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file; remove it", str(lock_path))
         try:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

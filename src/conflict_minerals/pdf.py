@@ -21,6 +21,9 @@ from weasyprint import CSS, HTML, Attachment
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
+from .inputs import MAX_ASSET_BYTES, read_input_file
+from .problems import InputError
+
 
 class AssetRefused(FatalURLFetchingError):
     """A document asked for a resource outside the allowed asset folders."""
@@ -45,10 +48,14 @@ class SandboxFetcher(URLFetcher):
         path = Path(url2pathname(urlsplit(url).path)).resolve()
         if not any(path.is_relative_to(root) for root in self.roots):
             raise AssetRefused(url, "the file is outside the project's template and asset folders")
-        if not path.is_file():
+        if not path.exists():
             raise AssetRefused(url, "no such asset file")
+        try:
+            data = read_input_file(path, MAX_ASSET_BYTES)
+        except InputError as error:  # a folder, a FIFO, a device, too large
+            raise AssetRefused(url, error.problems[0].message) from None
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return URLFetcherResponse(path.as_uri(), path.read_bytes(), {"Content-Type": content_type})
+        return URLFetcherResponse(path.as_uri(), data, {"Content-Type": content_type})
 
 
 @contextlib.contextmanager

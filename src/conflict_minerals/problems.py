@@ -64,7 +64,10 @@ class InputError(Exception):
 
 def display_path(path: Path, base: Path | None = None) -> str:
     """A path as the user should see it: relative to `base` (or the cwd) when inside it."""
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: show the path as given
+        return str(path)
     for root in (base, Path.cwd()):
         if root is None:
             continue

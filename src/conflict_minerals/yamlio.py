@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from .inputs import read_input_file
 from .problems import InputError, Problem
 
 # Limits that keep a hostile or mistaken file from exhausting memory.
@@ -140,20 +141,7 @@ class _Converter:
 def load_yaml(path: Path, display: str | None = None) -> LoadedYaml:
     """Load one YAML file into plain values with positions, or raise InputError."""
     name = display or str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_YAML_BYTES:
-            raise InputError(
-                [Problem(name, None, None, "", f"file is too large ({size} bytes; limit {MAX_YAML_BYTES})")]
-            )
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError([Problem(name, None, None, "", "file not found")]) from None
-    except IsADirectoryError:
-        raise InputError([Problem(name, None, None, "", "is a folder, not a YAML file")]) from None
-    except OSError as exc:
-        raise InputError([Problem(name, None, None, "", f"cannot read file: {exc.strerror}")]) from None
-    return parse_yaml(raw, name)
+    return parse_yaml(read_input_file(path, MAX_YAML_BYTES, name), name)
 
 
 def _check_depth(text: str, name: str) -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
 
 from .. import __version__
-from ..build import CMR, FORM_SD, MANIFEST, relative_to, render_html
+from ..build import CMR, FORM_SD, MANIFEST, MANIFEST_VERSION, input_digests, render_html
 from ..context import build_context
+from ..inputs import MAX_TEXT_BYTES, decode_text, read_input_file, read_input_text
 from ..loader import load_filing
 from ..problems import InputError, Problem, display_path
 from ..snapshot import SNAPSHOT_NAME, Snapshot, make_snapshot
@@ -34,20 +36,15 @@ class Side:
         return self.snapshot.reporting_year
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def from_filing(path: Path) -> Side:
     loaded = load_filing(path)
     context = build_context(loaded)
-    base = loaded.base_dir
     return Side(
         label=display_path(path),
         kind="filing",
         tool_version=__version__,
         # Relative to the filing, as in a build's manifest: the diff must not depend on where it ran.
-        inputs=[{"path": relative_to(p, base), "sha256": _sha256(p)} for p in loaded.input_files()],
+        inputs=input_digests(loaded),
         documents=render_html(loaded, context),
         snapshot=make_snapshot(loaded, context),
     )
@@ -59,14 +56,15 @@ def _fail(path: Path, message: str) -> InputError:
 
 def from_build(folder: Path) -> Side:
     manifest_path = folder / MANIFEST
+    if not os.path.lexists(manifest_path):
+        raise _fail(folder, "no manifest.json: not an output folder of cmr build")
+    manifest_text = read_input_text(manifest_path)
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        outputs = {Path(entry["path"]).name: entry["sha256"] for entry in manifest["outputs"]}
+        manifest = json.loads(manifest_text)
+        outputs = _listed_outputs(manifest)
         tool = manifest["tool"]["version"]
         inputs = [{"path": e["path"], "sha256": e["sha256"]} for e in manifest["inputs"]]
-    except FileNotFoundError:
-        raise _fail(folder, "no manifest.json: not an output folder of cmr build") from None
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise _fail(manifest_path, f"not a cmr build manifest ({type(error).__name__}: {error})") from None
     if SNAPSHOT_NAME not in outputs:
         raise _fail(manifest_path, f"the build has no {SNAPSHOT_NAME}; rebuild it with this version of cmr")
@@ -74,7 +72,8 @@ def from_build(folder: Path) -> Side:
     for spec in DOCUMENTS:
         name = f"{spec.stem}.html"
         if name in outputs:
-            documents[spec.stem] = _verified(folder / name, outputs[name]).decode("utf-8")
+            path = folder / name
+            documents[spec.stem] = decode_text(_verified(path, outputs[name]), path)
     if FORM_SD.stem not in documents:
         raise _fail(manifest_path, "the build has no HTML documents; rebuild it with --format html (or both)")
     try:
@@ -84,12 +83,26 @@ def from_build(folder: Path) -> Side:
     return Side(display_path(folder), "build", tool, inputs, documents, snapshot)
 
 
+def _listed_outputs(manifest: dict) -> dict[str, str]:
+    """The sha256 of each top-level output, by file name.
+
+    Version 2 manifests name outputs relative to their own folder, so a build folder moved or
+    copied anywhere is read the same; older ones named them relative to the filing's folder,
+    and only the file name is used."""
+    outputs = {}
+    for entry in manifest["outputs"]:
+        path = PurePosixPath(str(entry["path"]))
+        if manifest.get("manifest_version") == MANIFEST_VERSION and len(path.parts) != 1:
+            continue  # edgar/ and anything not beside the manifest: not read by the diff
+        outputs[path.name] = str(entry["sha256"])
+    return outputs
+
+
 def _verified(path: Path, expected: str) -> bytes:
     """A build output whose bytes still match its manifest: a reviewer must not diff edited files."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        raise _fail(path, "listed in manifest.json but missing") from None
+    if not os.path.lexists(path):
+        raise _fail(path, "listed in manifest.json but missing")
+    data = read_input_file(path, MAX_TEXT_BYTES)
     if hashlib.sha256(data).hexdigest() != expected:
         raise _fail(path, "changed since it was built (sha256 differs from manifest.json)")
     return data

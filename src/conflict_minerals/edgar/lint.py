@@ -31,6 +31,9 @@ from urllib.parse import unquote
 
 from lxml import etree
 
+from ..inputs import MAX_ASSET_BYTES, read_input_file
+from ..problems import InputError
+
 RULES: dict[str, str] = {
     "parse": "the file must be readable as an HTML document",
     "file-name": "file name: at most 32 characters, starts with a letter or digit, only letters, digits, "
@@ -194,9 +197,10 @@ def _mask(text: str) -> str:
 def lint_file(path: Path) -> list[EdgarProblem]:
     """Lint one file on disk; links to other files are looked up in its folder."""
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        return [EdgarProblem(str(path), 1, "parse", f"cannot read the file: {error}", "check the path")]
+        data = read_input_file(path, MAX_ASSET_BYTES, str(path))
+    except InputError as error:
+        message = error.problems[0].message
+        return [EdgarProblem(str(path), 1, "parse", f"cannot read the file: {message}", "check the path")]
     return lint_html(data, str(path), path.parent)
 
 
@@ -486,8 +490,9 @@ def _other_ids(doc: _Doc, path: str) -> frozenset[str] | None:
         doc.other_ids[path] = None
         if doc.folder is not None and PurePath(path).suffix.lower() in (".htm", ".html"):
             try:
-                data = (doc.folder / path).read_bytes()
-            except OSError:
+                # A linked name may be a FIFO or a device: read it as any user-named file.
+                data = read_input_file(doc.folder / path, MAX_ASSET_BYTES)
+            except InputError:
                 return None
             root, _ = _parse(data, data.decode("utf-8", errors="replace"))
             doc.other_ids[path] = _anchors(root) if root is not None else None
