@@ -16,6 +16,7 @@ from . import __version__
 from .context import DocumentContext, build_context
 from .deadline import filing_deadline
 from .edgar.package import EDGAR_DIR, edgar_outputs
+from .evidence import evidence_outputs
 from .loader import LoadedFiling, load_filing
 from .outputs import locked_folder, write_atomic
 from .pdf import ATTACHING_VARIANTS, AssetRefused, EmbeddedFile, render_pdf
@@ -95,6 +96,8 @@ class BuildOptions:
     formats: frozenset[OutputFormat] = frozenset(OutputFormat)
     pdf_variant: str | None = None
     edgar: bool = False
+    # An EDGAR package is what gets filed: from a draft filing only when asked for explicitly.
+    allow_draft: bool = False
 
 
 def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedFile]:
@@ -171,6 +174,9 @@ def make_manifest(loaded: LoadedFiling, outputs: dict[Path, bytes]) -> bytes:
 def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -> dict[Path, bytes]:
     context = build_context(loaded)
     outputs: dict[Path, bytes] = {out_dir / SNAPSHOT_NAME: snapshot_bytes(make_snapshot(loaded, context))}
+    # Not part of the filing, and written whatever --format says: the answer to "where does
+    # this number come from?" must sit beside every build.
+    outputs |= evidence_outputs(loaded, context, out_dir)
     pages = render_html(loaded, context)
     for stem, html in pages.items():
         if OutputFormat.HTML in options.formats:
@@ -178,7 +184,7 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
         if OutputFormat.PDF in options.formats:
             outputs[out_dir / f"{stem}.pdf"] = _pdf(loaded, html, options.pdf_variant)
     if options.edgar:
-        outputs |= edgar_outputs(loaded, pages, out_dir / EDGAR_DIR)
+        outputs |= edgar_outputs(loaded, pages, out_dir / EDGAR_DIR, allow_draft=options.allow_draft)
     return outputs
 
 
@@ -190,6 +196,8 @@ def build(
     """Render everything in memory, then replace the files; a failure writes nothing."""
     options = formats if isinstance(formats, BuildOptions) else BuildOptions(formats=formats)
     loaded = load_filing(filing_path)
+    if options.edgar and loaded.filing.presentation.draft and not options.allow_draft:
+        raise InputError([_draft_edgar_problem(loaded)])
     outputs = render_outputs(loaded, out_dir, options)
     outputs[out_dir / MANIFEST] = make_manifest(loaded, outputs)
     with locked_folder(out_dir):
@@ -204,6 +212,17 @@ def build(
         deadline=filing_deadline(loaded.filing.reporting_year),
         warnings=loaded.warnings,
     )
+
+
+def _draft_edgar_problem(loaded: LoadedFiling) -> Problem:
+    message = (
+        "is true, and an EDGAR package is what gets filed: set presentation.draft to false for "
+        "the copy to file, or give --allow-draft for a test package"
+    )
+    where = ("presentation", "draft")
+    if loaded.filing_yaml is not None:
+        return loaded.filing_yaml.problem(where, message)
+    return Problem(loaded.filing_path.name, None, None, "presentation.draft", message)
 
 
 def _remove_stale(out_dir: Path, current: set[Path]) -> list[Path]:
