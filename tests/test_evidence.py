@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 
 from conflict_minerals.build import OutputFormat, build
 from conflict_minerals.cli import app
+from conflict_minerals.loader import load_filing
+from conflict_minerals.problems import InputError, Severity
 
 from .conftest import REPO, copy_sample
 
@@ -209,3 +211,19 @@ def test_real_supplier_files_end_to_end(tmp_path: Path) -> None:
             assert cid in (typed, looked_up), f"{source} does not name {cid}: {row[:6]}"
             checked += 1
     assert checked >= len(cids)
+
+
+def test_sources_for_a_country_not_listed_are_refused(tmp_path: Path) -> None:
+    """Evidence must match the report: provenance for a country the survey does not list is an error."""
+    filing = copy_sample("acme-2025", tmp_path)
+    survey_path = filing.parent / "survey.yaml"
+    data = yaml.safe_load(survey_path.read_text(encoding="utf-8"))
+    cell = {"file": "a.xlsx", "sheet": "Smelter List", "cell": "O5", "text": "Narnia"}
+    data["countries_of_origin_sources"] = {"tin": {"Narnia": [cell], "Bolivia": [cell]}}
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    survey_path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as raised:
+        load_filing(filing)
+    (error,) = [p for p in raised.value.problems if p.severity is Severity.ERROR]
+    assert error.field == "countries_of_origin_sources.tin.Narnia"
+    assert error.line == text.split("\n").index("    Narnia:") + 1

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from .countries import lookup_country
 from .dates import long_date
 from .deadline import filing_deadline, window_opens
 from .markdown import disallowed_links
 from .models.filing import Filing, FilingMode
 from .models.survey import RmapStatus, SurveyResults
 from .problems import Problem, Severity
-from .yamlio import LoadedYaml, Path_
+from .yamlio import LoadedYaml, Path_, dotted
 
 WARNING = Severity.WARNING
 
@@ -45,6 +46,7 @@ def check_survey(survey: SurveyResults, loaded: LoadedYaml) -> list[Problem]:
                 severity=WARNING,
             )
         )
+    problems += _unmatched_country_sources(survey, loaded)
     seen_years: dict[int, int] = {}
     for index, prior in enumerate(survey.prior_years):
         where: Path_ = ("prior_years", index)
@@ -68,6 +70,19 @@ def check_survey(survey: SurveyResults, loaded: LoadedYaml) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _unmatched_country_sources(survey: SurveyResults, loaded: LoadedYaml) -> Iterator[Problem]:
+    """Provenance for a country the survey does not list: the evidence would not match the report."""
+    for metal, sources in survey.countries_of_origin_sources.items():
+        listed = {country.code for country in survey.countries_of_origin.get(metal, [])}
+        for written in sources:
+            country = lookup_country(written)
+            if country is None or country.code not in listed:
+                where: Path_ = ("countries_of_origin_sources", metal.value, written)
+                line, column = loaded.position(where)  # the key names the country
+                message = f"{written!r} has sources but is not among countries_of_origin.{metal.value}"
+                yield Problem(loaded.file, line, column, dotted(where), message)
 
 
 def _duplicate_smelters(survey: SurveyResults, loaded: LoadedYaml) -> Iterator[Problem]:
