@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,8 @@ BUILD_OUTPUTS = (
     "conflict-minerals-report.html",
     "conflict-minerals-report.pdf",
     "filing-data.json",
+    "evidence.json",
+    "evidence.html",
     "manifest.json",
 )
 
@@ -43,3 +46,51 @@ def edit(path: Path, old: str, new: str, count: int = 1) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not found in {path}"
     path.write_text(text.replace(old, new, count), encoding="utf-8")
+
+
+def unmark_illustrative(survey: Path) -> None:
+    """Make a copied sample survey read as a company's own: the samples' survey is marked
+    illustrative (its note and status list source), which the final-copy gate reports."""
+    text = survey.read_text(encoding="utf-8")
+    marked = re.sub(r"(?ms)^note: .*?(?=^suppliers:)", "note: Survey results of Acme Devices, Inc.\n", text)
+    marked = marked.replace(" (illustrative statuses for this sample)", "")
+    assert marked != text and "llustrative" not in marked.split("\n", 1)[1], "sample survey markings changed"
+    survey.write_text(marked, encoding="utf-8")
+
+
+def make_final(filing: Path) -> None:
+    """A copied sample as the copy to file: draft off, survey no longer marked illustrative."""
+    edit(filing, "  draft: true", "  draft: false")
+    unmark_illustrative(filing.parent / "survey.yaml")
+
+
+def make_rcoi_only(filing: Path) -> None:
+    """Switch a copied sample to rcoi_only: drop what only the report prints, and word the RCOI
+    result for the Form SD (no report is filed to refer to)."""
+    edit(filing, "mode: cmr", "mode: rcoi_only")
+    lines = filing.read_text(encoding="utf-8").split("\n")
+    report_only = (
+        "  forward_looking_statements:",
+        "  due_diligence:",
+        "  results:",
+        "  determination:",
+        "  mine_of_origin_efforts:",
+        "  risk_mitigation:",
+    )
+    kept: list[str] = []
+    skipping = False
+    for line in lines:
+        if line.startswith(report_only):
+            skipping = True
+            continue
+        if skipping and (not line.strip() or line.startswith("    ")):
+            continue
+        skipping = False
+        kept.append(line)
+    text = "\n".join(kept)
+    text = re.sub(
+        r"\n    Accordingly, we exercised due diligence[^\n]*\n[^\n]*\n",
+        "\n    The steps of the inquiry are described above.\n",
+        text,
+    )
+    filing.write_text(text, encoding="utf-8")

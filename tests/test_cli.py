@@ -55,6 +55,8 @@ def test_build_html_only_and_json_report(sample_2025: Path, tmp_path: Path) -> N
     assert report["ok"] is True
     assert sorted(Path(p).name for p in report["written"]) == [
         "conflict-minerals-report.html",
+        "evidence.html",
+        "evidence.json",
         "filing-data.json",
         "form-sd.html",
         "manifest.json",

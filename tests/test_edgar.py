@@ -16,7 +16,7 @@ from conflict_minerals.build import BuildOptions, OutputFormat, build
 from conflict_minerals.cli import app
 from conflict_minerals.problems import InputError
 
-from .conftest import copy_sample, edit
+from .conftest import copy_sample, edit, make_final, make_rcoi_only
 from .test_render import FORM_SD_CAPTIONS, pdf_text
 
 runner = CliRunner()
@@ -32,6 +32,7 @@ def text_of(htm: bytes) -> str:
 def edgar_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("edgar")
     filing = copy_sample("acme-2025", root)
+    make_final(filing)  # an EDGAR package is the copy to file
     build(filing, root / "out", BuildOptions(formats=frozenset(OutputFormat), edgar=True))
     return filing, root / "out"
 
@@ -87,7 +88,8 @@ def test_edgar_shows_the_same_captions_and_numbers_as_the_pdf(edgar_build: tuple
 
 
 def test_rcoi_only_submission_has_no_exhibit(sample_2025: Path, tmp_path: Path) -> None:
-    edit(sample_2025, "mode: cmr", "mode: rcoi_only")
+    make_rcoi_only(sample_2025)
+    make_final(sample_2025)
     build(sample_2025, tmp_path / "out", BuildOptions(formats=HTML_ONLY, edgar=True))
     submission = json.loads((tmp_path / "out" / "edgar" / "submission.json").read_text())
     assert [i["item"] for i in submission["items"]] == ["1.01"]
@@ -104,7 +106,7 @@ def test_override_that_breaks_edgar_rules_fails_the_build(sample_2025: Path, tmp
     )
     edit(sample_2025, "  draft: true", "  draft: true\n  template_dir: theme")
     with pytest.raises(InputError) as raised:
-        build(sample_2025, tmp_path / "out", BuildOptions(formats=HTML_ONLY, edgar=True))
+        build(sample_2025, tmp_path / "out", BuildOptions(formats=HTML_ONLY, edgar=True, allow_draft=True))
     assert any(p.file == "edgar/formsd-2025.htm" for p in raised.value.problems)
     assert not (tmp_path / "out").exists()
 

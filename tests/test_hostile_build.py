@@ -26,7 +26,7 @@ from conflict_minerals.build import OutputFormat, build
 from conflict_minerals.cli import app
 from conflict_minerals.problems import InputError
 
-from .conftest import edit
+from .conftest import edit, make_rcoi_only
 
 runner = CliRunner()
 HTML_ONLY = frozenset({OutputFormat.HTML})
@@ -273,7 +273,7 @@ def test_strangers_files_in_the_output_folder_survive_two_builds(sample_2025: Pa
     }
     for path, data in strangers.items():
         path.write_bytes(data)
-    options = build_module.BuildOptions(formats=HTML_ONLY, edgar=True)
+    options = build_module.BuildOptions(formats=HTML_ONLY, edgar=True, allow_draft=True)
     build(sample_2025, out, options)
     build(sample_2025, out, options)
     for path, data in strangers.items():
@@ -288,7 +288,7 @@ def test_only_this_tools_own_temporaries_are_cleared(sample_2025: Path, tmp_path
     for path in leftovers:
         path.write_bytes(b"left by a killed run")
     (out / ".cmr-notes.tmp").write_bytes(b"a user's file that only looks similar")
-    build(sample_2025, out, build_module.BuildOptions(formats=HTML_ONLY, edgar=True))
+    build(sample_2025, out, build_module.BuildOptions(formats=HTML_ONLY, edgar=True, allow_draft=True))
     assert not any(path.exists() for path in leftovers)
     assert (out / ".cmr-notes.tmp").exists()
 
@@ -297,7 +297,7 @@ def test_stale_outputs_are_removed_only_when_the_previous_manifest_lists_them(
     sample_2025: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    build(sample_2025, out, build_module.BuildOptions(formats=HTML_ONLY, edgar=True))
+    build(sample_2025, out, build_module.BuildOptions(formats=HTML_ONLY, edgar=True, allow_draft=True))
     # A stranger's file with one of the tool's names, not listed in the manifest, is kept...
     (out / "form-sd.pdf").write_bytes(b"%PDF- someone else's")
     # ...and a forged manifest entry outside the tool's names or outside the folder deletes nothing.
@@ -327,7 +327,7 @@ def test_a_manifest_of_an_earlier_version_still_gives_the_stale_files(
     for entry in manifest["outputs"]:
         entry["path"] = "../out/" + entry["path"]
     (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    edit(sample_2025, "mode: cmr", "mode: rcoi_only")
+    make_rcoi_only(sample_2025)
     result = build(sample_2025, out, HTML_ONLY)
     assert [p.name for p in result.removed] == ["conflict-minerals-report.html"]
 
@@ -546,12 +546,12 @@ def test_a_build_moved_or_copied_elsewhere_stays_verifiable(sample_2025: Path, t
 def old_build(sample_2025: Path, tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
     """A folder built once; the filing is then edited so the next build changes every document."""
     out = tmp_path / "out"
-    build(sample_2025, out, build_module.BuildOptions(formats=HTML_ONLY, edgar=True))
+    build(sample_2025, out, build_module.BuildOptions(formats=HTML_ONLY, edgar=True, allow_draft=True))
     edit(sample_2025, "Acme Devices, Inc.", "Acme Devices Holdings, Inc.", count=-1)
     return sample_2025, out, folder_state(out)
 
 
-NEW_FILES = 7  # six outputs and the manifest, with --edgar --format html
+NEW_FILES = 9  # eight outputs and the manifest, with --edgar --format html
 
 
 @pytest.mark.parametrize("failing", range(1, NEW_FILES + 1))
@@ -570,7 +570,7 @@ def test_a_write_that_fails_names_the_file_and_leaves_the_old_build(
         real_fsync(handle)
 
     monkeypatch.setattr(outputs.os, "fsync", fsync)
-    options = build_module.BuildOptions(formats=HTML_ONLY, edgar=True)
+    options = build_module.BuildOptions(formats=HTML_ONLY, edgar=True, allow_draft=True)
     with pytest.raises(OSError) as raised:
         build(filing, out, options)
     assert raised.value.strerror == os.strerror(code)
@@ -595,7 +595,7 @@ def test_a_rename_that_fails_puts_the_old_files_back(
 
     monkeypatch.setattr(outputs.os, "replace", replace)
     with pytest.raises(OSError) as raised:
-        build(filing, out, build_module.BuildOptions(formats=HTML_ONLY, edgar=True))
+        build(filing, out, build_module.BuildOptions(formats=HTML_ONLY, edgar=True, allow_draft=True))
     assert raised.value.filename == str(calls[failing - 1])
     assert folder_state(out) == before
     assert_matches_manifest(out)
@@ -610,7 +610,9 @@ def test_a_full_disk_in_the_cli_names_the_file(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(outputs.os, "fsync", fsync)
-    result = runner.invoke(app, ["build", str(filing), "--out", str(out), "--format", "html", "--edgar"])
+    result = runner.invoke(
+        app, ["build", str(filing), "--out", str(out), "--format", "html", "--edgar", "--allow-draft"]
+    )
     assert result.exit_code == 1
     assert f"cannot write {out}" in result.output and "No space left on device" in result.output
     assert folder_state(out) == before
@@ -646,7 +648,12 @@ def test_a_file_size_limit_in_a_real_process_leaves_the_folder_matching_its_mani
         preexec_fn=small_files,
     )
     assert result.returncode == 1, result.stderr
-    assert f"cannot write {out / 'conflict-minerals-report.html'}: File too large" in result.stderr
+    # The first file staged past the limit is named (the evidence page or the CMR, by write order).
+    too_large = [
+        f"cannot write {out / name}: File too large"
+        for name in ("conflict-minerals-report.html", "evidence.html")
+    ]
+    assert any(message in result.stderr for message in too_large), result.stderr
     assert "Traceback" not in result.stderr
     assert folder_state(out) == before
     assert_matches_manifest(out)

@@ -35,6 +35,8 @@ from conflict_minerals.problems import InputError, Problem, Severity
 from conflict_minerals.starter import write_starter
 from conflict_minerals.yamlio import parse_yaml
 
+from .conftest import make_rcoi_only, unmark_illustrative
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_inputs"
 
@@ -127,6 +129,9 @@ class Project:
         folder.mkdir(parents=True)
         for name in ("filing.yaml", "survey.yaml"):
             shutil.copyfile(SAMPLES / sample / name, folder / name)
+        # The company's own survey, not the sample's illustrative one (tests of the final-copy
+        # gate put the markings back).
+        unmark_illustrative(folder / "survey.yaml")
         self.folder = folder
         self.filing_path = folder / "filing.yaml"
         self.survey_path = folder / "survey.yaml"
@@ -614,20 +619,54 @@ def test_audit_in_cmr_mode_is_printed_as_voluntary(project: Project) -> None:
 
 
 def test_rcoi_only_needs_no_report_sections(project: Project) -> None:
-    project.set_value("mode:", "rcoi_only")
-    for key in ("  due_diligence:", "  results:", "  determination:", "  risk_mitigation:"):
-        project.drop_key(key)
+    make_rcoi_only(project.filing_path)
     loaded = project.load()
     assert loaded.filing.mode is FilingMode.RCOI_ONLY
     assert loaded.filing.narrative.due_diligence is None
     assert loaded.warnings == []
 
 
-def test_rcoi_only_warns_about_unused_report_sections(project: Project) -> None:
+REPORT_ONLY_FIELDS = [
+    "due_diligence",
+    "results",
+    "determination",
+    "mine_of_origin_efforts",
+    "risk_mitigation",
+    "forward_looking_statements",
+]
+
+
+def test_rcoi_only_refuses_report_sections(project: Project) -> None:
+    """A field printed only in the report would vanish without a word in rcoi_only mode."""
     project.set_value("mode:", "rcoi_only")
-    loaded = project.load()
-    for name in ("due_diligence", "results", "determination"):
-        the_problem(loaded.warnings, f"narrative.{name}", severity=Severity.WARNING)
+    problems = project.problems()
+    for name in REPORT_ONLY_FIELDS:
+        problem = the_problem(problems, f"narrative.{name}")
+        # A block scalar's value starts on the key's line ("|"); a mapping or list on the next.
+        nested = name in ("due_diligence", "risk_mitigation")
+        assert problem.line == line_of(project.filing_text, f"  {name}:") + nested
+        assert "not filed in rcoi_only mode" in problem.message
+
+
+def test_rcoi_only_text_must_not_refer_to_the_report(project: Project) -> None:
+    make_rcoi_only(project.filing_path)
+    described = "    The steps of the inquiry are described above.\n"
+    project.replace(described, described + "\n    Further details are given in this report.\n")
+    problems = project.problems()
+    problem = the_problem(problems, "narrative.rcoi_determination")
+    assert problem.line == line_of(project.filing_text, "Further details are given in this report.")
+    assert "'this report'" in problem.message and "Form SD Item 1.01" in problem.message
+    assert errors_in(problems) == [problem]
+
+
+def test_starter_determination_in_rcoi_only_mode_is_refused(tmp_path: Path) -> None:
+    """The starter says "as described in this report": right in a report, wrong in Form SD."""
+    write_starter(tmp_path / "starter")
+    filing = tmp_path / "starter" / "filing.yaml"
+    filing.write_text(filing.read_text(encoding="utf-8").replace("mode: cmr", "mode: rcoi_only"))
+    problems = collect_problems(lambda: load_filing(filing))
+    problem = the_problem(problems, "narrative.rcoi_determination")
+    assert problem.line == line_of(filing.read_text(encoding="utf-8"), "as described in this report.")
 
 
 @pytest.mark.parametrize("section", ["due_diligence", "results", "determination", "risk_mitigation"])
@@ -669,7 +708,8 @@ def test_narrative_link_in_a_list_item_is_checked(project: Project) -> None:
 def test_web_and_mail_links_are_allowed(project: Project) -> None:
     project.replace(
         "  company_overview: |\n",
-        "  company_overview: |\n    See [our site](https://example.com/a) or [write](mailto:cm@example.com)."
+        "  company_overview: |\n    See [our site](https://acme-devices.example/a) or "
+        "[write](mailto:cm@acme-devices.example)."
         "\n\n",
     )
     assert project.load().warnings == []

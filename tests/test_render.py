@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from conflict_minerals.build import OutputFormat, build
 from conflict_minerals.problems import InputError
 
-from .conftest import copy_sample, edit
+from .conftest import copy_sample, edit, make_final, make_rcoi_only
 
 HTML_ONLY = frozenset({OutputFormat.HTML})
 
@@ -82,6 +82,8 @@ def test_build_writes_every_output(sample_build: tuple[Path, Path]) -> None:
     assert names == [
         "conflict-minerals-report.html",
         "conflict-minerals-report.pdf",
+        "evidence.html",
+        "evidence.json",
         "filing-data.json",
         "form-sd.html",
         "form-sd.pdf",
@@ -235,7 +237,7 @@ def test_manifest_hashes_inputs_and_outputs(sample_build: tuple[Path, Path]) -> 
         "survey.yaml": hashlib.sha256((filing.parent / "survey.yaml").read_bytes()).hexdigest(),
     }
     outputs = {entry["path"]: entry["sha256"] for entry in manifest["outputs"]}
-    assert len(outputs) == 5
+    assert len(outputs) == 7  # four documents, filing-data.json, evidence.json and evidence.html
     assert manifest["manifest_version"] == 2
     for relative, digest in outputs.items():
         # Relative to the manifest's own folder: no climbing out through "..".
@@ -247,10 +249,16 @@ def test_manifest_hashes_inputs_and_outputs(sample_build: tuple[Path, Path]) -> 
 
 
 def test_rcoi_only_mode_has_no_exhibit(sample_2025: Path, tmp_path: Path) -> None:
-    edit(sample_2025, "mode: cmr", "mode: rcoi_only")
+    make_rcoi_only(sample_2025)
     out = tmp_path / "out"
     result = build(sample_2025, out, HTML_ONLY)
-    assert sorted(p.name for p in result.written) == ["filing-data.json", "form-sd.html", "manifest.json"]
+    assert sorted(p.name for p in result.written) == [
+        "evidence.html",
+        "evidence.json",
+        "filing-data.json",
+        "form-sd.html",
+        "manifest.json",
+    ]
     text = html_text(out / "form-sd.html")
     assert "Reasonable Country of Origin Inquiry" in text
     assert "CMRT" in text  # the RCOI narrative itself is in Item 1.01
@@ -263,7 +271,7 @@ def test_switching_to_rcoi_only_removes_the_stale_report(sample_2025: Path, tmp_
     out = tmp_path / "out"
     build(sample_2025, out, HTML_ONLY)
     assert (out / "conflict-minerals-report.html").exists()
-    edit(sample_2025, "mode: cmr", "mode: rcoi_only")
+    make_rcoi_only(sample_2025)
     result = build(sample_2025, out, HTML_ONLY)
     assert not (out / "conflict-minerals-report.html").exists()
     assert out / "conflict-minerals-report.html" in result.removed
@@ -297,7 +305,7 @@ def test_conflict_free_claim_prints_the_audit(sample_2025: Path, tmp_path: Path)
 
 
 def test_draft_marking_can_be_turned_off(sample_2025: Path, tmp_path: Path) -> None:
-    edit(sample_2025, "draft: true", "draft: false")
+    make_final(sample_2025)
     build(sample_2025, tmp_path / "out", HTML_ONLY)
     for name in ("form-sd.html", "conflict-minerals-report.html"):
         assert "DRAFT" not in (tmp_path / "out" / name).read_text(encoding="utf-8")
@@ -323,6 +331,8 @@ def test_format_html_only_writes_no_pdf(sample_2025: Path, tmp_path: Path) -> No
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert [e["path"].rsplit("/", 1)[-1] for e in manifest["outputs"]] == [
         "conflict-minerals-report.html",
+        "evidence.html",
+        "evidence.json",
         "filing-data.json",
         "form-sd.html",
     ]
@@ -344,7 +354,12 @@ def test_failed_build_leaves_earlier_outputs_untouched(sample_2025: Path, tmp_pa
 
 def test_both_samples_build(sample_2024: Path, tmp_path: Path) -> None:
     result = build(sample_2024, tmp_path / "out", HTML_ONLY)
-    assert result.warnings == []
+    # A draft builds; the only warnings are the final-copy gate's about the illustrative survey.
+    assert [(w.field, w.severity.value) for w in result.warnings] == [
+        ("note", "warning"),
+        ("status_list.source", "warning"),
+    ]
+    assert all("illustrative" in w.message for w in result.warnings)
     text = html_text(tmp_path / "out" / "form-sd.html")
     assert "January 1 to December 31, 2024" in text
 

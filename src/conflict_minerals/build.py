@@ -17,6 +17,7 @@ from . import __version__
 from .context import DocumentContext, build_context
 from .deadline import filing_deadline
 from .edgar.package import EDGAR_DIR, edgar_outputs
+from .evidence import evidence_outputs
 from .inputs import MAX_ASSET_BYTES, read_input_file, read_input_text
 from .loader import LoadedFiling, load_filing
 from .outputs import clear_stale_temporaries, locked_folder, replace_together
@@ -100,6 +101,8 @@ class BuildOptions:
     formats: frozenset[OutputFormat] = frozenset(OutputFormat)
     pdf_variant: str | None = None
     edgar: bool = False
+    # An EDGAR package is what gets filed: from a draft filing only when asked for explicitly.
+    allow_draft: bool = False
 
 
 def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedFile]:
@@ -188,6 +191,9 @@ def make_manifest(loaded: LoadedFiling, out_dir: Path, outputs: dict[Path, bytes
 def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -> dict[Path, bytes]:
     context = build_context(loaded)
     outputs: dict[Path, bytes] = {out_dir / SNAPSHOT_NAME: snapshot_bytes(make_snapshot(loaded, context))}
+    # Not part of the filing, and written whatever --format says: the answer to "where does
+    # this number come from?" must sit beside every build.
+    outputs |= evidence_outputs(loaded, context, out_dir)
     pages = render_html(loaded, context)
     for stem, html in pages.items():
         if OutputFormat.HTML in options.formats:
@@ -195,7 +201,7 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
         if OutputFormat.PDF in options.formats:
             outputs[out_dir / f"{stem}.pdf"] = _pdf(loaded, html, options.pdf_variant)
     if options.edgar:
-        outputs |= edgar_outputs(loaded, pages, out_dir / EDGAR_DIR)
+        outputs |= edgar_outputs(loaded, pages, out_dir / EDGAR_DIR, allow_draft=options.allow_draft)
     return outputs
 
 
@@ -207,6 +213,8 @@ def build(
     """Render everything in memory, then replace the files; a failure writes nothing."""
     options = formats if isinstance(formats, BuildOptions) else BuildOptions(formats=formats)
     loaded = load_filing(filing_path)
+    if options.edgar and loaded.filing.presentation.draft and not options.allow_draft:
+        raise InputError([_draft_edgar_problem(loaded)])
     outputs = render_outputs(loaded, out_dir, options)
     refuse_overwriting_inputs(loaded, out_dir, outputs)
     manifest = out_dir / MANIFEST
@@ -223,6 +231,17 @@ def build(
         deadline=filing_deadline(loaded.filing.reporting_year),
         warnings=loaded.warnings,
     )
+
+
+def _draft_edgar_problem(loaded: LoadedFiling) -> Problem:
+    message = (
+        "is true, and an EDGAR package is what gets filed: set presentation.draft to false for "
+        "the copy to file, or give --allow-draft for a test package"
+    )
+    where = ("presentation", "draft")
+    if loaded.filing_yaml is not None:
+        return loaded.filing_yaml.problem(where, message)
+    return Problem(loaded.filing_path.name, None, None, "presentation.draft", message)
 
 
 def _lexical(path: Path) -> Path:
@@ -253,7 +272,7 @@ def refuse_overwriting_inputs(loaded: LoadedFiling, out_dir: Path, outputs: dict
 # The files a build writes, relative to its folder: only these are ever removed as stale.
 _OWN_OUTPUT = re.compile(
     r"(form-sd|conflict-minerals-report)\.(html|pdf)|filing-data\.json"
-    r"|edgar/(formsd|ex1-01)-\d{4}\.htm|edgar/submission\.json"
+    r"|evidence\.(json|html)|edgar/(formsd|ex1-01)-\d{4}\.htm|edgar/submission\.json"
 )
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from .countries import lookup_country
 from .dates import long_date
 from .deadline import filing_deadline, window_opens
 from .markdown import disallowed_links
 from .models.filing import Filing, FilingMode
 from .models.survey import RmapStatus, SurveyResults
 from .problems import Problem, Severity
-from .yamlio import LoadedYaml, Path_
+from .yamlio import LoadedYaml, Path_, dotted
 
 WARNING = Severity.WARNING
 
@@ -45,6 +46,7 @@ def check_survey(survey: SurveyResults, loaded: LoadedYaml) -> list[Problem]:
                 severity=WARNING,
             )
         )
+    problems += _unmatched_country_sources(survey, loaded)
     seen_years: dict[int, int] = {}
     for index, prior in enumerate(survey.prior_years):
         where: Path_ = ("prior_years", index)
@@ -68,6 +70,19 @@ def check_survey(survey: SurveyResults, loaded: LoadedYaml) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _unmatched_country_sources(survey: SurveyResults, loaded: LoadedYaml) -> Iterator[Problem]:
+    """Provenance for a country the survey does not list: the evidence would not match the report."""
+    for metal, sources in survey.countries_of_origin_sources.items():
+        listed = {country.code for country in survey.countries_of_origin.get(metal, [])}
+        for written in sources:
+            country = lookup_country(written)
+            if country is None or country.code not in listed:
+                where: Path_ = ("countries_of_origin_sources", metal.value, written)
+                line, column = loaded.position(where)  # the key names the country
+                message = f"{written!r} has sources but is not among countries_of_origin.{metal.value}"
+                yield Problem(loaded.file, line, column, dotted(where), message)
 
 
 def _duplicate_smelters(survey: SurveyResults, loaded: LoadedYaml) -> Iterator[Problem]:
@@ -101,6 +116,8 @@ def check_filing(filing: Filing, survey: SurveyResults | None, loaded: LoadedYam
     problems += _signature_window(filing, loaded)
     problems += _mode_requirements(filing, loaded)
     problems += _narrative_links(loaded)
+    if filing.mode is not FilingMode.RCOI_ONLY:
+        problems += _table_references(loaded)
     if filing.mode is not FilingMode.CONFLICT_FREE_CLAIM:
         problems += _conflict_free_wording(loaded)
     return problems
@@ -132,22 +149,53 @@ def _signature_window(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
 
 
 _CMR_FIELDS = ("due_diligence", "results", "determination")
+# Printed only in the Conflict Minerals Report, which rcoi_only mode does not file.
+_REPORT_ONLY_FIELDS = (
+    *_CMR_FIELDS,
+    "mine_of_origin_efforts",
+    "risk_mitigation",
+    "independent_audit",
+    "forward_looking_statements",
+)
+# Words in Form SD text that point to a report; in rcoi_only mode there is none.
+_REPORT_REFERENCE = re.compile(
+    r"\b(?:Conflict Minerals Report|Exhibit 1\.01|(?:this|the|our) report)\b", re.IGNORECASE
+)
+
+
+def _rcoi_only_problems(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
+    """rcoi_only files Form SD alone: a report-only field would be silently dropped, and Item
+    1.01 text must not refer to a report that is not filed."""
+    problems = []
+    for name in _REPORT_ONLY_FIELDS:
+        if getattr(filing.narrative, name):
+            problems.append(
+                loaded.problem(
+                    ("narrative", name),
+                    "is printed only in the Conflict Minerals Report, which is not filed in rcoi_only "
+                    "mode; remove it (or use mode cmr)",
+                )
+            )
+    for name in ("rcoi", "rcoi_determination"):
+        found = _REPORT_REFERENCE.search(getattr(filing.narrative, name))
+        if found:
+            problems.append(
+                loaded.text_problem(
+                    ("narrative", name),
+                    found[0],
+                    f"refers to {found[0]!r}, but in rcoi_only mode this text is printed in Form SD "
+                    "Item 1.01 and no Conflict Minerals Report is filed; describe the inquiry and "
+                    "its result in the Form SD's own terms",
+                )
+            )
+    return problems
 
 
 def _mode_requirements(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
     problems = []
     narrative = filing.narrative
     if filing.mode is FilingMode.RCOI_ONLY:
-        for name in (*_CMR_FIELDS, "independent_audit"):
-            if getattr(narrative, name):
-                problems.append(
-                    loaded.problem(
-                        ("narrative", name),
-                        "not used in rcoi_only mode (no Conflict Minerals Report is filed)",
-                        severity=WARNING,
-                    )
-                )
-        return problems
+        return _rcoi_only_problems(filing, loaded)
     for name in _CMR_FIELDS:
         if getattr(narrative, name) is None:
             problems.append(loaded.problem(("narrative", name), f"required when mode is {filing.mode.value}"))
@@ -228,3 +276,33 @@ def _narrative_links(loaded: LoadedYaml) -> Iterator[Problem]:
                 f"link to {target!r} is not allowed; narrative links must be web "
                 "(https://) or mailto: addresses",
             )
+
+
+# Where each narrative field is printed relative to the CMR's results tables.
+_BEFORE_TABLES = ("results",)
+_AFTER_TABLES = ("mine_of_origin_efforts", "determination")
+_TABLES_BELOW = re.compile(r"\btables?\s+below\b", re.IGNORECASE)
+_TABLES_ABOVE = re.compile(r"\btables?\s+above\b", re.IGNORECASE)
+
+
+def _table_references(loaded: LoadedYaml) -> Iterator[Problem]:
+    """Flag "the tables below" in text printed after the tables, and "above" before them."""
+    narrative = loaded.data.get("narrative")
+    if not isinstance(narrative, dict):
+        return
+    placements = (
+        (_AFTER_TABLES, _TABLES_BELOW, "after", "above"),
+        (_BEFORE_TABLES, _TABLES_ABOVE, "before", "below"),
+    )
+    for names, pattern, side, right_way in placements:
+        for name in names:
+            text = narrative.get(name)
+            found = pattern.search(text) if isinstance(text, str) else None
+            if found:
+                yield loaded.text_problem(
+                    ("narrative", name),
+                    found[0],
+                    f"says {found[0]!r}, but this text is printed {side} the results tables; "
+                    f"write 'the tables {right_way}' or name the table or annex",
+                    severity=WARNING,
+                )

@@ -163,6 +163,10 @@ def build_command(
         bool,
         typer.Option("--edgar", help="Also write DIR/edgar/: the EDGAR .htm documents and submission.json."),
     ] = False,
+    allow_draft: Annotated[
+        bool,
+        typer.Option("--allow-draft", help="Let --edgar write a test package from a draft filing."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Render the Form SD and Conflict Minerals Report as HTML and PDF, with manifest.json."""
@@ -180,7 +184,8 @@ def build_command(
     out_dir = out if out is not None else default_out_dir(filing)
     chosen = frozenset(OutputFormat(f.value) for f in formats) if formats else frozenset(OutputFormat)
     try:
-        result = build(filing, out_dir, BuildOptions(formats=chosen, pdf_variant=pdf_variant, edgar=edgar))
+        options = BuildOptions(formats=chosen, pdf_variant=pdf_variant, edgar=edgar, allow_draft=allow_draft)
+        result = build(filing, out_dir, options)
     except InputError as error:
         _fail(error, as_json)
         return

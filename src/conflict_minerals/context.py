@@ -65,6 +65,23 @@ class AnnexRow(ContextModel):
     country: str
     covered_country: bool
     status: str
+    # The key of the status note in the annex's legend ("a", "b", ...), when there is one.
+    note_key: str | None = None
+
+
+class StatusNote(ContextModel):
+    key: str
+    text: str
+
+
+class MineLocations(ContextModel):
+    """How suppliers' mine-location entries were read (from `cmr ingest`)."""
+
+    cells: int
+    resolved: int
+    recycled: int
+    unresolved: int
+    declined: int
 
 
 class TrendRow(ContextModel):
@@ -129,8 +146,13 @@ class DocumentContext(ContextModel):
     country_rows: list[CountryRow]
     covered_country_origins: list[str]
     annex: list[AnnexRow]
+    status_notes: list[StatusNote]
     trend: list[TrendRow]
-    data_note: str | None
+    # Where the countries of origin came from: "supplier_declarations" and/or "rmi"; empty
+    # when a hand-made survey does not say.
+    origin_basis: list[str]
+    mine_locations: MineLocations | None
+    locations_undetermined: bool
     charts: dict[str, Chart]
 
 
@@ -199,7 +221,28 @@ def countries_of_origin(survey: SurveyResults) -> tuple[list[tuple[str, list[Cou
     return by_metal, rows
 
 
-def annex_rows(survey: SurveyResults) -> list[AnnexRow]:
+def status_notes(survey: SurveyResults) -> list[StatusNote]:
+    """The distinct status notes, keyed a, b, c... in alphabetical order of their text.
+
+    Annex A prints the key after the status ("Other (a)") and the notes once, in a legend:
+    a note written out in every row ("Other (Not on the status list)") wraps the narrow
+    status column to three lines."""
+    texts = sorted({s.status_note for s in survey.smelters if s.status_note}, key=str.casefold)
+    return [StatusNote(key=_note_key(index), text=text) for index, text in enumerate(texts)]
+
+
+def _note_key(index: int) -> str:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    key = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, len(letters))
+        key = letters[rest] + key
+    return key
+
+
+def annex_rows(survey: SurveyResults, notes: list[StatusNote]) -> list[AnnexRow]:
+    keys = {note.text: note.key for note in notes}
     ordered = sorted(survey.smelters, key=lambda s: (METAL_ORDER.index(s.metal), s.name.casefold(), s.cid))
     return [
         AnnexRow(
@@ -208,10 +251,24 @@ def annex_rows(survey: SurveyResults) -> list[AnnexRow]:
             cid=s.cid,
             country=s.country.name,
             covered_country=s.country.covered,
-            status=f"{s.status.value} ({s.status_note})" if s.status_note else s.status.value,
+            status=s.status.value,
+            note_key=keys[s.status_note] if s.status_note else None,
         )
         for s in ordered
     ]
+
+
+def mine_locations(survey: SurveyResults) -> MineLocations | None:
+    summary = survey.mine_locations
+    if summary is None:
+        return None
+    return MineLocations(
+        cells=summary.cells,
+        resolved=summary.parts_resolved,
+        recycled=summary.parts_recycled,
+        unresolved=summary.parts_unresolved,
+        declined=summary.parts_declined,
+    )
 
 
 def trend_rows(survey: SurveyResults) -> list[TrendRow]:
@@ -344,6 +401,8 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
     survey_figures = survey_table(survey)
     trend = trend_rows(survey)
     statuses = [s.value for s in STATUS_ORDER]
+    notes = status_notes(survey)
+    locations = mine_locations(survey)
     contact_line = ", ".join(part for part in (contact.name, contact.title, contact.phone) if part)
     return DocumentContext(
         tool_version=__version__,
@@ -381,8 +440,11 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
         countries_by_metal=by_metal,
         country_rows=country_rows,
         covered_country_origins=[row.name for row in country_rows if row.covered],
-        annex=annex_rows(survey),
+        annex=annex_rows(survey, notes),
+        status_notes=notes,
         trend=trend,
-        data_note=survey.note,
+        origin_basis=[basis.value for basis in survey.countries_of_origin_basis],
+        mine_locations=locations,
+        locations_undetermined=bool(locations and (locations.unresolved or locations.declined)),
         charts=charts(statuses, status_rows, survey_figures, filing.reporting_year, trend),
     )

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from .checks import check_filing, check_survey
+from .final_copy import final_copy_problems
 from .inputs import read_input_text
 from .models.filing import Filing
 from .models.survey import SurveyResults
@@ -31,6 +32,9 @@ class LoadedFiling:
     template_dir: Path | None
     css_path: Path | None
     warnings: list[Problem] = field(default_factory=list)
+    # The two files as read, with the line of every value (for problems and evidence).
+    filing_yaml: LoadedYaml | None = None
+    survey_yaml: LoadedYaml | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -108,6 +112,7 @@ def load_filing(filing_path: Path) -> LoadedFiling:
     filing, problems = _validate(loaded_filing, Filing)
 
     survey = None
+    loaded_survey: LoadedYaml | None = None
     survey_path = template_dir = css_path = None
     survey_ref = loaded_filing.data.get("survey_results")
     if isinstance(survey_ref, str) and survey_ref.strip():
@@ -146,6 +151,8 @@ def load_filing(filing_path: Path) -> LoadedFiling:
                     problems += error.problems
                     css_path = None
         problems += check_filing(filing, survey, loaded_filing)
+        if survey is not None and loaded_survey is not None:
+            problems += final_copy_problems(filing, survey, loaded_filing, loaded_survey)
 
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors or filing is None or survey is None or survey_path is None:
@@ -158,6 +165,8 @@ def load_filing(filing_path: Path) -> LoadedFiling:
         template_dir=template_dir,
         css_path=css_path,
         warnings=sorted(problems, key=_problem_order),
+        filing_yaml=loaded_filing,
+        survey_yaml=loaded_survey,
     )
 
 

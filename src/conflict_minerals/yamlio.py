@@ -54,6 +54,8 @@ class LoadedYaml:
     data: Any
     value_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    # The source text, so a check can point at the line inside a multi-line value.
+    text: str = ""
 
     def position(self, loc: Path_) -> tuple[int | None, int | None]:
         """Line and column (1-based) for a path; falls back to the nearest parent."""
@@ -79,6 +81,31 @@ class LoadedYaml:
 
     def problem(self, loc: Path_, message: str, **kwargs: Any) -> Problem:
         line, column = self.value_position(loc)
+        return Problem(self.file, line, column, dotted(loc), message, **kwargs)
+
+    def text_position(self, loc: Path_, needle: str, skip: int = 0) -> tuple[int | None, int | None]:
+        """Line and column of `needle` inside the value at `loc` (a line of a block scalar),
+        after `skip` earlier occurrences of its first word in that value; the start of the
+        value when the source text does not show it."""
+        line, column = self.value_position(loc)
+        words = needle.split()
+        if not self.text or line is None or not words:
+            return line, column
+        # The first word only: YAML may fold the rest of a long needle onto the next line.
+        head = words[0].casefold()
+        lines = self.text.split("\n")
+        for number in range(line, len(lines) + 1):
+            start = (column or 1) - 1 if number == line else 0
+            found = lines[number - 1].casefold().find(head, start)
+            while found >= 0:
+                if skip == 0:
+                    return number, found + 1
+                skip -= 1
+                found = lines[number - 1].casefold().find(head, found + len(head))
+        return line, column
+
+    def text_problem(self, loc: Path_, needle: str, message: str, *, skip: int = 0, **kwargs: Any) -> Problem:
+        line, column = self.text_position(loc, needle, skip)
         return Problem(self.file, line, column, dotted(loc), message, **kwargs)
 
 
@@ -188,7 +215,7 @@ def parse_yaml(raw: bytes, name: str) -> LoadedYaml:
         ) from None
     if "\x00" in text:
         raise InputError([Problem(name, None, None, "", "not a YAML text file (contains NUL bytes)")])
-    loaded = LoadedYaml(file=name, data=None)
+    loaded = LoadedYaml(file=name, data=None, text=text)
     try:
         _check_depth(text, name)
         root = yaml.compose(text, Loader=_COMPOSER)

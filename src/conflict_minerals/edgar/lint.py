@@ -50,6 +50,8 @@ RULES: dict[str, str] = {
     "image-type": "<img src> names a .jpg or .gif file",
     "nested-table": "no <table> inside another <table>",
     "css-external": "no url(, @import, expression( or behavior: in style attributes",
+    "draft-banner": "no draft banner ('DRAFT', as `cmr build` prints while presentation.draft is true): "
+    "what is filed is the final copy",
 }
 WARNING_RULES: frozenset[str] = frozenset({"doctype"})
 
@@ -112,6 +114,8 @@ _MARKUP = re.compile(r"<[A-Za-z!?/]")
 _START_TAG = re.compile(r"""<([A-Za-z][^\s/>]*)(?:[^>"']|"[^"]*"|'[^']*')*>""")
 # Comments, and the raw text inside <script> and <style>, where '<p' is not a tag.
 _RAW_TEXT = re.compile(r"<!--.*?-->|<(script|style)\b[^>]*>(.*?)(?=</\1)", re.S | re.I)
+# The word a draft banner prints in capitals; filed text has no reason to shout it.
+_DRAFT_WORD = re.compile(r"\bDRAFT\b")
 _DOCTYPE_FIX = 'start with <!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN"> or <HTML>'
 
 
@@ -327,6 +331,7 @@ def _doctype(doc: _Doc) -> list[EdgarProblem]:
 
 def _element_problems(doc: _Doc, element: etree._Element) -> list[EdgarProblem]:
     problems = _tag(doc, element) + _nested_table(doc, element) + _image(doc, element)
+    problems += _draft_banner(doc, element)
     for attribute, value in element.attrib.items():
         problems += _attribute(doc, element, str(attribute).lower(), str(value))
     return problems
@@ -352,6 +357,19 @@ def _tag(doc: _Doc, element: etree._Element) -> list[EdgarProblem]:
         return []  # reported once, at the outermost refused element
     why, fix = refusal
     return [doc.problem(doc.element_line(element), "disallowed-tag", f"<{element.tag}>: {why}", fix)]
+
+
+def _draft_banner(doc: _Doc, element: etree._Element) -> list[EdgarProblem]:
+    """A draft banner left in a document that is about to be filed."""
+    if str(element.tag).lower() in ("script", "style"):
+        return []
+    for text in (element.text, element.tail):
+        if text and (found := _DRAFT_WORD.search(text)):
+            snippet = " ".join(text[found.start() :].split())[:60]
+            message = f"a draft banner is left in the document: {snippet!r}"
+            fix = "build with presentation.draft: false for the copy to file"
+            return [doc.problem(doc.element_line(element), "draft-banner", message, fix)]
+    return []
 
 
 def _nested_table(doc: _Doc, element: etree._Element) -> list[EdgarProblem]:

@@ -1,0 +1,265 @@
+"""The final-copy gate: what must not reach a filed document.
+
+With `presentation.draft: false` each problem here is an error; with `draft: true` it is a
+warning, so a draft still builds but says what stands between it and the copy to file.
+A few facts are warnings in both modes (an old status list, mine locations that could not be
+read): they need a reviewer's judgement, not a fix.
+
+Every problem names the file and the line of the value at fault: the line inside a
+multi-line narrative for a placeholder, the survey line for what the survey says.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from functools import cache
+from importlib.resources import files
+
+from .dates import long_date
+from .models.filing import Filing, FilingMode
+from .models.survey import SurveyResults
+from .problems import Problem, Severity
+from .yamlio import LoadedYaml, Path_, parse_yaml
+
+# A status list older than this at signing gives a warning. RMAP statuses change through the
+# year; filers commonly state them as of the end of the reporting year (five months before a
+# May 31 signature) or later, so six months leaves room for that practice and still catches a
+# list from the year before.
+STATUS_LIST_MAX_AGE_DAYS = 183
+
+# "[product line one, ...]", "[COMPANY]": bracketed text meant to be replaced. Markdown links
+# ("[text](https://...)") and short editorial brackets ("[t]he", "[sic]") are not placeholders.
+_MARKDOWN_LINK = re.compile(r"\[[^\[\]]*\]\([^()\s]*\)")
+_BRACKETS = re.compile(r"\[([^\[\]\n]+)\]")
+_EXAMPLE_ADDRESS = re.compile(r"(?:[\w.+-]+@)?(?:[\w-]+\.)*example\.(?:com|org|net)\b", re.IGNORECASE)
+_ILLUSTRATIVE = re.compile(r"\billustrative\b", re.IGNORECASE)
+# What marks a survey note as demonstration data.
+_SAMPLE_NOTE = re.compile(r"\b(illustrative|sample|fictional|invented|dummy|placeholder)\b", re.IGNORECASE)
+
+# Registrant and signer fields whose starter value is a placeholder when left as is.
+_STARTER_IDENTITY: tuple[Path_, ...] = (
+    ("registrant", "name"),
+    ("registrant", "commission_file_number"),
+    ("registrant", "irs_employer_identification_number"),
+    ("registrant", "principal_executive_offices"),
+    ("registrant", "contact", "name"),
+    ("registrant", "contact", "phone"),
+    ("signature", "name"),
+)
+
+
+def final_copy_problems(
+    filing: Filing, survey: SurveyResults, filing_yaml: LoadedYaml, survey_yaml: LoadedYaml
+) -> list[Problem]:
+    """Everything that keeps this filing from being the copy to file."""
+    gate = Severity.WARNING if filing.presentation.draft else Severity.ERROR
+    problems = [
+        *_placeholders(filing_yaml, gate),
+        *_starter_values(filing_yaml, gate),
+        *_illustrative_survey(survey, survey_yaml, gate),
+        *_no_status_list(survey, survey_yaml, gate),
+        *_missing_elements(filing, survey, filing_yaml, survey_yaml, gate),
+        *_status_list_age(filing, survey, survey_yaml),
+        *_undetermined_locations(survey, survey_yaml),
+    ]
+    if gate is Severity.ERROR:
+        problems = [_final(p) for p in problems]
+    return problems
+
+
+def _final(problem: Problem) -> Problem:
+    if problem.severity is not Severity.ERROR:
+        return problem
+    return Problem(
+        problem.file,
+        problem.line,
+        problem.column,
+        problem.field,
+        f"{problem.message} (presentation.draft is false: this is the copy to file)",
+        problem.severity,
+    )
+
+
+def strings(value: object, path: Path_) -> Iterator[tuple[Path_, str]]:
+    """Every text value under `value`, with its path."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from strings(item, (*path, index))
+    elif isinstance(value, str):
+        yield path, value
+
+
+def bracket_placeholders(text: str) -> list[str]:
+    """Bracketed placeholders in a text: brackets holding several words, an ellipsis or a
+    capitalised word such as [COMPANY]."""
+    found = []
+    for match in _BRACKETS.finditer(_MARKDOWN_LINK.sub("", text)):
+        inner = match[1].strip()
+        if re.search(r"\s|\.\.\.|\u2026", inner) or re.fullmatch(r"[A-Z][A-Z _-]+", inner):
+            found.append(match[0])
+    return found
+
+
+def _placeholders(filing_yaml: LoadedYaml, gate: Severity) -> Iterator[Problem]:
+    for path, text in strings(filing_yaml.data, ()):
+        start = 0
+        for placeholder in bracket_placeholders(text):
+            start = text.find(placeholder, start)
+            yield filing_yaml.text_problem(
+                path,
+                placeholder,
+                f"placeholder {_quote(placeholder)} is still in the text",
+                skip=_earlier(text, start, placeholder),
+                severity=gate,
+            )
+            start += len(placeholder)
+        for address in dict.fromkeys(m[0] for m in _EXAMPLE_ADDRESS.finditer(text)):
+            yield filing_yaml.text_problem(
+                path,
+                address,
+                f"{_quote(address)} is a placeholder address (example.com, .org and .net are reserved "
+                "for documentation); give the company's own",
+                severity=gate,
+            )
+        if found := _ILLUSTRATIVE.search(text):
+            yield filing_yaml.text_problem(
+                path, found[0], "says 'illustrative': text left from a starter or sample", severity=gate
+            )
+
+
+@cache
+def _starter_placeholders() -> dict[Path_, str]:
+    starter = files("conflict_minerals.starter") / "filing.yaml"
+    loaded = parse_yaml(starter.read_bytes(), "starter/filing.yaml")
+    values = {}
+    for path in _STARTER_IDENTITY:
+        value: object = loaded.data
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str):
+            values[path] = value
+    return values
+
+
+def _starter_values(filing_yaml: LoadedYaml, gate: Severity) -> Iterator[Problem]:
+    for path, placeholder in _starter_placeholders().items():
+        value: object = filing_yaml.data
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str) and value.strip() == placeholder.strip():
+            yield filing_yaml.problem(
+                path, f"{_quote(value)} is the `cmr init` starter's placeholder; give your own", severity=gate
+            )
+
+
+def _illustrative_survey(survey: SurveyResults, survey_yaml: LoadedYaml, gate: Severity) -> Iterator[Problem]:
+    message = "the survey results are marked as illustrative or sample data, not the company's survey"
+    if survey.note:
+        # The folder named in an ingest note is the user's choice of name, not a marking.
+        note = survey.note.replace(survey.ingest.folder, "") if survey.ingest else survey.note
+        if found := _SAMPLE_NOTE.search(note):
+            yield survey_yaml.text_problem(
+                ("note",), found[0], f"{message} (note: {found[0]!r})", severity=gate
+            )
+    for path, text in strings(survey_yaml.data, ()):
+        if path == ("note",):
+            continue
+        if found := _ILLUSTRATIVE.search(text):
+            yield survey_yaml.text_problem(path, found[0], f"{message} ({found[0]!r})", severity=gate)
+
+
+def _no_status_list(survey: SurveyResults, survey_yaml: LoadedYaml, gate: Severity) -> Iterator[Problem]:
+    if survey.status_list is not None or not survey.smelters:
+        return
+    yield survey_yaml.problem(
+        ("smelters",),
+        f"no RMAP status list was given, so the {len(survey.smelters)} smelters and refiners have "
+        "no RMAP status (shown as Other); run `cmr ingest --status FILE` with the RMI's list",
+        severity=gate,
+    )
+
+
+def _missing_elements(
+    filing: Filing, survey: SurveyResults, filing_yaml: LoadedYaml, survey_yaml: LoadedYaml, gate: Severity
+) -> Iterator[Problem]:
+    """Rule 13p-1 elements of the report that the data leaves empty (see README, "Rule 13p-1
+    elements"). The others are required fields, checked in checks.py."""
+    if filing.mode is FilingMode.RCOI_ONLY:
+        return
+    if not survey.smelters:
+        yield survey_yaml.problem(
+            ("smelters",),
+            "no smelters or refiners: the report must describe the facilities used to process the "
+            "3TG (Annex A says none were identified)",
+            severity=gate,
+        )
+    if not any(survey.countries_of_origin.values()):
+        yield survey_yaml.problem(
+            ("countries_of_origin",),
+            "no countries of origin: the report must state the country of origin of the 3TG "
+            "(Annex B says none were identified)",
+            severity=gate,
+        )
+    if filing.narrative.mine_of_origin_efforts is None:
+        yield filing_yaml.problem(
+            ("narrative", "mine_of_origin_efforts"),
+            "missing: the report must describe the efforts to determine the mine or location of "
+            "origin with the greatest possible specificity; a standard sentence stating only that "
+            "suppliers were surveyed through the CMRT is printed instead",
+            severity=gate,
+        )
+
+
+def _status_list_age(filing: Filing, survey: SurveyResults, survey_yaml: LoadedYaml) -> Iterator[Problem]:
+    if survey.status_list is None:
+        return
+    as_of, signed = survey.status_list.as_of, filing.signature.date
+    age = (signed - as_of).days
+    if age > STATUS_LIST_MAX_AGE_DAYS:
+        yield survey_yaml.problem(
+            ("status_list", "as_of"),
+            f"the RMAP status list is dated {long_date(as_of)}, {age} days ({_months(as_of, signed)}) "
+            f"before the signature date {long_date(signed)}; statuses change during the year, so "
+            f"use a list dated within {STATUS_LIST_MAX_AGE_DAYS} days of signing",
+            severity=Severity.WARNING,
+        )
+
+
+def _months(start: date, end: date) -> str:
+    months = (end.year - start.year) * 12 + end.month - start.month - (end.day < start.day)
+    return f"about {months} month{'s' if months != 1 else ''}"
+
+
+def _undetermined_locations(survey: SurveyResults, survey_yaml: LoadedYaml) -> Iterator[Problem]:
+    summary = survey.mine_locations
+    if summary is None or not (summary.parts_unresolved or summary.parts_declined):
+        return
+    parts = []
+    if summary.parts_unresolved:
+        parts.append(
+            f"{summary.parts_unresolved} could not be resolved to a country (ingest findings "
+            "mine-location-unresolved)"
+        )
+    if summary.parts_declined:
+        parts.append(f"{summary.parts_declined} pointed elsewhere or declined to answer")
+    yield survey_yaml.problem(
+        ("mine_locations",),
+        f"of the mine locations suppliers gave, {' and '.join(parts)}; the report says that some "
+        "locations could not be determined",
+        severity=Severity.WARNING,
+    )
+
+
+def _earlier(text: str, position: int, needle: str) -> int:
+    """How often the first word of `needle` occurs in `text` before `position`."""
+    head = needle.split()[0].casefold()
+    return text[: max(position, 0)].casefold().count(head)
+
+
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
