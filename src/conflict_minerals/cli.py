@@ -294,6 +294,7 @@ def ingest(
     """Read supplier workbooks, check them, and write the survey results `build` reads."""
     from .ingest.pipeline import IngestOptions, run_ingest
     from .ingest.runner import default_cache_dir
+    from .ingest.stopping import Interrupted, stop_on_signals
 
     options = IngestOptions(
         folder=suppliers_dir,
@@ -311,7 +312,13 @@ def ingest(
     )
     progress = _Progress()
     try:
-        outcome = run_ingest(options, progress)
+        with stop_on_signals():
+            outcome = run_ingest(options, progress)
+    except Interrupted as stop:
+        progress.close()
+        state = "the outputs had all been written" if stop.outputs_written else "nothing was written"
+        typer.echo(f"ingest: stopped by {stop.signal_name}; {state}", err=True)
+        raise typer.Exit(stop.exit_code) from None
     except InputError as error:
         progress.close()
         _fail(error, as_json)
