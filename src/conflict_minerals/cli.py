@@ -292,6 +292,7 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Read supplier workbooks, check them, and write the survey results `build` reads."""
+    from .ingest.discover import printable
     from .ingest.pipeline import IngestOptions, run_ingest
     from .ingest.runner import default_cache_dir
     from .ingest.stopping import Interrupted, stop_on_signals
@@ -352,7 +353,7 @@ def ingest(
     else:
         for path in outcome.written:
             if path.suffix != ".json":
-                typer.echo(f"wrote {path}")
+                typer.echo(f"wrote {printable(str(path))}")
     typer.echo(
         f"ingest: {outcome.files_found} files, {len(outcome.unreadable)} unreadable; findings: "
         f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes "

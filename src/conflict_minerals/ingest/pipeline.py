@@ -30,7 +30,7 @@ from .aggregate import Aggregator
 from .cellmap import load_cellmap
 from .checks import CheckContext, check_workbook
 from .detect import version_key
-from .discover import discover, duplicate, printable
+from .discover import Discovery, discover, duplicate, printable
 from .lists import (
     ReferenceList,
     RosterEntry,
@@ -242,54 +242,74 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
     _check_outputs(options, set(names.values()))
     status = read_status_list(options.status, options.status_as_of) if options.status else None
     roster = read_roster(options.roster) if options.roster else None
-    # With --reference the list is known before reading: each workbook is checked while the
-    # workers read the next ones. Otherwise the newest template found is the reference, so the
-    # workbooks wait (compressed) until every file has been read.
-    checker = _Checker(options, load_reference(options), status, roster) if options.reference else None
-
-    jobs = found.jobs
-    total = len(jobs)
-    progress("found", total, total)
-    with _locked_outputs(options), _Staging(options.details_dir, names) as staging:
-        packed: list[_Packed] = []
-        first_copies = _FirstCopies()
-        results = read_all(jobs, options.jobs, options.cache_dir, options.details_dir is not None)
-        with contextlib.closing(results):  # an interrupted run stops its workers on the way out
-            for index, result in enumerate(results, start=1):
-                result = first_copies.check(result)
-                staging.put(result)
-                if checker is not None:
-                    checker.add(_compact(result))
-                else:
-                    packed.append(_Packed.of(jobs[index - 1], result))
-                progress("read", index, total)
-        aside = found.refused + found.duplicates
-        for item in aside:
-            staging.put(item)
-        if checker is None:
-            reference, lookup_failures = default_reference(packed, options.folder)
-            checker = _Checker(options, reference, status, roster)
-            for item in packed:
-                checker.add(item.unpack())
-            for finding in lookup_failures:
-                checker.note(finding)
-        for item in aside:
-            checker.add(item)
-        for finding in found.notes:
-            checker.note(finding)
-        survey = checker.survey()
-        findings = sort_findings(checker.findings)
-        progress("checked", total, total)
-
-        outputs: dict[Path, bytes] = {options.out: _survey_yaml(survey)}
-        if options.findings_dir is not None:
-            title = f"Supplier survey findings: {_folder_name(options.folder)}"
-            outputs[options.findings_dir / "findings.html"] = findings_html(findings, survey["ingest"], title)
-            outputs[options.findings_dir / "findings.csv"] = findings_csv(findings)
-        written = _write(outputs, staging)
+    reference = load_reference(options) if options.reference else None
+    progress("found", len(found.jobs), len(found.jobs))
+    written: list[Path] = []
+    try:
+        with _locked_outputs(options), _Staging(options.details_dir, names) as staging:
+            checker = _read_and_check(options, found, reference, status, roster, staging, progress)
+            survey = checker.survey()
+            findings = sort_findings(checker.findings)
+            progress("checked", len(found.jobs), len(found.jobs))
+            written = _write(_outputs(options, survey, findings), staging)
+    except Interrupted as stop:  # after the outputs were written, say so
+        stop.outputs_written = stop.outputs_written or bool(written)
+        raise
     progress("written", len(written), len(written))
     unreadable = sorted(checker.unreadable, key=lambda f: f.file)
     return IngestOutcome(found.entries, unreadable, findings, written, time.perf_counter() - started)
+
+
+def _read_and_check(
+    options: IngestOptions,
+    found: Discovery,
+    reference: ReferenceList | None,
+    status: StatusList | None,
+    roster: list[RosterEntry] | None,
+    staging: _Staging,
+    progress: Progress,
+) -> _Checker:
+    """Read every workbook and check it. With --reference the list is known before reading:
+    each workbook is checked while the workers read the next ones. Otherwise the newest
+    template found is the reference, so the workbooks wait (compressed) until all are read."""
+    checker = _Checker(options, reference, status, roster) if reference is not None else None
+    packed: list[_Packed] = []
+    first_copies = _FirstCopies()
+    jobs = found.jobs
+    results = read_all(jobs, options.jobs, options.cache_dir, options.details_dir is not None)
+    with contextlib.closing(results):  # an interrupted run stops its workers on the way out
+        for index, result in enumerate(results, start=1):
+            result = first_copies.check(result)
+            staging.put(result)
+            if checker is not None:
+                checker.add(_compact(result))
+            else:
+                packed.append(_Packed.of(jobs[index - 1], result))
+            progress("read", index, len(jobs))
+    aside = found.refused + found.duplicates
+    for item in aside:
+        staging.put(item)
+    if checker is None:
+        reference, lookup_failures = default_reference(packed, options.folder)
+        checker = _Checker(options, reference, status, roster)
+        for item in packed:
+            checker.add(item.unpack())
+        for finding in lookup_failures:
+            checker.note(finding)
+    for item in aside:
+        checker.add(item)
+    for finding in found.notes:
+        checker.note(finding)
+    return checker
+
+
+def _outputs(options: IngestOptions, survey: dict, findings: list[Finding]) -> dict[Path, bytes]:
+    outputs: dict[Path, bytes] = {options.out: _survey_yaml(survey)}
+    if options.findings_dir is not None:
+        title = f"Supplier survey findings: {_folder_name(options.folder)}"
+        outputs[options.findings_dir / "findings.html"] = findings_html(findings, survey["ingest"], title)
+        outputs[options.findings_dir / "findings.csv"] = findings_csv(findings)
+    return outputs
 
 
 def _folder_name(folder: Path) -> str:
@@ -365,7 +385,8 @@ class _Staging:
 
     def __exit__(self, *exc: object) -> None:
         if self.area is not None:
-            shutil.rmtree(self.area, ignore_errors=True)
+            with held():  # a stop signal now must not leave half a staging folder behind
+                shutil.rmtree(self.area, ignore_errors=True)
 
 
 def _remove_stale_staging(folder: Path) -> None:
