@@ -30,6 +30,7 @@ import yaml
 from conflict_minerals.ingest import extract
 from conflict_minerals.ingest import runner as ingest_runner
 from conflict_minerals.ingest.models import SupplierWorkbook, UnreadableWorkbook
+from conflict_minerals.ingest.stopping import Interrupted, held, stop_on_signals
 from conflict_minerals.spreadsheet import FORMULA_TRIGGERS, csv_bytes, neutralise
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "cmrt-corpus"
@@ -554,6 +555,20 @@ def test_a_stopped_run_leaves_no_process_and_nothing_half_written(
     code, output = run(*arguments, "--details", str(details), cwd=tmp_path)
     assert code == 0, output
     assert sorted(p.name for p in details.iterdir()) == [".cmr.lock", "merck.xlsx.json"]
+
+
+def test_a_stop_signal_while_the_outputs_are_written_waits_for_them() -> None:
+    done: list[str] = []
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as stopped, stop_on_signals():
+        with held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.2)  # the handler runs in here, and must not stop the block
+            done.append("all outputs")
+        done.append("after the block")
+    assert done == ["all outputs"]
+    assert stopped.value.exit_code == 143 and stopped.value.signal_name == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is previous
 
 
 # ----- class 10a: a transient failure is never cached -----

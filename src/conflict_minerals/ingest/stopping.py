@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 from collections.abc import Iterator
 from types import FrameType
 
@@ -62,6 +63,9 @@ _stopper: _Stopper | None = None
 def stop_on_signals() -> Iterator[None]:
     """SIGTERM and SIGINT raise Interrupted while the block runs (main thread only)."""
     global _stopper
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python runs signal handlers in the main thread only; the defaults stay
+        return
     stopper, outer = _Stopper(), _stopper
     previous = {number: signal.signal(number, stopper.handle) for number in STOP_SIGNALS}
     _stopper = stopper
