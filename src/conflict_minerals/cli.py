@@ -302,8 +302,10 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Read supplier workbooks, check them, and write the survey results `build` reads."""
+    from .ingest.discover import printable
     from .ingest.pipeline import IngestOptions, run_ingest
     from .ingest.runner import default_cache_dir
+    from .ingest.stopping import Interrupted, stop_on_signals
 
     options = IngestOptions(
         folder=suppliers_dir,
@@ -321,7 +323,13 @@ def ingest(
     )
     progress = _Progress()
     try:
-        outcome = run_ingest(options, progress)
+        with stop_on_signals():
+            outcome = run_ingest(options, progress)
+    except Interrupted as stop:
+        progress.close()
+        state = "the outputs had all been written" if stop.outputs_written else "nothing was written"
+        typer.echo(f"ingest: stopped by {stop.signal_name}; {state}", err=True)
+        raise typer.Exit(stop.exit_code) from None
     except InputError as error:
         progress.close()
         _fail(error, as_json)
@@ -355,7 +363,7 @@ def ingest(
     else:
         for path in outcome.written:
             if path.suffix != ".json":
-                typer.echo(f"wrote {path}")
+                typer.echo(f"wrote {printable(str(path))}")
     typer.echo(
         f"ingest: {outcome.files_found} files, {len(outcome.unreadable)} unreadable; findings: "
         f"{counts['error']} errors, {counts['warning']} warnings, {counts['info']} notes "

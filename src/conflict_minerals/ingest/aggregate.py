@@ -43,6 +43,7 @@ class Aggregator:
     folder: str
     files_found: int = 0
     files_unreadable: int = 0
+    files_duplicate: int = 0  # the same content as a workbook already counted
     templates: Counter = field(default_factory=Counter)
     responders: list[tuple[str, str | None]] = field(default_factory=list)  # (file, company)
     smelters: dict[str, _SmelterTally] = field(default_factory=lambda: defaultdict(_SmelterTally))
@@ -57,7 +58,10 @@ class Aggregator:
         self.files_found += 1
         self.findings_by_severity.update(severities)
         if isinstance(result, UnreadableWorkbook):
-            self.files_unreadable += 1
+            if result.finding.code == "file-duplicate":
+                self.files_duplicate += 1
+            else:
+                self.files_unreadable += 1
             return
         self.templates[f"{result.template} {result.version}"] += 1
         if result.template != "CMRT":
@@ -184,8 +188,9 @@ class Aggregator:
             "ingest": {
                 "folder": self.folder,
                 "files_found": self.files_found,
-                "files_read": self.files_found - self.files_unreadable,
+                "files_read": self.files_found - self.files_unreadable - self.files_duplicate,
                 "files_unreadable": self.files_unreadable,
+                "files_duplicate": self.files_duplicate,
                 "templates": dict(sorted(self.templates.items())),
                 "reference_list": self.reference.source,
                 "findings_by_severity": dict(sorted(self.findings_by_severity.items())),

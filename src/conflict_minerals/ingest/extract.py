@@ -35,13 +35,16 @@ from .reader import (
     column_index,
     normalise_cid,
     open_workbook,
+    read_limited,
     text,
 )
 
 DEFAULT_LIMITS = Limits()
 
-# Bump when extraction changes, so cached results are not reused.
-EXTRACTOR_VERSION = "2"
+# Bump when extraction changes, so cached results are not reused. 3: results that ran out of
+# memory are no longer cached, so the ones cached before are dropped.
+EXTRACTOR_VERSION = "3"
+OUT_OF_MEMORY = "reading the file needed more memory than allowed"
 
 NOT_LISTED = "smelter not listed"
 NOT_YET_IDENTIFIED = "smelter not yet identified"
@@ -344,9 +347,12 @@ def _unreadable(
 def read_supplier_file(
     path: Path, file: str, limits: Limits = DEFAULT_LIMITS
 ) -> SupplierWorkbook | UnreadableWorkbook:
-    """Read one supplier file; any failure becomes an UnreadableWorkbook naming the file."""
+    """Read one supplier file in this process (tests and tools; `cmr ingest` reads in guarded
+    workers, see runner.py); any failure becomes an UnreadableWorkbook naming the file."""
     try:
-        data = path.read_bytes()
+        data = read_limited(str(path), limits)
+    except ReadFailure as failure:
+        return _unreadable(file, None, None, failure.code, failure.message)
     except OSError as error:
         return _unreadable(file, None, None, "file-unreadable", f"cannot read the file: {error.strerror}")
     return read_supplier_bytes(data, file, limits)
@@ -382,7 +388,7 @@ def read_supplier_bytes(
     except ReadFailure as failure:
         return unreadable(failure.code, failure.message)
     except MemoryError:
-        return unreadable("file-refused", "reading the file needed more memory than allowed")
+        return unreadable("file-refused", OUT_OF_MEMORY)
     except RecursionError:
         return unreadable("file-corrupt", "the workbook structure is nested too deeply")
     except (ReadTimeout, KeyboardInterrupt, SystemExit):

@@ -2,14 +2,20 @@
 
 CSV headers are matched loosely (case, spaces, punctuation ignored) against the names RMI's
 exports and common vendor tools use; the accepted names are listed in HEADERS and in the
-README. Every problem is reported with the file, line and column name.
+README. Every problem is reported with the file, line and column name. A list must be a
+regular file of UTF-8 text (a byte-order mark is fine) and well-formed CSV: anything else is
+a `file:line: what is wrong` error, never a guess at the encoding and never a row lost to an
+unbalanced quote.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -77,7 +83,7 @@ def _records(path: Path, wanted: list[str], required: list[str]) -> Iterator[tup
     """(line number, {column name: stripped text}) for each non-empty row of a CSV list."""
     headers, rows = _read_csv(path)
     columns = _columns(headers, wanted, required, str(path))
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         cell = {name: (row[index].strip() if index < len(row) else "") for name, index in columns.items()}
         if any(cell.values()):
             yield line, cell
@@ -90,21 +96,72 @@ def _cid(cell: dict[str, str], path: Path, line: int, problems: list[Problem]) -
     return cid
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+MAX_LIST_BYTES = 64 * 1024 * 1024  # RMI's lists are a few hundred kilobytes
+
+
+def _problem(path: Path, message: str, line: int | None = None, column: int | None = None) -> InputError:
+    return InputError([Problem(str(path), line, column, "", message)])
+
+
+def _read_list_bytes(path: Path) -> bytes:
+    """The bytes of a list, refusing folders, FIFOs and devices before reading (a FIFO would
+    block, /dev/zero would never end)."""
     try:
-        raw = path.read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise _problem(path, "file not found") from None
     except OSError as error:
-        raise InputError([Problem(str(path), None, None, "", f"cannot read: {error.strerror}")]) from None
-    for encoding in ("utf-8-sig", "cp1252", "latin-1"):
-        try:
-            content = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    rows = list(csv.reader(io.StringIO(content)))
+        raise _problem(path, f"cannot read: {error.strerror}") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise _problem(path, "is a folder, not a CSV file")
+        if not stat.S_ISREG(mode):
+            raise _problem(path, "is not a regular file (a FIFO or a device?); give a CSV file")
+        with os.fdopen(os.dup(descriptor), "rb") as stream:
+            raw = stream.read(MAX_LIST_BYTES + 1)
+    except OSError as error:
+        raise _problem(path, f"cannot read: {error.strerror}") from None
+    finally:
+        os.close(descriptor)
+    if len(raw) > MAX_LIST_BYTES:
+        raise _problem(path, f"the file is over {MAX_LIST_BYTES // 1_048_576} MiB (the limit for a list)")
+    return raw
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    body = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = error.start + len(raw) - len(body)
+        line = raw.count(b"\n", 0, offset) + 1
+        column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+        message = (
+            f'not UTF-8 text (byte 0x{raw[offset]:02x}); save the list as "CSV UTF-8" '
+            "so that no name is misread"
+        )
+        raise _problem(path, message, line, column) from None
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header row and the (first line, cells) of every other row."""
+    reader = csv.reader(io.StringIO(_decode(path, _read_list_bytes(path)), newline=""), strict=True)
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as error:
+        if "unexpected end of data" in str(error):
+            raise _problem(
+                path, "a quoted field opened here is never closed (an unbalanced '\"')", start
+            ) from None
+        raise _problem(path, f"not valid CSV: {error}", reader.line_num) from None
     if not rows:
-        raise InputError([Problem(str(path), None, None, "", "the file is empty")])
-    return rows[0], rows[1:]
+        raise _problem(path, "the file is empty")
+    return rows[0][1], rows[1:]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ encrypted with Excel's default password "VelvetSweatshop" (decrypted with msoffc
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -170,6 +172,24 @@ def decrypt_ole(data: bytes) -> tuple[bytes, bool]:
         ) from None
     except (FileFormatError, Exception) as error:  # msoffcrypto raises many kinds on bad input
         raise ReadFailure("file-corrupt", f"damaged Office file ({type(error).__name__}: {error})") from None
+
+
+def read_limited(path: str, limits: Limits) -> bytes:
+    """A file's bytes, refusing what is not a regular file, or too large, before reading it.
+
+    Opened without blocking, so a FIFO that replaced the file since it was found cannot hang
+    the reader, and never read past the size limit, so /dev/zero cannot fill the memory."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise ReadFailure("file-refused", "refused: it is not a regular file")
+        with os.fdopen(os.dup(descriptor), "rb") as stream:
+            data = stream.read(limits.max_file_bytes + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > limits.max_file_bytes:
+        raise ReadFailure("file-refused", f"the file is over {limits.max_file_bytes} bytes (the limit)")
+    return data
 
 
 def open_workbook(data: bytes, limits: Limits | None = None) -> Workbook:

@@ -3,16 +3,23 @@
 Each worker process reads whole files and returns plain data; a per-file time limit (SIGALRM)
 and a per-process memory limit (RLIMIT_AS) keep one hostile file from stalling or sinking the
 run. Results come back in file order, so everything downstream is deterministic.
+
+Every read of a supplier file's bytes, for any purpose (the survey data, or the Smelter
+Look-up used as the default reference list), happens in such a worker: a native crash there
+takes down one worker, never the run. Workers die with the process that started them, however
+it ends (Linux: a parent-death signal), so no worker outlives its `cmr` command.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
 import resource
 import signal
+import sys
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -22,11 +29,14 @@ from dataclasses import dataclass
 from importlib.resources import files
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from ..outputs import write_atomic
-from .extract import EXTRACTOR_VERSION, read_supplier_bytes, sha256
+from .cellmap import load_cellmap
+from .detect import detect
+from .extract import EXTRACTOR_VERSION, OUT_OF_MEMORY, lookup_rows, read_supplier_bytes, sha256
 from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
-from .reader import Limits, ReadTimeout
+from .reader import Limits, ReadFailure, ReadTimeout, open_workbook, read_limited
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 PER_FILE_SECONDS = 60
@@ -42,35 +52,6 @@ class Job:
     file: str  # path relative to the suppliers folder, as reports show it
     cache_dir: str | None
     with_products: bool = True
-
-
-def discover(folder: Path) -> tuple[list[Job], list[UnreadableWorkbook]]:
-    """Workbook files under `folder`, sorted; symlinks leading outside it are refused."""
-    root = folder.resolve()
-    jobs, refused = [], []
-    for path in sorted(folder.rglob("*"), key=lambda p: p.relative_to(folder).as_posix()):
-        if not path.name.lower().endswith(WORKBOOK_SUFFIXES) or path.name.startswith("~$"):
-            continue
-        relative = path.relative_to(folder).as_posix()
-        real = path.resolve()
-        if not real.is_relative_to(root):
-            refused.append(_refused(relative, "it is a link to a file outside the suppliers folder"))
-            continue
-        if not real.is_file():
-            continue
-        jobs.append(Job(str(path), relative, None))
-    return jobs, refused
-
-
-def _refused(file: str, reason: str) -> UnreadableWorkbook:
-    return UnreadableWorkbook(
-        file=file,
-        sha256=None,
-        size=None,
-        finding=Finding(
-            code="file-refused", severity=FindingSeverity.ERROR, file=file, message=f"refused: {reason}"
-        ),
-    )
 
 
 def cache_key_salt() -> str:
@@ -91,7 +72,26 @@ def _on_alarm(signum: int, frame: object) -> None:
     raise ReadTimeout
 
 
-def _init_worker() -> None:
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this worker when the process that started it dies, however it dies
+    (SIGKILL included), so no worker is left behind parented to init."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _init_worker(parent: int) -> None:
+    _die_with_parent(parent)
+    # The parent decides when the run stops (Ctrl-C reaches the whole process group) and then
+    # kills its workers; a worker dying on its own would look like a file that crashed it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # A worker that tries to exceed this much address space gets MemoryError, not the OOM killer.
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
@@ -102,22 +102,26 @@ def _cache_path(cache_dir: str, digest: str, salt: str) -> Path:
     return Path(cache_dir) / salt / digest[:2] / f"{digest}.json"
 
 
+# Findings that say nothing about the file's content, only about this attempt to read it: never
+# cached, so the next run reads the file again.
+TRANSIENT_CODES = frozenset({"file-timeout", "file-crashed", "file-unreadable"})
+
+
+def is_transient(result: Result) -> bool:
+    if not isinstance(result, UnreadableWorkbook):
+        return False
+    finding = result.finding
+    return finding.code in TRANSIENT_CODES or finding.message == OUT_OF_MEMORY
+
+
 def read_job(job: Job, salt: str = "") -> Result:
     """Worker: read (or fetch from the cache) one file; never raises for a bad file."""
     try:
-        data = Path(job.path).read_bytes()
+        data = read_limited(job.path, Limits())
+    except ReadFailure as failure:
+        return _finding(job, failure.code, failure.message)
     except OSError as error:
-        return UnreadableWorkbook(
-            file=job.file,
-            sha256=None,
-            size=None,
-            finding=Finding(
-                code="file-unreadable",
-                severity=FindingSeverity.ERROR,
-                file=job.file,
-                message=f"cannot read the file: {error.strerror}",
-            ),
-        )
+        return _finding(job, "file-unreadable", f"cannot read the file: {error.strerror}")
     digest = sha256(data)
     variant = salt if job.with_products else f"{salt}-lean"
     cached = _cache_path(job.cache_dir, digest, variant) if job.cache_dir else None
@@ -143,9 +147,7 @@ def read_job(job: Job, salt: str = "") -> Result:
         )
     finally:
         signal.alarm(0)
-    if cached is not None and not (
-        isinstance(result, UnreadableWorkbook) and result.finding.code == "file-timeout"
-    ):
+    if cached is not None and not is_transient(result):
         with contextlib.suppress(OSError):
             cached.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(cached, result.model_dump_json().encode("utf-8"))
@@ -163,7 +165,10 @@ def _renamed(result: Result, file: str) -> Result:
 
 
 def _read_in_worker(job: Job, salt: str) -> Result:
-    return read_job(job, salt)
+    try:
+        return read_job(job, salt)
+    except MemoryError:  # outside the reader (hashing, the cache, the result): still this file's
+        return _finding(job, "file-refused", OUT_OF_MEMORY)
 
 
 def _finding(job: Job, code: str, message: str) -> UnreadableWorkbook:
@@ -177,7 +182,12 @@ def _finding(job: Job, code: str, message: str) -> UnreadableWorkbook:
 
 def _new_pool(workers: int) -> ProcessPoolExecutor:
     # "spawn": workers start clean, whatever threads (a progress bar) the parent runs.
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker)
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(os.getpid(),),
+    )
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
@@ -188,19 +198,42 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _isolated(job: Job, salt: str) -> Result:
-    """Read one suspect file alone in a fresh process: a crash or hang there is that file's."""
+CRASHED = "the workbook crashed the reader (it may be damaged or hostile)"
+TIMED_OUT = f"reading took longer than {PER_FILE_SECONDS} s; the file was skipped"
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A guarded call that did not return: the finding code and why."""
+
+    code: str
+    message: str
+
+
+def run_guarded(function: Any, *args: Any) -> Any:
+    """`function(*args)` alone in a fresh worker (same memory and time limits as the readers);
+    a crash, a hang or an exception there comes back as Failed, never raised here."""
     pool = _new_pool(1)
     try:
-        return pool.submit(_read_in_worker, job, salt).result(timeout=PER_FILE_SECONDS + 30)
+        return pool.submit(function, *args).result(timeout=PER_FILE_SECONDS + 30)
     except BrokenProcessPool:
-        return _finding(job, "file-crashed", "the workbook crashed the reader (it may be damaged or hostile)")
+        return Failed("file-crashed", CRASHED)
     except FuturesTimeout:
-        return _finding(
-            job, "file-timeout", f"reading took longer than {PER_FILE_SECONDS} s; the file was skipped"
-        )
+        return Failed("file-timeout", TIMED_OUT)
+    except MemoryError:
+        return Failed("file-refused", OUT_OF_MEMORY)
+    except Exception as error:  # whatever the worker raised: the file's failure, not the run's
+        return Failed("file-crashed", f"the reader failed on this workbook ({type(error).__name__}: {error})")
     finally:
         _stop(pool)
+
+
+def _isolated(job: Job, salt: str) -> Result:
+    """Read one suspect file alone in a fresh process: a crash or hang there is that file's."""
+    outcome = run_guarded(_read_in_worker, job, salt)
+    if isinstance(outcome, Failed):
+        return _finding(job, outcome.code, outcome.message)
+    return outcome
 
 
 def _read_in_process(jobs: list[Job], salt: str) -> Iterator[Result]:
@@ -241,7 +274,7 @@ def read_all(
                 index = in_flight.pop(future)
                 try:
                     results[index] = future.result()
-                except BrokenProcessPool:
+                except Exception:  # a dead worker, or a result that could not come back
                     suspects.append(index)
             if not done or suspects:  # a hang, or a worker died: every file in flight is a suspect
                 suspects += in_flight.values()
@@ -255,3 +288,55 @@ def read_all(
                 emitted += 1
     finally:
         _stop(pool)
+
+
+# ----- the Smelter Look-up of a template, read like any other supplier file -----
+
+
+@dataclass(frozen=True)
+class LookupSheet:
+    """A template's Smelter Look-up rows: (metal, look-up name, standard name, country, CID)."""
+
+    template: str
+    version: str | None
+    rows: list[tuple[str, str, str | None, str | None, str]]
+
+
+def _lookup_in_worker(path: str, digest: str | None) -> LookupSheet | Failed:
+    signal.alarm(PER_FILE_SECONDS)
+    try:
+        data = read_limited(path, Limits())
+        if digest is not None and sha256(data) != digest:
+            return Failed("file-unreadable", "the file changed while the run was reading it")
+        workbook = open_workbook(data)
+        detected = detect(workbook)
+        if detected is None or detected.family is None:
+            return Failed("template-unknown", "not a supported RMI template")
+        rows = [
+            (row.metal, row.lookup_name, row.name, row.country, row.cid)
+            for row in lookup_rows(workbook, load_cellmap(detected.family))
+            if row.name
+        ]
+        if not rows:
+            return Failed("sheet-missing", "no Smelter Look-up sheet with smelter IDs")
+        return LookupSheet(detected.template, detected.version, rows)
+    except ReadFailure as failure:
+        return Failed(failure.code, failure.message)
+    except ReadTimeout:
+        return Failed("file-timeout", TIMED_OUT)
+    except MemoryError:
+        return Failed("file-refused", OUT_OF_MEMORY)
+    except OSError as error:
+        return Failed("file-unreadable", f"cannot read the file: {error.strerror}")
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # calamine's panics are BaseExceptions: still this file's failure
+        return Failed("file-corrupt", f"the workbook cannot be read ({type(error).__name__}: {error})")
+    finally:
+        signal.alarm(0)
+
+
+def read_lookup_sheet(path: Path, digest: str | None = None) -> LookupSheet | Failed:
+    """A template's Smelter Look-up, read in a guarded worker. `digest`: the sha256 the file
+    had when the run read it; a file changed since then is not used."""
+    return run_guarded(_lookup_in_worker, str(path), digest)

@@ -130,6 +130,7 @@ class IngestSummary(StrictModel):
     files_found: int = Field(ge=0)
     files_read: int = Field(ge=0)
     files_unreadable: int = Field(ge=0)
+    files_duplicate: int = Field(default=0, ge=0, description="Second copies of a workbook counted once")
     templates: dict[str, int] = Field(default_factory=dict)
     reference_list: Text
     findings_by_severity: dict[str, int] = Field(default_factory=dict)
