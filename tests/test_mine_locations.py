@@ -529,6 +529,9 @@ def corpus_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[dic
     survey = yaml.safe_load((root / "survey.yaml").read_text(encoding="utf-8"))
     with (root / "findings" / "findings.csv").open(encoding="utf-8") as handle:
         findings = list(csv.DictReader(handle))
+    legend = (root / "findings" / "findings.html").read_text(encoding="utf-8")
+    for code in ("mine-location-unresolved", "mine-location-ambiguous", "mine-location-declined"):
+        assert code in legend  # findings.html lists every code with its meaning
     return survey, findings
 
 
