@@ -10,9 +10,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ..countries import lookup_country
-from ..models.survey import Metal, RmapStatus
+from ..models.survey import Metal, OriginBasis, RmapStatus
 from .checks import in_scope_metals
 from .lists import ReferenceList, RosterEntry, StatusList, company_key
+from .locations import MineCell, PartKind, mine_cells
 from .models import RowKind, SupplierWorkbook, UnreadableWorkbook
 
 THREE_TG = {m.value for m in Metal}
@@ -24,8 +25,25 @@ TALLIED = (
     "supplier_response",
     "all_smelters_identified",
 )
+RISK_AREAS = {
+    "covered_countries": "the Covered Countries",
+    "cahra": "conflict-affected and high-risk areas (CAHRAs)",
+}
+# How the parts of the mine-location cells are counted in the survey's mine_locations summary;
+# an ambiguous part is one that could not be resolved.
+PART_COUNTS = {
+    PartKind.COUNTRY: "parts_resolved",
+    PartKind.RECYCLED: "parts_recycled",
+    PartKind.UNRESOLVED: "parts_unresolved",
+    PartKind.AMBIGUOUS: "parts_unresolved",
+    PartKind.DECLINED: "parts_declined",
+}
 NOT_ON_STATUS_LIST = "Not on the status list"
 NO_STATUS_LIST = "No status list given"
+
+
+# (file, sheet, row, cell, cell text): where a country of origin was named.
+_Source = tuple[str, str, int, str, str]
 
 
 @dataclass
@@ -48,7 +66,11 @@ class Aggregator:
     responders: list[tuple[str, str | None]] = field(default_factory=list)  # (file, company)
     smelters: dict[str, _SmelterTally] = field(default_factory=lambda: defaultdict(_SmelterTally))
     unidentified_rows: int = 0
-    countries: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    # metal -> country name -> the cells that named it
+    countries: dict[str, dict[str, set[_Source]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(set))
+    )
+    mine_locations: Counter = field(default_factory=Counter)
     tallies: dict[str, dict[str, Counter]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
     )
@@ -69,6 +91,9 @@ class Aggregator:
         self.responders.append((result.file, result.company.name))
         self._tally_answers(result)
         risky_metals = self._risky_metals(result)
+        cells = {cell.row: cell for cell in mine_cells(result, self.reference)}
+        for cell in cells.values():
+            self._tally_mine_cell(result.file, cell)
         for row in result.smelters:
             entry = self.reference.get(row.cid) if row.kind is RowKind.IDENTIFIED else None
             if entry is None or entry.metal not in THREE_TG:
@@ -76,13 +101,20 @@ class Aggregator:
                 continue
             tally = self.smelters[entry.cid]
             tally.named_by.append((result.file, row.row, result.company.name))
-            country = lookup_country(row.mine_country) if row.mine_country else None
-            if country is not None:
-                self.countries[entry.metal].add(country.name)
-                if country.covered:
-                    tally.reasons.add(f"mine country {country.name} reported in {result.file} row {row.row}")
-            if entry.metal in risky_metals:
-                tally.reasons.add(risky_metals[entry.metal])
+            tally.reasons.update(risky_metals.get(entry.metal, ()))
+            if row.row in cells:
+                tally.reasons.update(_mine_location_reasons(result.file, cells[row.row]))
+
+    def _tally_mine_cell(self, file: str, cell: MineCell) -> None:
+        """Every part of the cell counted once; its countries kept, with the cell, for its metal
+        (a row that names no identifiable smelter still declares where that metal was mined)."""
+        self.mine_locations["cells"] += 1
+        for part in cell.parts:
+            self.mine_locations[PART_COUNTS[part.kind]] += 1
+            if part.kind is PartKind.COUNTRY and part.country is not None and cell.metal is not None:
+                self.countries[cell.metal][part.country.name].add(
+                    (file, cell.sheet, cell.row, cell.cell, cell.text)
+                )
 
     def _tally_answers(self, workbook: SupplierWorkbook) -> None:
         for mineral, answers in workbook.answers.items():
@@ -93,15 +125,17 @@ class Aggregator:
                     self.tallies[answer.meaning][mineral][answer.value or "(blank)"] += 1
 
     @staticmethod
-    def _risky_metals(workbook: SupplierWorkbook) -> dict[str, str]:
+    def _risky_metals(workbook: SupplierWorkbook) -> dict[str, list[str]]:
         """Metals for which the supplier answered that smelters source from the Covered Countries
-        or from conflict-affected and high-risk areas."""
-        risky = {}
+        or from conflict-affected and high-risk areas: every such answer is a reason of its own."""
+        risky: dict[str, list[str]] = defaultdict(list)
         for mineral in in_scope_metals(workbook):
             for answer in workbook.answers.get(mineral, []):
-                if answer.meaning in ("covered_countries", "cahra") and (answer.value or "").lower() == "yes":
-                    area = "the Covered Countries" if answer.meaning == "covered_countries" else "a CAHRA"
-                    risky[mineral] = f"{workbook.file} declares {mineral} smelters sourcing from {area}"
+                if answer.meaning in RISK_AREAS and (answer.value or "").lower() == "yes":
+                    risky[mineral].append(
+                        f"{workbook.file} (Declaration {answer.cell}) answers Yes: {mineral} smelters in its "
+                        f"supply chain source from {RISK_AREAS[answer.meaning]}"
+                    )
         return risky
 
     def _status(self, cid: str) -> tuple[RmapStatus, str | None]:
@@ -174,6 +208,16 @@ class Aggregator:
             "smelters": smelters,
             "unidentified_smelter_rows": self.unidentified_rows,
             "countries_of_origin": {m: sorted(self.countries[m]) for m in order if self.countries.get(m)},
+            "countries_of_origin_sources": {
+                m: {name: _sources(self.countries[m][name]) for name in sorted(self.countries[m])}
+                for m in order
+                if self.countries.get(m)
+            },
+            "countries_of_origin_basis": [OriginBasis.SUPPLIER_DECLARATIONS.value],
+            "mine_locations": {
+                key: self.mine_locations[key]
+                for key in ("cells", "parts_resolved", "parts_recycled", "parts_unresolved", "parts_declined")
+            },
             "suppliers_not_responded": missing,
             "declaration_summary": {
                 meaning: {
@@ -197,3 +241,29 @@ class Aggregator:
             },
         }
         return document
+
+
+def _sources(sources: set[_Source]) -> list[dict]:
+    return [
+        {"file": file, "sheet": sheet, "cell": cell, "text": text}
+        for file, sheet, _row, cell, text in sorted(
+            sources, key=lambda s: (s[0], s[1], s[2], len(s[3]), s[3])
+        )
+    ]
+
+
+def _mine_location_reasons(file: str, cell: MineCell) -> list[str]:
+    """A mine location in a Covered Country, named by the supplier on the smelter's row; a
+    Covered Country mentioned in text that could not be read is a reason to look too."""
+    reasons = []
+    where = f"{file} ({cell.sheet} {cell.cell})"
+    for part in cell.parts:
+        if part.kind is PartKind.COUNTRY and part.country is not None and part.country.covered:
+            reasons.append(f"{where} names a mine location in {part.country.name}")
+        for country in part.mentions:
+            if part.kind is not PartKind.COUNTRY and country.covered:
+                reasons.append(
+                    f"{where} mentions {country.name} in a mine location that could not be read: "
+                    f"{part.text!r}"
+                )
+    return reasons

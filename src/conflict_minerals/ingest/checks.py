@@ -14,6 +14,7 @@ from datetime import date
 from .cellmap import load_cellmap
 from .detect import CURRENT_VERSIONS, version_key
 from .lists import ReferenceList
+from .locations import PartKind, mine_cells
 from .models import Answer, Finding, FindingSeverity, RowKind, SmelterRow, SupplierWorkbook
 
 ERROR, WARNING, INFO = FindingSeverity.ERROR, FindingSeverity.WARNING, FindingSeverity.INFO
@@ -50,6 +51,27 @@ CODES: dict[str, tuple[FindingSeverity, str]] = {
     "smelter-not-listed-incomplete": (ERROR, "A 'Smelter not listed' row lacks the smelter name or country."),
     "smelter-not-yet-identified": (INFO, "A row says 'Smelter not yet identified'."),
     "smelter-unidentified": (WARNING, "A smelter row has a name but no smelter ID."),
+    "mine-location-unresolved": (
+        WARNING,
+        "A place in a mine-location cell could not be resolved to a country (free text, a misspelling, "
+        "a region of no known country, or a row with no 3TG metal); its country is not in the survey.",
+    ),
+    "mine-location-ambiguous": (
+        WARNING,
+        "A place in a mine-location cell fits more than one country (Korea, Congo); it is not guessed.",
+    ),
+    "mine-location-declined": (
+        INFO,
+        "A mine-location cell names no place: it points elsewhere or declines (Unknown, N/A, "
+        "'see the RMI list', confidential).",
+    ),
+}
+
+# What each kind of unreadable mine-location part is reported as.
+_MINE_LOCATION_CODES = {
+    PartKind.UNRESOLVED: "mine-location-unresolved",
+    PartKind.AMBIGUOUS: "mine-location-ambiguous",
+    PartKind.DECLINED: "mine-location-declined",
 }
 
 _EMAIL = re.compile(r"[^@\s,;]+@[^@\s,;]+\.[A-Za-z]{2,}")
@@ -79,7 +101,7 @@ def finding(
 
 def check_workbook(workbook: SupplierWorkbook, context: CheckContext) -> list[Finding]:
     findings = list(workbook.read_findings)
-    for check in (_template, _company, _answers, _scope_versus_smelters, _smelter_rows):
+    for check in (_template, _company, _answers, _scope_versus_smelters, _smelter_rows, _mine_locations):
         findings += check(workbook, context)
     return findings
 
@@ -330,3 +352,21 @@ def _smelter_rows(workbook: SupplierWorkbook, context: CheckContext) -> Iterator
             )
         else:
             seen[key] = row.row
+
+
+def _mine_locations(workbook: SupplierWorkbook, context: CheckContext) -> Iterator[Finding]:
+    """One finding for each part of a mine-location cell that did not become a country or
+    recycled sources, so no place a supplier named is lost without a word."""
+    for cell in mine_cells(workbook, context.reference):
+        for part in cell.parts:
+            code = _MINE_LOCATION_CODES.get(part.kind)
+            if code is None:
+                continue
+            whole = "" if part.text == cell.text else f" (cell: {cell.text!r})"
+            yield finding(
+                code,
+                workbook,
+                f"row {cell.row}: mine location {part.text!r}{whole}: {part.note}",
+                cell.sheet,
+                cell.cell,
+            )

@@ -33,6 +33,7 @@ from .reader import (
     Workbook,
     cell_date,
     column_index,
+    multiline_text,
     normalise_cid,
     open_workbook,
     read_limited,
@@ -41,9 +42,10 @@ from .reader import (
 
 DEFAULT_LIMITS = Limits()
 
-# Bump when extraction changes, so cached results are not reused. 3: results that ran out of
-# memory are no longer cached, so the ones cached before are dropped.
-EXTRACTOR_VERSION = "3"
+# Bump when extraction changes, so cached results are not reused. 4: results that ran out of
+# memory are no longer cached (the ones cached before are dropped), and mine-location cells
+# keep their line breaks.
+EXTRACTOR_VERSION = "4"
 OUT_OF_MEMORY = "reading the file needed more memory than allowed"
 
 NOT_LISTED = "smelter not listed"
@@ -240,6 +242,9 @@ def _smelters(workbook: Workbook, cellmap: CellMap) -> list[SmelterRow]:
         raw = sheet.rows[row - 1]
         values = {key: (raw[index] if index < len(raw) else None) for key, index in columns.items()}
         fields = {key: text(value) for key, value in values.items() if key not in ("cid", "cid_input")}
+        if "mine_country" in values:
+            # Its line breaks separate places ("Peru\nChile"): keep them for the mine-location reader.
+            fields["mine_country"] = multiline_text(values["mine_country"])
         typed_id = values.get("cid_input")
         formula_id = values.get("cid")
         if not any(fields.get(k) for k in ("metal", "lookup_name", "name")) and not text(typed_id):

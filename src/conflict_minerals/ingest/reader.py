@@ -242,6 +242,15 @@ def text(value: Any) -> str | None:
     return cleaned
 
 
+def multiline_text(value: Any) -> str | None:
+    """Like text(), but line breaks are kept (as "\n"), each line trimmed and blank lines dropped."""
+    if not isinstance(value, str):
+        return text(value)
+    lines = (text(line) for line in value.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    kept = [line for line in lines if line]
+    return "\n".join(kept) or None
+
+
 def cell_date(value: Any) -> tuple[date | None, str | None]:
     """A date cell as written: a datetime, an Excel serial number or text like 02-May-2024."""
     if value is None or value == "":
