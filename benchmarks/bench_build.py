@@ -43,8 +43,8 @@ t0 = time.perf_counter()
 import weasyprint
 t1 = time.perf_counter()
 from conflict_minerals import build as b
-from conflict_minerals.context import build_context
-from conflict_minerals.loader import load_filing
+from conflict_minerals.report.context import build_context
+from conflict_minerals.filing.loader import load_filing
 t2 = time.perf_counter()
 loaded = load_filing(Path(sys.argv[1]))
 t3 = time.perf_counter()
@@ -82,7 +82,7 @@ def main() -> int:
     parser.add_argument("--max-overhead", type=float, default=15.0, help="percent; exit 1 above it")
     args = parser.parse_args()
 
-    from conflict_minerals.templating import builtin_theme_dir
+    from conflict_minerals.report.templating import builtin_theme_dir
 
     theme = builtin_theme_dir()
     with tempfile.TemporaryDirectory() as scratch:

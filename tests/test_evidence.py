@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from conflict_minerals.build import OutputFormat, build
 from conflict_minerals.cli import app
-from conflict_minerals.loader import load_filing
+from conflict_minerals.filing.loader import load_filing
 from conflict_minerals.problems import InputError, Severity
 
 from .conftest import REPO, copy_sample

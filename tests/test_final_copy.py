@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from conflict_minerals.build import BuildOptions, OutputFormat, build
 from conflict_minerals.cli import app
-from conflict_minerals.final_copy import STATUS_LIST_MAX_AGE_DAYS, bracket_placeholders
-from conflict_minerals.loader import load_filing
+from conflict_minerals.filing.final_copy import STATUS_LIST_MAX_AGE_DAYS, bracket_placeholders
+from conflict_minerals.filing.loader import load_filing
+from conflict_minerals.filing.starter import write_starter
 from conflict_minerals.problems import InputError, Problem, Severity
-from conflict_minerals.starter import write_starter
 
 from .conftest import copy_sample, edit, make_rcoi_only, unmark_illustrative
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conflict_minerals.loader import load_filing
+from conflict_minerals.filing.loader import load_filing
 from conflict_minerals.problems import InputError
 
 from .conftest import BUILD_OUTPUTS as OUTPUTS

@@ -30,8 +30,8 @@ import yaml
 from conflict_minerals.ingest import extract
 from conflict_minerals.ingest import runner as ingest_runner
 from conflict_minerals.ingest.models import SupplierWorkbook, UnreadableWorkbook
+from conflict_minerals.ingest.spreadsheet import FORMULA_TRIGGERS, csv_bytes, neutralise
 from conflict_minerals.ingest.stopping import Interrupted, held, stop_on_signals
-from conflict_minerals.spreadsheet import FORMULA_TRIGGERS, csv_bytes, neutralise
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "cmrt-corpus"
 pytestmark = pytest.mark.skipif(

@@ -26,14 +26,14 @@ from typer.testing import CliRunner
 
 from conflict_minerals import yamlio
 from conflict_minerals.cli import app
-from conflict_minerals.countries import Country
-from conflict_minerals.deadline import filing_deadline, window_opens
-from conflict_minerals.loader import LoadedFiling, load_filing
-from conflict_minerals.models.filing import FilingMode
-from conflict_minerals.models.survey import Metal
+from conflict_minerals.filing.countries import Country
+from conflict_minerals.filing.deadline import filing_deadline, window_opens
+from conflict_minerals.filing.loader import LoadedFiling, load_filing
+from conflict_minerals.filing.models import FilingMode
+from conflict_minerals.filing.starter import write_starter
+from conflict_minerals.filing.survey import Metal
+from conflict_minerals.filing.yamlio import parse_yaml
 from conflict_minerals.problems import InputError, Problem, Severity
-from conflict_minerals.starter import write_starter
-from conflict_minerals.yamlio import parse_yaml
 
 from .conftest import make_rcoi_only, unmark_illustrative
 
@@ -1286,7 +1286,7 @@ def test_signing_window_opens_on_january_1() -> None:
 def test_us_jurisdiction_table_matches_pycountry() -> None:
     import pycountry
 
-    from conflict_minerals.countries import US_JURISDICTIONS
+    from conflict_minerals.filing.countries import US_JURISDICTIONS
 
     expected = {s.code.split("-")[1]: s.name for s in pycountry.subdivisions.get(country_code="US")}
     assert expected == US_JURISDICTIONS
@@ -1295,7 +1295,7 @@ def test_us_jurisdiction_table_matches_pycountry() -> None:
 def test_federal_holidays_match_the_holidays_package() -> None:
     holidays = pytest.importorskip("holidays")
 
-    from conflict_minerals.deadline import federal_holidays
+    from conflict_minerals.filing.deadline import federal_holidays
 
     for year in range(2013, 2101):
         # Business days are what matter: a holiday on a weekend is observed on a weekday.

@@ -17,6 +17,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conflict_minerals.filing.survey import SurveyResults
 from conflict_minerals.ingest.aggregate import Aggregator
 from conflict_minerals.ingest.checks import CODES, CheckContext, check_workbook
 from conflict_minerals.ingest.lists import ReferenceEntry, ReferenceList
@@ -24,7 +25,6 @@ from conflict_minerals.ingest.locations import Part, PartKind, read_cell
 from conflict_minerals.ingest.models import Answer, RowKind, SmelterRow, SupplierWorkbook
 from conflict_minerals.ingest.pipeline import IngestOptions, run_ingest
 from conflict_minerals.ingest.reader import multiline_text
-from conflict_minerals.models.survey import SurveyResults
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "cmrt-corpus"
 needs_corpus = pytest.mark.skipif(

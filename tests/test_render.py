@@ -385,7 +385,7 @@ def test_figures_draw_the_table_numbers(sample_build: tuple[Path, Path]) -> None
 
 
 def test_figures_share_one_scale(sample_build: tuple[Path, Path]) -> None:
-    from conflict_minerals.figures import BAR_WIDTH, stacked_bars
+    from conflict_minerals.report.figures import BAR_WIDTH, stacked_bars
 
     chart = stacked_bars("x", "t", [("a", [10, 30], ""), ("b", [5, 0], "")], [("A", "a"), ("B", "b")])
     widths = [[s.width for s in row.segments] for row in chart.rows]

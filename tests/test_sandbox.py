@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conflict_minerals.build import OutputFormat, build
-from conflict_minerals.pdf import AssetRefused, SandboxFetcher
 from conflict_minerals.problems import InputError
+from conflict_minerals.report.pdf import AssetRefused, SandboxFetcher
 
 from .conftest import edit
 

@@ -14,17 +14,18 @@ from pathlib import Path
 import weasyprint
 
 from . import __version__
-from .context import DocumentContext, build_context
-from .deadline import filing_deadline
 from .edgar.package import EDGAR_DIR, edgar_outputs
-from .evidence import evidence_outputs
-from .inputs import MAX_ASSET_BYTES, read_input_file, read_input_text
-from .loader import LoadedFiling, load_filing
+from .filing.deadline import filing_deadline
+from .filing.inputs import MAX_ASSET_BYTES, read_input_file, read_input_text
+from .filing.loader import LoadedFiling, load_filing
+from .filing.yamlio import MAX_YAML_BYTES
 from .outputs import clear_stale_temporaries, locked_folder, replace_together
-from .pdf import ATTACHING_VARIANTS, AssetRefused, EmbeddedFile, render_pdf
 from .problems import InputError, Problem, display_path
-from .snapshot import SNAPSHOT_NAME, make_snapshot, snapshot_bytes
-from .templating import (
+from .report.context import DocumentContext, build_context
+from .report.evidence import evidence_outputs
+from .report.pdf import ATTACHING_VARIANTS, AssetRefused, EmbeddedFile, render_pdf
+from .report.snapshot import SNAPSHOT_NAME, make_snapshot, snapshot_bytes
+from .report.templating import (
     CMR_TEMPLATE,
     FONT_STYLESHEET,
     FORM_SD_TEMPLATE,
@@ -35,7 +36,6 @@ from .templating import (
     render_template,
     style_block,
 )
-from .yamlio import MAX_YAML_BYTES
 
 MANIFEST = "manifest.json"
 # 2: outputs are named relative to the manifest's folder (1: relative to the filing's folder).

@@ -14,12 +14,12 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .dates import long_date
-from .deadline import filing_deadline
-from .loader import load_filing
+from .filing.dates import long_date
+from .filing.deadline import filing_deadline
+from .filing.loader import load_filing
+from .filing.starter import NotAFolder, StarterExists, write_starter
 from .outputs import OutputBusy
 from .problems import InputError, Problem, Severity
-from .starter import NotAFolder, StarterExists, write_starter
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -109,7 +109,7 @@ def validate(filing: FilingArg, as_json: JsonOpt = False) -> None:
         loaded = load_filing(filing)
         # The templates too: an override folder's syntax error or sandbox breach shows here.
         from .build import render_html
-        from .context import build_context
+        from .report.context import build_context
 
         render_html(loaded, build_context(loaded))
     except InputError as error:
@@ -172,7 +172,7 @@ def build_command(
     """Render the Form SD and Conflict Minerals Report as HTML and PDF, with manifest.json."""
     # Imported here so `validate` and `init` do not pay for loading WeasyPrint.
     from .build import BuildOptions, OutputFormat, build
-    from .pdf import PDF_VARIANTS
+    from .report.pdf import PDF_VARIANTS
 
     if pdf_variant is not None and pdf_variant not in PDF_VARIANTS:
         raise typer.BadParameter(f"choose one of {', '.join(PDF_VARIANTS)}", param_hint="--pdf-variant")
@@ -453,7 +453,7 @@ def check_edgar(
 ) -> None:
     """Check HTML documents against EDGAR's rules; print each problem with its line and a fix."""
     from .edgar.lint import lint_html
-    from .inputs import MAX_ASSET_BYTES, read_input_file
+    from .filing.inputs import MAX_ASSET_BYTES, read_input_file
 
     problems = []
     for path in files:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..build import CMR, FORM_SD
-from ..pdf import render_pdf
-from ..templating import builtin_theme_dir, make_environment, render_template, style_block
+from ..report.pdf import render_pdf
+from ..report.templating import builtin_theme_dir, make_environment, render_template, style_block
 from .datadiff import DataDiff, diff_data
 from .prose import SectionDiff, diff_document
 from .sides import Side, load_side

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from ..snapshot import Snapshot, SurveyFigures
+from ..report.snapshot import Snapshot, SurveyFigures
 
 METALS = ("tantalum", "tin", "tungsten", "gold")
 

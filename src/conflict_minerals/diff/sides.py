@@ -13,11 +13,11 @@ from pydantic import ValidationError
 
 from .. import __version__
 from ..build import CMR, FORM_SD, MANIFEST, MANIFEST_VERSION, input_digests, render_html
-from ..context import build_context
-from ..inputs import MAX_TEXT_BYTES, decode_text, read_input_file, read_input_text
-from ..loader import load_filing
+from ..filing.inputs import MAX_TEXT_BYTES, decode_text, read_input_file, read_input_text
+from ..filing.loader import load_filing
 from ..problems import InputError, Problem, display_path
-from ..snapshot import SNAPSHOT_NAME, Snapshot, make_snapshot
+from ..report.context import build_context
+from ..report.snapshot import SNAPSHOT_NAME, Snapshot, make_snapshot
 
 DOCUMENTS = (FORM_SD, CMR)
 

@@ -17,7 +17,7 @@ from functools import cache
 from lxml import etree
 from lxml import html as lxml_html
 
-from ..templating import builtin_theme_dir
+from ..report.templating import builtin_theme_dir
 
 DOCTYPE = (
     '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" "http://www.w3.org/TR/html4/loose.dtd">'

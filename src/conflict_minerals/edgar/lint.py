@@ -31,7 +31,7 @@ from urllib.parse import unquote
 
 from lxml import etree
 
-from ..inputs import MAX_ASSET_BYTES, read_input_file
+from ..filing.inputs import MAX_ASSET_BYTES, read_input_file
 from ..problems import InputError
 
 RULES: dict[str, str] = {

@@ -11,7 +11,7 @@ from ..problems import InputError, Problem
 from .convert import to_edgar
 
 if TYPE_CHECKING:
-    from ..loader import LoadedFiling
+    from ..filing.loader import LoadedFiling
 
 EDGAR_DIR = "edgar"
 SUBMISSION = "submission.json"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from ..countries import lookup_country
-from ..models.survey import Metal, OriginBasis, RmapStatus
+from ..filing.countries import lookup_country
+from ..filing.survey import Metal, OriginBasis, RmapStatus
 from .checks import in_scope_metals
 from .lists import ReferenceList, RosterEntry, StatusList, company_key
 from .locations import MineCell, PartKind, mine_cells

@@ -26,8 +26,8 @@ from importlib.resources import files
 
 import pycountry
 
-from ..countries import Country, country_name
-from ..models.survey import Metal
+from ..filing.countries import Country, country_name
+from ..filing.survey import Metal
 from .cellmap import load_cellmap
 from .lists import ReferenceList
 from .models import RowKind, SmelterRow, SupplierWorkbook

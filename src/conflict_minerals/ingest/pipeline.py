@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from ..models.survey import SurveyResults
+from ..filing.survey import SurveyResults
 from ..outputs import locked_folder, write_atomic
 from ..problems import InputError, Problem, display_path
 from .aggregate import Aggregator

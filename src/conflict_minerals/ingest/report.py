@@ -9,10 +9,10 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from ..spreadsheet import csv_bytes
-from ..templating import builtin_theme_dir, make_environment, render_template, style_block
+from ..report.templating import builtin_theme_dir, make_environment, render_template, style_block
 from .checks import CODES
 from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
+from .spreadsheet import csv_bytes
 
 SEVERITY_ORDER = {FindingSeverity.ERROR: 0, FindingSeverity.WARNING: 1, FindingSeverity.INFO: 2}
 CSV_COLUMNS = ("supplier", "file", "severity", "code", "sheet", "cell", "message")

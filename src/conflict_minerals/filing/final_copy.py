@@ -17,10 +17,10 @@ from datetime import date
 from functools import cache
 from importlib.resources import files
 
+from ..problems import Problem, Severity
 from .dates import long_date
-from .models.filing import Filing, FilingMode
-from .models.survey import SurveyResults
-from .problems import Problem, Severity
+from .models import Filing, FilingMode
+from .survey import SurveyResults
 from .yamlio import LoadedYaml, Path_, parse_yaml
 
 # A status list older than this at signing gives a warning. RMAP statuses change through the
@@ -134,7 +134,7 @@ def _placeholders(filing_yaml: LoadedYaml, gate: Severity) -> Iterator[Problem]:
 
 @cache
 def _starter_placeholders() -> dict[Path_, str]:
-    starter = files("conflict_minerals.starter") / "filing.yaml"
+    starter = files("conflict_minerals.filing.starter") / "filing.yaml"
     loaded = parse_yaml(starter.read_bytes(), "starter/filing.yaml")
     values = {}
     for path in _STARTER_IDENTITY:

@@ -13,15 +13,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict
 
-from . import __version__
-from .countries import Country, covered_country_names
-from .dates import long_date
-from .deadline import filing_deadline
+from .. import __version__
+from ..filing.countries import Country, covered_country_names
+from ..filing.dates import long_date
+from ..filing.deadline import filing_deadline
+from ..filing.loader import LoadedFiling
+from ..filing.models import ExhibitsNumbering, Filing, FilingMode
+from ..filing.survey import Metal, RmapStatus, Smelter, SurveyResults
 from .figures import Chart, stacked_bars, status_categories
-from .loader import LoadedFiling
 from .markdown import render_markdown
-from .models.filing import ExhibitsNumbering, Filing, FilingMode
-from .models.survey import Metal, RmapStatus, Smelter, SurveyResults
 
 STATUS_ORDER = list(RmapStatus)
 METAL_ORDER = list(Metal)

@@ -29,8 +29,8 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from .inputs import read_input_text
-from .problems import InputError, Problem, display_path
+from ..filing.inputs import read_input_text
+from ..problems import InputError, Problem, display_path
 
 FORM_SD_TEMPLATE = "form-sd.html.j2"
 CMR_TEMPLATE = "cmr.html.j2"
@@ -54,7 +54,7 @@ def builtin_theme_dir() -> Path:
     packaged = Path(str(files("conflict_minerals") / "templates"))
     if packaged.is_dir():
         return packaged
-    checkout = Path(__file__).resolve().parents[2] / "templates"
+    checkout = Path(__file__).resolve().parents[3] / "templates"
     if checkout.is_dir():
         return checkout
     raise RuntimeError("the built-in templates are missing from this installation")

@@ -21,8 +21,8 @@ from weasyprint import CSS, HTML, Attachment
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
-from .inputs import MAX_ASSET_BYTES, read_input_file
-from .problems import InputError
+from ..filing.inputs import MAX_ASSET_BYTES, read_input_file
+from ..problems import InputError
 
 
 class AssetRefused(FatalURLFetchingError):

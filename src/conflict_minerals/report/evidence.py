@@ -19,12 +19,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..filing.countries import lookup_country
+from ..filing.loader import LoadedFiling
+from ..filing.survey import CellSource, Smelter
+from ..filing.yamlio import LoadedYaml, Path_, dotted
 from .context import METAL_ORDER, STATUS_ORDER, DocumentContext
-from .countries import lookup_country
-from .loader import LoadedFiling
-from .models.survey import CellSource, Smelter
 from .templating import TemplateFailure, make_environment, render_template
-from .yamlio import LoadedYaml, Path_, dotted
 
 EVIDENCE_JSON = "evidence.json"
 EVIDENCE_HTML = "evidence.html"

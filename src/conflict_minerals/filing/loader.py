@@ -12,12 +12,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..problems import InputError, Problem, Severity, display_path
 from .checks import check_filing, check_survey
 from .final_copy import final_copy_problems
 from .inputs import read_input_text
-from .models.filing import Filing
-from .models.survey import SurveyResults
-from .problems import InputError, Problem, Severity, display_path
+from .models import Filing
+from .survey import SurveyResults
 from .yamlio import LoadedYaml, Path_, dotted, load_yaml
 
 

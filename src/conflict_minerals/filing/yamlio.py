@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
+from ..problems import InputError, Problem
 from .inputs import read_input_file
-from .problems import InputError, Problem
 
 # Limits that keep a hostile or mistaken file from exhausting memory.
 MAX_YAML_BYTES = 20 * 1024 * 1024

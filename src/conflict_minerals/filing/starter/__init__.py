@@ -6,7 +6,7 @@ import os
 from importlib.resources import files
 from pathlib import Path
 
-from ..outputs import write_atomic
+from ...outputs import write_atomic
 
 STARTER_FILES = ("filing.yaml", "survey.yaml")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ..problems import Problem, Severity
+from ..report.markdown import disallowed_links
 from .countries import lookup_country
 from .dates import long_date
 from .deadline import filing_deadline, window_opens
-from .markdown import disallowed_links
-from .models.filing import Filing, FilingMode
-from .models.survey import RmapStatus, SurveyResults
-from .problems import Problem, Severity
+from .models import Filing, FilingMode
+from .survey import RmapStatus, SurveyResults
 from .yamlio import LoadedYaml, Path_, dotted
 
 WARNING = Severity.WARNING

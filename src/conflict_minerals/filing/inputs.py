@@ -15,7 +15,7 @@ import os
 import stat
 from pathlib import Path
 
-from .problems import InputError, Problem, display_path
+from ..problems import InputError, Problem, display_path
 
 # Limits for files the documents are made from. Real CSS, templates, built HTML and
 # manifests are well under 1 MB; assets (fonts, logos) under a few MB.

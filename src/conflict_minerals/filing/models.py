@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from ..fields import (
+from .fields import (
     CommissionFileNumber,
     EmployerId,
     Jurisdiction,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field
 
-from ..fields import CountryName, SmelterId, StrictModel, Text
+from .fields import CountryName, SmelterId, StrictModel, Text
 
 
 class Metal(StrEnum):

@@ -11,8 +11,8 @@ import json
 
 from pydantic import BaseModel, ConfigDict
 
+from ..filing.loader import LoadedFiling
 from .context import DocumentContext, percent, percent_value
-from .loader import LoadedFiling
 
 SNAPSHOT_NAME = "filing-data.json"
 SNAPSHOT_SCHEMA = 1
