@@ -491,13 +491,15 @@ def test_the_time_limit_holds_outside_the_main_thread(
 
 
 def test_every_environment_gets_the_limits() -> None:
-    # build, diff and the ingest findings page all render through make_environment.
+    # build (the documents and the evidence page), diff and the ingest findings page all
+    # render through make_environment.
     import inspect
 
     from conflict_minerals.diff import compare
     from conflict_minerals.ingest import report
+    from conflict_minerals.report import evidence, html
 
-    for module in (build_module, compare, report):
+    for module in (html, evidence, compare, report):
         source = inspect.getsource(module)
         assert "make_environment(" in source and "render_template(" in source
         assert "SandboxedEnvironment(" not in source and ".render(" not in source

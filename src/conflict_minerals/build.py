@@ -1,62 +1,33 @@
-"""`cmr build`: filing YAML -> validated model -> context -> HTML -> PDF, plus a manifest."""
+"""`cmr build` and `cmr validate`: filing YAML -> validated model -> context -> HTML -> PDF,
+plus the evidence, the figures as data and the manifest.
+
+WeasyPrint (PDF) and lxml (EDGAR) are imported where they are used, so `validate`, which
+renders the HTML and writes nothing, never loads them.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import re
 from dataclasses import dataclass, field
 from datetime import date
-from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import weasyprint
-
-from . import __version__
-from .edgar.package import EDGAR_DIR, edgar_outputs
+from .documents import EDGAR_DIR, MANIFEST, OWN_OUTPUT, SNAPSHOT, OutputFormat
 from .filing.deadline import filing_deadline
-from .filing.inputs import MAX_ASSET_BYTES, read_input_file, read_input_text
+from .filing.inputs import read_input_file
 from .filing.loader import LoadedFiling, load_filing
 from .filing.yamlio import MAX_YAML_BYTES
-from .outputs import clear_stale_temporaries, locked_folder, replace_together
+from .manifest import NotAManifest, inputs_manifest, make_manifest, read_manifest
+from .outputs import rename_target, write_locked
 from .problems import InputError, Problem, display_path
-from .report.context import DocumentContext, build_context
+from .report.context import build_context
 from .report.evidence import evidence_outputs
-from .report.pdf import ATTACHING_VARIANTS, AssetRefused, EmbeddedFile, render_pdf
-from .report.snapshot import SNAPSHOT_NAME, make_snapshot, snapshot_bytes
-from .report.templating import (
-    CMR_TEMPLATE,
-    FONT_STYLESHEET,
-    FORM_SD_TEMPLATE,
-    STYLESHEET,
-    TemplateFailure,
-    builtin_theme_dir,
-    make_environment,
-    render_template,
-    style_block,
-)
+from .report.html import render_html
+from .report.snapshot import make_snapshot, snapshot_bytes
+from .report.templating import FONT_STYLESHEET, builtin_theme_dir
 
-MANIFEST = "manifest.json"
-# 2: outputs are named relative to the manifest's folder (1: relative to the filing's folder).
-MANIFEST_VERSION = 2
-
-
-class OutputFormat(StrEnum):
-    HTML = "html"
-    PDF = "pdf"
-
-
-@dataclass(frozen=True)
-class DocumentSpec:
-    stem: str
-    template: str
-    title: str
-
-
-FORM_SD = DocumentSpec("form-sd", FORM_SD_TEMPLATE, "Form SD")
-CMR = DocumentSpec("conflict-minerals-report", CMR_TEMPLATE, "Conflict Minerals Report")
-ALL_DOCUMENTS = (FORM_SD, CMR)
+if TYPE_CHECKING:
+    from .report.pdf import EmbeddedFile
 
 
 @dataclass
@@ -68,32 +39,18 @@ class BuildResult:
     warnings: list[Problem] = field(default_factory=list)
 
 
-def documents_for(context: DocumentContext) -> list[DocumentSpec]:
-    # In rcoi_only mode the RCOI goes in Form SD Item 1.01 and there is no exhibit.
-    return [FORM_SD, CMR] if context.files_cmr else [FORM_SD]
+@dataclass
+class Validated:
+    loaded: LoadedFiling
+    deadline: date
 
 
-def _stylesheet(loaded: LoadedFiling) -> str:
-    css = (builtin_theme_dir() / STYLESHEET).read_text(encoding="utf-8")
-    if loaded.css_path is not None:
-        css += "\n/* presentation.css */\n" + read_input_text(loaded.css_path)
-    return css
-
-
-def render_html(loaded: LoadedFiling, context: DocumentContext) -> dict[str, str]:
-    """HTML text of each document, keyed by file stem."""
-    env = make_environment(loaded.template_dir)
-    variables = {name: getattr(context, name) for name in DocumentContext.model_fields}
-    variables["stylesheet"] = style_block(_stylesheet(loaded))
-    pages = {}
-    for spec in documents_for(context):
-        try:
-            pages[spec.stem] = render_template(
-                env, spec.template, {**variables, "document_title": spec.title}
-            )
-        except TemplateFailure as failure:
-            raise failure.as_input_error() from None
-    return pages
+def validate(filing_path: Path) -> Validated:
+    """Everything `build` would read, checked; the documents rendered (an override template's
+    syntax error or sandbox breach shows here) and nothing written."""
+    loaded = load_filing(filing_path)
+    render_html(loaded, build_context(loaded))
+    return Validated(loaded, filing_deadline(loaded.filing.reporting_year))
 
 
 @dataclass(frozen=True)
@@ -109,6 +66,8 @@ def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedF
     """PDF/A-3 copies carry the survey results and the manifest of the inputs.
 
     The manifest embedded is the inputs half: a PDF cannot carry its own hash."""
+    from .report.pdf import ATTACHING_VARIANTS, EmbeddedFile
+
     if variant not in ATTACHING_VARIANTS:
         return []
     return [
@@ -124,6 +83,8 @@ def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedF
 
 
 def _pdf(loaded: LoadedFiling, html: str, variant: str | None = None) -> bytes:
+    from .report.pdf import AssetRefused, render_pdf
+
     theme = builtin_theme_dir()
     roots = [theme] + ([loaded.template_dir] if loaded.template_dir else [])
     if loaded.css_path is not None:
@@ -142,55 +103,9 @@ def _pdf(loaded: LoadedFiling, html: str, variant: str | None = None) -> bytes:
         raise InputError([Problem(str(loaded.filing_path.name), None, None, "", str(refused))]) from None
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def relative_to(path: Path, base: Path) -> str:
-    return Path(os.path.relpath(path.resolve(), base.resolve())).as_posix()
-
-
-def input_digests(loaded: LoadedFiling) -> list[dict[str, str]]:
-    """Each input's path relative to the filing's folder and its sha256."""
-    base = loaded.base_dir
-    return [
-        {"path": relative_to(path, base), "sha256": sha256(read_input_file(path, MAX_ASSET_BYTES))}
-        for path in loaded.input_files()
-    ]
-
-
-def _manifest_head(loaded: LoadedFiling) -> dict:
-    base = loaded.base_dir
-    return {
-        "manifest_version": MANIFEST_VERSION,
-        "tool": {"name": "conflict-minerals", "version": __version__},
-        "weasyprint": weasyprint.__version__,
-        "filing": relative_to(loaded.filing_path, base),
-        "reporting_year": loaded.filing.reporting_year,
-        "mode": loaded.filing.mode.value,
-        "inputs": input_digests(loaded),
-    }
-
-
-def inputs_manifest(loaded: LoadedFiling) -> bytes:
-    return (json.dumps(_manifest_head(loaded), indent=2, sort_keys=True) + "\n").encode("utf-8")
-
-
-def make_manifest(loaded: LoadedFiling, out_dir: Path, outputs: dict[Path, bytes]) -> bytes:
-    """Inputs relative to the filing's folder; outputs relative to the manifest's own folder, so
-    the same build into any folder gives the same manifest, and a moved folder still checks."""
-    manifest = _manifest_head(loaded) | {
-        "outputs": [
-            {"path": path.relative_to(out_dir).as_posix(), "sha256": sha256(data)}
-            for path, data in sorted(outputs.items())
-        ],
-    }
-    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
-
-
 def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -> dict[Path, bytes]:
     context = build_context(loaded)
-    outputs: dict[Path, bytes] = {out_dir / SNAPSHOT_NAME: snapshot_bytes(make_snapshot(loaded, context))}
+    outputs: dict[Path, bytes] = {out_dir / SNAPSHOT: snapshot_bytes(make_snapshot(loaded, context))}
     # Not part of the filing, and written whatever --format says: the answer to "where does
     # this number come from?" must sit beside every build.
     outputs |= evidence_outputs(loaded, context, out_dir)
@@ -201,6 +116,8 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
         if OutputFormat.PDF in options.formats:
             outputs[out_dir / f"{stem}.pdf"] = _pdf(loaded, html, options.pdf_variant)
     if options.edgar:
+        from .edgar.package import edgar_outputs
+
         outputs |= edgar_outputs(loaded, pages, out_dir / EDGAR_DIR, allow_draft=options.allow_draft)
     return outputs
 
@@ -219,11 +136,14 @@ def build(
     refuse_overwriting_inputs(loaded, out_dir, outputs)
     manifest = out_dir / MANIFEST
     outputs[manifest] = make_manifest(loaded, out_dir, outputs)
-    with locked_folder(out_dir):
-        if (out_dir / EDGAR_DIR).is_dir():
-            clear_stale_temporaries(out_dir / EDGAR_DIR)
-        stale = [path for path in previous_outputs(out_dir, loaded.base_dir) if path not in outputs]
-        replace_together(outputs, remove=stale, last=manifest)
+    stale = write_locked(
+        out_dir,
+        outputs,
+        # Read under the lock: the previous build's manifest says what it wrote.
+        stale=lambda: [path for path in previous_outputs(out_dir, loaded.base_dir) if path not in outputs],
+        last=manifest,
+        clean=[out_dir / EDGAR_DIR],
+    )
     return BuildResult(
         out_dir=out_dir,
         written=list(outputs),
@@ -244,21 +164,16 @@ def _draft_edgar_problem(loaded: LoadedFiling) -> Problem:
     return Problem(loaded.filing_path.name, None, None, "presentation.draft", message)
 
 
-def _lexical(path: Path) -> Path:
-    """The path with its folder resolved but not its last part: what a rename would replace."""
-    return path.parent.resolve() / path.name
-
-
 def refuse_overwriting_inputs(loaded: LoadedFiling, out_dir: Path, outputs: dict[Path, bytes]) -> None:
     """`--out` may be the filing's own folder, but no output may replace an input, and the
     outputs may not land among the templates (the next build would read them as templates)."""
     inputs = {}
     for path in loaded.input_files():
         inputs[path.resolve()] = path
-        inputs[_lexical(path)] = path
+        inputs[rename_target(path)] = path
     problems = []
     for output in [*outputs, out_dir / MANIFEST]:
-        if (source := inputs.get(_lexical(output))) is not None:
+        if (source := inputs.get(rename_target(output))) is not None:
             message = f"the output would overwrite the input {display_path(source)}; choose another --out"
             problems.append(Problem(display_path(output), None, None, "", message))
     template_dir = loaded.template_dir
@@ -269,35 +184,15 @@ def refuse_overwriting_inputs(loaded: LoadedFiling, out_dir: Path, outputs: dict
         raise InputError(problems)
 
 
-# The files a build writes, relative to its folder: only these are ever removed as stale.
-_OWN_OUTPUT = re.compile(
-    r"(form-sd|conflict-minerals-report)\.(html|pdf)|filing-data\.json"
-    r"|evidence\.(json|html)|edgar/(formsd|ex1-01)-\d{4}\.htm|edgar/submission\.json"
-)
-
-
 def previous_outputs(out_dir: Path, filing_dir: Path) -> list[Path]:
     """The files the previous build's manifest lists, for removing those this build no longer makes
     (a CMR after switching to rcoi_only, a PDF after `--format html`).
 
-    Only names this tool writes, inside the folder, are taken: anything else there (another
-    tool's `edgar/file.json`, a forged manifest's `../notes.txt`) is left alone. An unreadable
-    manifest removes nothing."""
+    Only names this tool writes (documents.OWN_OUTPUT), inside the folder, are taken: anything
+    else there (another tool's `edgar/file.json`, a forged manifest's `../notes.txt`) is left
+    alone. An unreadable manifest removes nothing."""
     try:
-        manifest = json.loads(read_input_text(out_dir / MANIFEST))
-        version = manifest.get("manifest_version")
-        entries = [str(entry["path"]) for entry in manifest["outputs"]]
-    except (InputError, ValueError, KeyError, TypeError, AttributeError):
+        listed = read_manifest(out_dir).outputs_inside(filing_dir)
+    except (InputError, NotAManifest):
         return []
-    # Manifests before version 2 gave outputs relative to the filing's folder.
-    base = out_dir if version == MANIFEST_VERSION else filing_dir
-    folder = out_dir.resolve()
-    found = []
-    for entry in entries:
-        try:
-            relative = _lexical(base / entry).relative_to(folder).as_posix()
-        except (ValueError, OSError, RuntimeError):
-            continue
-        if _OWN_OUTPUT.fullmatch(relative):
-            found.append(out_dir / relative)
-    return sorted(set(found))
+    return sorted({out_dir / relative for relative in listed if OWN_OUTPUT.fullmatch(relative)})

@@ -1,23 +1,30 @@
-"""The `cmr` command line. Exit codes: 0 ok, 1 invalid input, 2 usage."""
+"""The `cmr` command line. Exit codes: 0 ok, 1 invalid input, 2 usage.
+
+Each command parses its options, calls one library function and prints the result; `_reported`
+turns every error a command can meet into its message and exit code. The library is imported
+inside the commands, so `cmr --help` and `cmr --version` load none of it, and `cmr validate`
+never loads WeasyPrint.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import gc
 import json
 import os
 import sys
-from enum import StrEnum
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from . import __version__
-from .filing.dates import long_date
-from .filing.deadline import filing_deadline
-from .filing.loader import load_filing
+from .documents import OutputFormat
 from .filing.starter import NotAFolder, StarterExists, write_starter
+from .ingest.stopping import Interrupted
 from .outputs import OutputBusy
 from .problems import InputError, Problem, Severity
 
@@ -25,9 +32,40 @@ EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 
+
+class PlainHelpCommand(TyperCommand):
+    """Help that names each argument plainly (`FILING.yaml`, `FILE...`), where Typer would print
+    `{FILING.yaml}` in the usage line and `FILING.yaml <path>` in the list."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        return pieces + [_plain_name(p) for p in self.get_params(ctx) if p.param_type_name == "argument"]
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((_plain_name(param), record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _plain_name(param: Any) -> str:
+    name = param.metavar or param.name.upper()
+    return f"{name}..." if param.nargs != 1 else name
+
+
 app = typer.Typer(
     name="cmr",
     help="Draft the SEC Form SD and Conflict Minerals Report from YAML and supplier survey results.",
+    epilog="Start with `cmr init DIR`, then `cmr build DIR/filing.yaml`. `cmr COMMAND --help` explains each.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -35,9 +73,10 @@ app = typer.Typer(
 )
 
 
-class FormatChoice(StrEnum):
-    HTML = "html"
-    PDF = "pdf"
+def _command(name: str, summary: str, example: str) -> Any:
+    """A command whose one-line summary is shown whole in `cmr --help` (click cuts a docstring's
+    first line at 45 characters) and whose help ends with an example."""
+    return app.command(name, cls=PlainHelpCommand, short_help=summary, epilog=f"Example:\n\n\b\n  {example}")
 
 
 def _print_problems(problems: list[Problem]) -> None:
@@ -45,19 +84,38 @@ def _print_problems(problems: list[Problem]) -> None:
         typer.echo(str(problem), err=True)
 
 
-def _fail(error: InputError, as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps({"ok": False, "problems": [p.as_dict() for p in error.problems]}, indent=2))
-    _print_problems(error.problems)
-    errors = sum(1 for p in error.problems if p.severity is Severity.ERROR)
-    typer.echo(f"{errors} error{'s' if errors != 1 else ''} found; nothing was written.", err=True)
-    raise typer.Exit(EXIT_INVALID)
+@contextlib.contextmanager
+def _reported(as_json: bool = False, writes: bool = True) -> Iterator[None]:
+    """Every error a command can meet, as a message on stderr and an exit code; never a traceback.
 
-
-def _cannot_write(error: OSError) -> None:
-    where = f" {error.filename}" if error.filename else ""
-    typer.echo(f"error: cannot write{where}: {error.strerror or error}", err=True)
-    raise typer.Exit(EXIT_INVALID)
+    `writes`: the command writes files, so invalid input ends with "nothing was written"."""
+    try:
+        yield
+    except InputError as error:
+        if as_json:
+            typer.echo(json.dumps({"ok": False, "problems": [p.as_dict() for p in error.problems]}, indent=2))
+        _print_problems(error.problems)
+        if writes:
+            errors = sum(1 for p in error.problems if p.severity is Severity.ERROR)
+            typer.echo(f"{errors} error{'s' if errors != 1 else ''} found; nothing was written.", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except StarterExists as exists:
+        typer.echo(f"{exists}: already exists (use --force to overwrite)", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except NotAFolder as problem:
+        typer.echo(f"{problem}: is a file, not a folder; give a folder for the new project", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except OutputBusy as busy:
+        typer.echo(f"error: {busy}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        typer.echo(f"error: cannot write{where}: {error.strerror or error}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except Interrupted as stop:
+        state = "the outputs had all been written" if stop.outputs_written else "nothing was written"
+        typer.echo(f"ingest: stopped by {stop.signal_name}; {state}", err=True)
+        raise typer.Exit(stop.exit_code) from None
 
 
 def _version(value: bool) -> None:
@@ -79,50 +137,47 @@ FilingArg = Annotated[
     Path, typer.Argument(metavar="FILING.yaml", help="The company filing YAML.", show_default=False)
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+_FORMATS = " or ".join(OutputFormat)
 
 
-@app.command()
+@_command(
+    "init",
+    "Write a starter project (filing.yaml with every field explained, survey.yaml) that builds as is.",
+    "cmr init acme-2025 && cmr build acme-2025/filing.yaml",
+)
 def init(
     directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the new project.")],
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing starter files.")] = False,
 ) -> None:
     """Write a starter project (filing.yaml with every field explained, survey.yaml) that builds as is."""
-    try:
+    with _reported():
         written = write_starter(directory, force=force)
-    except StarterExists as exists:
-        typer.echo(f"{exists}: already exists (use --force to overwrite)", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    except NotAFolder as problem:
-        typer.echo(f"{problem}: is a file, not a folder; give a folder for the new project", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    except OSError as error:
-        _cannot_write(error)
     for path in written:
         typer.echo(f"wrote {path}")
     typer.echo(f"next: cmr build {directory / 'filing.yaml'}")
 
 
-@app.command()
+@_command(
+    "validate",
+    "Check everything `build` would read and print every problem found, with the filing deadline.",
+    "cmr validate sample_inputs/acme-2025/filing.yaml",
+)
 def validate(filing: FilingArg, as_json: JsonOpt = False) -> None:
-    """Check everything `build` would read and print every problem found."""
-    try:
-        loaded = load_filing(filing)
-        # The templates too: an override folder's syntax error or sandbox breach shows here.
-        from .build import render_html
-        from .report.context import build_context
+    """Check everything `build` would read (the filing, the survey, the templates) and print every
+    problem found, not just the first, and the filing deadline."""
+    from .build import validate as validate_filing
+    from .filing.dates import long_date
 
-        render_html(loaded, build_context(loaded))
-    except InputError as error:
-        _fail(error, as_json)
-        return
-    deadline = long_date(filing_deadline(loaded.filing.reporting_year))
+    with _reported(as_json):
+        result = validate_filing(filing)
+    loaded = result.loaded
     if as_json:
         typer.echo(
             json.dumps(
                 {
                     "ok": True,
                     "reporting_year": loaded.filing.reporting_year,
-                    "filing_deadline": filing_deadline(loaded.filing.reporting_year).isoformat(),
+                    "filing_deadline": result.deadline.isoformat(),
                     "problems": [p.as_dict() for p in loaded.warnings],
                 },
                 indent=2,
@@ -131,7 +186,7 @@ def validate(filing: FilingArg, as_json: JsonOpt = False) -> None:
     _print_problems(loaded.warnings)
     typer.echo(
         f"{filing}: valid ({loaded.filing.mode.value}, reporting year {loaded.filing.reporting_year}, "
-        f"{len(loaded.survey.smelters)} smelters and refiners); filing deadline {deadline}",
+        f"{len(loaded.survey.smelters)} smelters and refiners); filing deadline {long_date(result.deadline)}",
         err=as_json,
     )
 
@@ -142,7 +197,15 @@ def default_out_dir(filing: Path) -> Path:
     return Path("output") / (name or "filing")
 
 
-@app.command("build")
+def _chosen_formats(formats: list[OutputFormat] | None) -> frozenset[OutputFormat]:
+    return frozenset(formats) if formats else frozenset(OutputFormat)
+
+
+@_command(
+    "build",
+    "Render the Form SD and Conflict Minerals Report as HTML and PDF, with the evidence and manifest.json.",
+    "cmr build sample_inputs/acme-2025/filing.yaml --out output/acme-2025 --format pdf",
+)
 def build_command(
     filing: FilingArg,
     out: Annotated[
@@ -150,8 +213,10 @@ def build_command(
         typer.Option("--out", "-o", metavar="DIR", help="Output folder [default: output/<filing folder>]."),
     ] = None,
     formats: Annotated[
-        list[FormatChoice] | None,
-        typer.Option("--format", "-f", help="Limit the outputs to html or pdf (repeatable)."),
+        list[OutputFormat] | None,
+        typer.Option(
+            "--format", "-f", metavar="FORMAT", help=f"Write the documents as {_FORMATS} only (repeatable)."
+        ),
     ] = None,
     pdf_variant: Annotated[
         str | None,
@@ -169,9 +234,10 @@ def build_command(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Render the Form SD and Conflict Minerals Report as HTML and PDF, with manifest.json."""
-    # Imported here so `validate` and `init` do not pay for loading WeasyPrint.
-    from .build import BuildOptions, OutputFormat, build
+    """Render the Form SD and Conflict Minerals Report as HTML and PDF, with filing-data.json,
+    evidence.json, evidence.html and manifest.json."""
+    from .build import BuildOptions, build
+    from .filing.dates import long_date
     from .report.pdf import PDF_VARIANTS
 
     if pdf_variant is not None and pdf_variant not in PDF_VARIANTS:
@@ -182,18 +248,11 @@ def build_command(
     gc.freeze()
 
     out_dir = out if out is not None else default_out_dir(filing)
-    chosen = frozenset(OutputFormat(f.value) for f in formats) if formats else frozenset(OutputFormat)
-    try:
-        options = BuildOptions(formats=chosen, pdf_variant=pdf_variant, edgar=edgar, allow_draft=allow_draft)
+    options = BuildOptions(
+        formats=_chosen_formats(formats), pdf_variant=pdf_variant, edgar=edgar, allow_draft=allow_draft
+    )
+    with _reported(as_json):
         result = build(filing, out_dir, options)
-    except InputError as error:
-        _fail(error, as_json)
-        return
-    except OutputBusy as busy:
-        typer.echo(f"error: {busy}", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    except OSError as error:
-        _cannot_write(error)
     _print_problems(result.warnings)
     if as_json:
         typer.echo(
@@ -249,6 +308,7 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+            self.bar = None
 
 
 def _parse_day(value: str | None, option: str) -> datetime.date | None:
@@ -260,7 +320,11 @@ def _parse_day(value: str | None, option: str) -> datetime.date | None:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
 
 
-@app.command()
+@_command(
+    "ingest",
+    "Read a folder of supplier CMRT/EMRT/CRT workbooks, check them, write the survey results `build` reads.",
+    "cmr ingest suppliers/ --out survey.yaml --status rmap-status.csv --findings findings/",
+)
 def ingest(
     suppliers_dir: Annotated[
         Path, typer.Argument(metavar="SUPPLIERS_DIR", help="Folder of supplier CMRT/EMRT workbooks.")
@@ -290,13 +354,18 @@ def ingest(
         Path | None, typer.Option(metavar="DIR", help="Write one JSON file per workbook here.")
     ] = None,
     year: Annotated[
-        int | None, typer.Option(min=2013, max=2100, help="Reporting year [default: last calendar year].")
+        int | None,
+        typer.Option(
+            metavar="YYYY", min=2013, max=2100, help="Reporting year [default: last calendar year]."
+        ),
     ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(metavar="YYYY-MM-DD", help="Date for 'effective date in the future' [default: today]."),
     ] = None,
-    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes [default: all cores].")] = None,
+    jobs: Annotated[
+        int | None, typer.Option(metavar="N", min=1, help="Worker processes [default: all cores].")
+    ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Read every file again.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any finding is an error.")] = False,
     as_json: JsonOpt = False,
@@ -305,7 +374,7 @@ def ingest(
     from .ingest.discover import printable
     from .ingest.pipeline import IngestOptions, run_ingest
     from .ingest.runner import default_cache_dir
-    from .ingest.stopping import Interrupted, stop_on_signals
+    from .ingest.stopping import stop_on_signals
 
     options = IngestOptions(
         folder=suppliers_dir,
@@ -322,26 +391,9 @@ def ingest(
         cache_dir=None if no_cache else default_cache_dir(),
     )
     progress = _Progress()
-    try:
-        with stop_on_signals():
-            outcome = run_ingest(options, progress)
-    except Interrupted as stop:
-        progress.close()
-        state = "the outputs had all been written" if stop.outputs_written else "nothing was written"
-        typer.echo(f"ingest: stopped by {stop.signal_name}; {state}", err=True)
-        raise typer.Exit(stop.exit_code) from None
-    except InputError as error:
-        progress.close()
-        _fail(error, as_json)
-        return
-    except OutputBusy as busy:
-        progress.close()
-        typer.echo(f"error: {busy}", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    except OSError as error:
-        progress.close()
-        _cannot_write(error)
-    progress.close()
+    # The progress bar is closed before any message is printed.
+    with _reported(as_json), contextlib.closing(progress), stop_on_signals():
+        outcome = run_ingest(options, progress)
     for finding in outcome.unreadable:
         typer.echo(f"{finding.file}: {finding.code}: {finding.message}", err=True)
     counts = {
@@ -374,7 +426,11 @@ def ingest(
         raise typer.Exit(EXIT_INVALID)
 
 
-@app.command()
+@_command(
+    "diff",
+    "Compare two filings: data changes keyed by smelter ID and a word-level redline of the text.",
+    "cmr diff output/acme-2024 sample_inputs/acme-2025/filing.yaml --out review/",
+)
 def diff(
     old: Annotated[Path, typer.Argument(metavar="OLD", help="Old filing YAML or cmr build output folder.")],
     new: Annotated[Path, typer.Argument(metavar="NEW", help="New filing YAML or cmr build output folder.")],
@@ -382,9 +438,12 @@ def diff(
         Path, typer.Option("--out", "-o", metavar="DIR", help="Folder for diff.html, diff.pdf, diff.json.")
     ],
     formats: Annotated[
-        list[FormatChoice] | None,
+        list[OutputFormat] | None,
         typer.Option(
-            "--format", "-f", help="Limit the redline to html or pdf (diff.json is always written)."
+            "--format",
+            "-f",
+            metavar="FORMAT",
+            help=f"Write the redline as {_FORMATS} only (diff.json is always written).",
         ),
     ] = None,
     exit_code: Annotated[
@@ -393,35 +452,12 @@ def diff(
     as_json: JsonOpt = False,
 ) -> None:
     """Compare two filings: data changes keyed by smelter ID and a word-level redline of the text."""
-    from .diff.compare import compare, diff_html, diff_json, diff_pdf
-    from .outputs import locked_folder, replace_together
+    from .diff.compare import write_diff
 
     gc.freeze()
-    chosen = {f.value for f in formats} if formats else {"html", "pdf"}
-    try:
-        comparison = compare(old, new)
-    except InputError as error:
-        _fail(error, as_json)
-        return
-    outputs = {out / "diff.json": diff_json(comparison)}
-    html = diff_html(comparison)
-    if "html" in chosen:
-        outputs[out / "diff.html"] = html.encode("utf-8")
-    if "pdf" in chosen:
-        outputs[out / "diff.pdf"] = diff_pdf(html, comparison)
-    named = {side.parent.resolve() / side.name: side for side in (old, new)}
-    for path in outputs:
-        if (side := named.get(path.parent.resolve() / path.name)) is not None:
-            problem = Problem(str(path), None, None, "", f"the output would overwrite the input {side}")
-            _fail(InputError([problem]), as_json)
-    try:
-        with locked_folder(out):
-            replace_together(outputs)
-    except OutputBusy as busy:
-        typer.echo(f"error: {busy}", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    except OSError as error:
-        _cannot_write(error)
+    with _reported(as_json):
+        result = write_diff(old, new, out, _chosen_formats(formats))
+    comparison = result.comparison
     summary = comparison.summary()
     if as_json:
         typer.echo(
@@ -430,13 +466,13 @@ def diff(
                     "ok": True,
                     "differs": comparison.differs,
                     "summary": summary,
-                    "written": [str(p) for p in outputs],
+                    "written": [str(p) for p in result.written],
                 },
                 indent=2,
             )
         )
     else:
-        for path in outputs:
+        for path in result.written:
             typer.echo(f"wrote {path}")
     changes = ", ".join(
         f"{value} {key.replace('_', ' ')}" for key, value in summary.items() if value and key != "total"
@@ -446,23 +482,20 @@ def diff(
         raise typer.Exit(EXIT_INVALID)
 
 
-@app.command("check-edgar")
+@_command(
+    "check-edgar",
+    "Check HTML documents against EDGAR's rules and print each problem with its line and a fix.",
+    "cmr check-edgar output/acme-2025/edgar/*.htm",
+)
 def check_edgar(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="EDGAR .htm documents to check.")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="EDGAR .htm documents to check.")],
     as_json: JsonOpt = False,
 ) -> None:
     """Check HTML documents against EDGAR's rules; print each problem with its line and a fix."""
-    from .edgar.lint import lint_html
-    from .filing.inputs import MAX_ASSET_BYTES, read_input_file
+    from .edgar.lint import lint_files
 
-    problems = []
-    for path in files:
-        try:
-            data = read_input_file(path, MAX_ASSET_BYTES, str(path))
-        except InputError as error:
-            _print_problems(error.problems)
-            raise typer.Exit(EXIT_INVALID) from None
-        problems += lint_html(data, str(path), path.parent)
+    with _reported(writes=False):
+        problems = lint_files(files)
     if as_json:
         typer.echo(json.dumps([vars(p) for p in problems], indent=2))
     for problem in problems:

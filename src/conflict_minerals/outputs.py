@@ -20,7 +20,7 @@ import re
 import secrets
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 LOCK_NAME = ".cmr.lock"
@@ -32,6 +32,12 @@ _OWN_TEMPORARY = re.compile(r"\.cmr-[a-z0-9_]{8}\.tmp")
 
 class OutputBusy(Exception):
     pass
+
+
+def rename_target(path: Path) -> Path:
+    """The path with its folder resolved but not its last part: what a rename would replace
+    (a symlink of that name is replaced, not followed)."""
+    return path.parent.resolve() / path.name
 
 
 def _naming(error: OSError, path: Path) -> OSError:
@@ -212,3 +218,35 @@ def locked_folder(folder: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def locked_folders(folders: Iterable[Path]) -> Iterator[None]:
+    """Hold the lock of every folder, taken in one order (by real path) so that two runs
+    sharing folders never wait on each other."""
+    with contextlib.ExitStack() as stack:
+        for folder in sorted({folder.resolve() for folder in folders}):
+            stack.enter_context(locked_folder(folder))
+        yield
+
+
+def write_locked(
+    folder: Path,
+    files: dict[Path, bytes],
+    *,
+    stale: Callable[[], Iterable[Path]] = list,
+    last: Path | None = None,
+    clean: Iterable[Path] = (),
+) -> list[Path]:
+    """Write `files` into `folder` as one change (`replace_together`) with the folder's lock held.
+
+    `stale` is asked under the lock (it may read what an earlier run wrote) for the files to
+    remove; `clean` names sub-folders whose leftover temporaries are removed too (the folder's
+    own are removed by taking the lock). Returns the files removed."""
+    with locked_folder(folder):
+        for sub in clean:
+            if sub.is_dir():
+                clear_stale_temporaries(sub)
+        removed = list(stale())
+        replace_together(files, remove=removed, last=last)
+    return removed

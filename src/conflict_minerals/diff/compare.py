@@ -1,21 +1,26 @@
-"""`cmr diff`: compare two filings and write diff.html, diff.pdf and diff.json."""
+"""`cmr diff`: compare two filings and write diff.html, diff.pdf and diff.json.
+
+WeasyPrint is imported only to write diff.pdf."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from .. import __version__
-from ..build import CMR, FORM_SD
-from ..report.pdf import render_pdf
-from ..report.templating import builtin_theme_dir, make_environment, render_template, style_block
+from ..documents import DOCUMENTS, OutputFormat
+from ..outputs import rename_target, write_locked
+from ..problems import InputError, Problem
+from ..report.templating import builtin_theme_dir, make_environment, render_template, theme_stylesheet
 from .datadiff import DataDiff, diff_data
 from .prose import SectionDiff, diff_document
 from .sides import Side, load_side
 
-DOCUMENT_TITLES = {FORM_SD.stem: "Form SD", CMR.stem: "Conflict Minerals Report (Exhibit 1.01)"}
+DIFF_JSON = "diff.json"
+DIFF_PAGE = "diff"  # diff.html and diff.pdf
 
 
 @dataclass
@@ -48,9 +53,9 @@ class Comparison:
 def compare(old_path: Path, new_path: Path) -> Comparison:
     old, new = load_side(old_path), load_side(new_path)
     sections: list[SectionDiff] = []
-    for stem in DOCUMENT_TITLES:
-        if stem in old.documents or stem in new.documents:
-            sections += diff_document(stem, old.documents.get(stem), new.documents.get(stem))
+    for doc in DOCUMENTS:
+        if doc.stem in old.documents or doc.stem in new.documents:
+            sections += diff_document(doc.stem, old.documents.get(doc.stem), new.documents.get(doc.stem))
     return Comparison(old, new, diff_data(old.snapshot, new.snapshot), sections)
 
 
@@ -90,15 +95,14 @@ def diff_json(comparison: Comparison) -> bytes:
 
 
 def diff_html(comparison: Comparison) -> str:
-    theme = builtin_theme_dir()
     by_metal: dict[str, dict[str, list]] = {}
     for kind in ("smelters_added", "smelters_removed", "status_changed", "smelters_changed"):
         for change in getattr(comparison.data, kind):
             by_metal.setdefault(change.metal, {}).setdefault(kind, []).append(change)
     documents = [
-        (stem, title, [s for s in comparison.sections if s.document == stem])
-        for stem, title in DOCUMENT_TITLES.items()
-        if any(s.document == stem for s in comparison.sections)
+        (doc.stem, doc.list_title, [s for s in comparison.sections if s.document == doc.stem])
+        for doc in DOCUMENTS
+        if any(s.document == doc.stem for s in comparison.sections)
     ]
     return render_template(
         make_environment(None),
@@ -115,12 +119,14 @@ def diff_html(comparison: Comparison) -> str:
             ],
             "documents": documents,
             "tool_version": __version__,
-            "stylesheet": style_block((theme / "css" / "diff.css").read_text(encoding="utf-8")),
+            "stylesheet": theme_stylesheet("css/diff.css"),
         },
     )
 
 
 def diff_pdf(html: str, comparison: Comparison) -> bytes:
+    from ..report.pdf import render_pdf
+
     theme = builtin_theme_dir()
     return render_pdf(
         html,
@@ -130,3 +136,34 @@ def diff_pdf(html: str, comparison: Comparison) -> bytes:
         # The redline has no date of its own: pin font timestamps to one derived from the inputs.
         document_date=date(comparison.new.reporting_year + 1, 1, 1),
     )
+
+
+@dataclass
+class DiffResult:
+    comparison: Comparison
+    written: list[Path]
+
+
+def write_diff(
+    old_path: Path, new_path: Path, out_dir: Path, formats: Collection[OutputFormat] = tuple(OutputFormat)
+) -> DiffResult:
+    """Compare two filings and write diff.json, and diff.html and diff.pdf as `formats` asks,
+    all or nothing; an output that would replace one of the two inputs is refused first."""
+    comparison = compare(old_path, new_path)
+    outputs = {out_dir / DIFF_JSON: diff_json(comparison)}
+    html = diff_html(comparison)
+    if OutputFormat.HTML in formats:
+        outputs[out_dir / f"{DIFF_PAGE}.html"] = html.encode("utf-8")
+    if OutputFormat.PDF in formats:
+        outputs[out_dir / f"{DIFF_PAGE}.pdf"] = diff_pdf(html, comparison)
+    _refuse_overwriting_inputs(outputs, (old_path, new_path))
+    write_locked(out_dir, outputs)
+    return DiffResult(comparison, list(outputs))
+
+
+def _refuse_overwriting_inputs(outputs: dict[Path, bytes], inputs: tuple[Path, ...]) -> None:
+    named = {rename_target(side): side for side in inputs}
+    for path in outputs:
+        if (side := named.get(rename_target(path))) is not None:
+            problem = Problem(str(path), None, None, "", f"the output would overwrite the input {side}")
+            raise InputError([problem])

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from urllib.parse import unquote
@@ -196,6 +196,15 @@ def _mask(text: str) -> str:
         return match[0][:keep] + re.sub(r"[^\n]", " ", match[0][keep:])
 
     return _RAW_TEXT.sub(blank, text)
+
+
+def lint_files(paths: Iterable[Path]) -> list[EdgarProblem]:
+    """`cmr check-edgar`: the problems of each file in turn. A file that cannot be read is an
+    InputError naming it (unlike `lint_file`, which reports it as a problem of the file)."""
+    problems: list[EdgarProblem] = []
+    for path in paths:
+        problems += lint_html(read_input_file(path, MAX_ASSET_BYTES, str(path)), str(path), path.parent)
+    return problems
 
 
 def lint_file(path: Path) -> list[EdgarProblem]:

@@ -1,5 +1,6 @@
-"""`cmr build --edgar`: the submission folder: Form SD (type SD), the CMR (type EX-1.01) as
-EDGAR .htm files, and submission.json with what the filer enters in EDGARLink Online."""
+"""`cmr build --edgar`: the submission folder: Form SD and the CMR as EDGAR .htm files (their
+document types and file names are in documents.py), and submission.json with what the filer
+enters in EDGARLink Online."""
 
 from __future__ import annotations
 
@@ -7,25 +8,17 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..documents import CMR, DOCUMENTS, EDGAR_DIR, SUBMISSION
 from ..problems import InputError, Problem
 from .convert import to_edgar
 
 if TYPE_CHECKING:
     from ..filing.loader import LoadedFiling
 
-EDGAR_DIR = "edgar"
-SUBMISSION = "submission.json"
-
-# (document stem in the build, EDGAR document type, file name pattern, description)
-EDGAR_DOCUMENTS = (
-    ("form-sd", "SD", "formsd-{year}.htm", "Form SD"),
-    ("conflict-minerals-report", "EX-1.01", "ex1-01-{year}.htm", "Conflict Minerals Report"),
-)
-
 
 def submission(loaded: LoadedFiling, documents: list[dict]) -> bytes:
     year = loaded.filing.reporting_year
-    has_report = any(d["type"] == "EX-1.01" for d in documents)
+    has_report = any(d["type"] == CMR.edgar.type for d in documents)
     data = {
         "submission_type": "SD",
         "rule": "13p-1",
@@ -52,13 +45,18 @@ def edgar_outputs(
     year = loaded.filing.reporting_year
     outputs: dict[Path, bytes] = {}
     documents = []
-    for stem, doc_type, pattern, description in EDGAR_DOCUMENTS:
-        if stem not in pages:
+    for doc in DOCUMENTS:
+        if doc.stem not in pages:
             continue
-        name = pattern.format(year=year)
-        outputs[folder / name] = to_edgar(pages[stem])
+        name = doc.edgar.file_name(year)
+        outputs[folder / name] = to_edgar(pages[doc.stem])
         documents.append(
-            {"sequence": len(documents) + 1, "type": doc_type, "file_name": name, "description": description}
+            {
+                "sequence": len(documents) + 1,
+                "type": doc.edgar.type,
+                "file_name": name,
+                "description": doc.edgar.description,
+            }
         )
     problems = []
     for path, data in outputs.items():

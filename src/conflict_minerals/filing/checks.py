@@ -12,7 +12,7 @@ from .dates import long_date
 from .deadline import filing_deadline, window_opens
 from .models import Filing, FilingMode
 from .survey import RmapStatus, SurveyResults
-from .yamlio import LoadedYaml, Path_, dotted
+from .yamlio import LoadedYaml, Path_, dotted, strings
 
 WARNING = Severity.WARNING
 
@@ -236,17 +236,7 @@ def _mode_requirements(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
 
 
 def _narrative_texts(loaded: LoadedYaml) -> Iterator[tuple[Path_, str]]:
-    def walk(value: object, path: Path_) -> Iterator[tuple[Path_, str]]:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                yield from walk(item, (*path, key))
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                yield from walk(item, (*path, index))
-        elif isinstance(value, str):
-            yield path, value
-
-    yield from walk(loaded.data.get("narrative"), ("narrative",))
+    return strings(loaded.data.get("narrative"), ("narrative",))
 
 
 _CONFLICT_FREE = re.compile(r"conflict[\s-]+free", re.IGNORECASE)

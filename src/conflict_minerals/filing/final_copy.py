@@ -21,7 +21,7 @@ from ..problems import Problem, Severity
 from .dates import long_date
 from .models import Filing, FilingMode
 from .survey import SurveyResults
-from .yamlio import LoadedYaml, Path_, parse_yaml
+from .yamlio import LoadedYaml, Path_, parse_yaml, strings
 
 # A status list older than this at signing gives a warning. RMAP statuses change through the
 # year; filers commonly state them as of the end of the reporting year (five months before a
@@ -80,18 +80,6 @@ def _final(problem: Problem) -> Problem:
         f"{problem.message} (presentation.draft is false: this is the copy to file)",
         problem.severity,
     )
-
-
-def strings(value: object, path: Path_) -> Iterator[tuple[Path_, str]]:
-    """Every text value under `value`, with its path."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from strings(item, (*path, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from strings(item, (*path, index))
-    elif isinstance(value, str):
-        yield path, value
 
 
 def bracket_placeholders(text: str) -> list[str]:

@@ -12,6 +12,7 @@ turns the nodes into plain values itself so that:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,18 @@ class LoadedYaml:
 
 def dotted(loc: Path_) -> str:
     return ".".join(str(part) for part in loc)
+
+
+def strings(value: object, path: Path_ = ()) -> Iterator[tuple[Path_, str]]:
+    """Every text value under `value` (parsed YAML), with its path below `path`."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from strings(item, (*path, index))
+    elif isinstance(value, str):
+        yield path, value
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:

@@ -6,12 +6,12 @@ can be cached by the file's content hash.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 
+from ..manifest import sha256
 from .cellmap import CellMap, CompanyQuestion, load_cellmap
 from .detect import Detected, detect
 from .models import (
@@ -51,10 +51,6 @@ OUT_OF_MEMORY = "reading the file needed more memory than allowed"
 NOT_LISTED = "smelter not listed"
 NOT_YET_IDENTIFIED = "smelter not yet identified"
 _MINERAL_LABEL = re.compile(r"[^a-z]+")
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def normalise_answer(meaning: str, value: object) -> str | None:

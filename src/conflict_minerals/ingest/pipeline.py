@@ -24,7 +24,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..filing.survey import SurveyResults
-from ..outputs import locked_folder, write_atomic
+from ..outputs import locked_folders, replace_together
 from ..problems import InputError, Problem, display_path
 from .aggregate import Aggregator
 from .cellmap import load_cellmap
@@ -336,11 +336,9 @@ class _FirstCopies:
 def _locked_outputs(options: IngestOptions) -> Iterator[None]:
     """Hold the lock of every output folder for the whole run: two runs never write (or clean)
     one folder at once, and stale temporaries are removed under the lock."""
-    folders = {options.out.parent}
-    folders |= {folder for folder in (options.findings_dir, options.details_dir) if folder is not None}
-    with contextlib.ExitStack() as stack:
-        for folder in sorted({f.resolve() for f in folders}):
-            stack.enter_context(locked_folder(folder))
+    folders = [options.out.parent]
+    folders += [folder for folder in (options.findings_dir, options.details_dir) if folder is not None]
+    with locked_folders(folders):
         yield
 
 
@@ -511,13 +509,11 @@ def _survey_yaml(survey: dict) -> bytes:
 
 
 def _write(outputs: dict[Path, bytes], staging: _Staging) -> list[Path]:
-    """Replace every output; a stop signal waits until all are written, so they match."""
+    """Replace every output as one change; a stop signal waits until all are written, so they match."""
     written = False
     try:
         with held():
-            for path, data in outputs.items():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(path, data)
+            replace_together(outputs)
             details = staging.publish()
             written = True
     except Interrupted as stop:

@@ -3,13 +3,13 @@ per-workbook details as JSON."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from ..report.templating import builtin_theme_dir, make_environment, render_template, style_block
+from ..manifest import sha256
+from ..report.templating import make_environment, render_template, theme_stylesheet
 from .checks import CODES
 from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
 from .spreadsheet import csv_bytes
@@ -77,9 +77,7 @@ def findings_html(findings: list[Finding], summary: dict, title: str) -> bytes:
             "suppliers": suppliers,
             "summary": summary,
             "codes": CODES,
-            "stylesheet": style_block(
-                (builtin_theme_dir() / "css" / "findings.css").read_text(encoding="utf-8")
-            ),
+            "stylesheet": theme_stylesheet("css/findings.css"),
         },
     )
     return html.encode("utf-8")
@@ -101,7 +99,7 @@ def details_name(file: str) -> str:
     it stays unique."""
     flat = re.sub(r"[^A-Za-z0-9._-]+", "_", file.replace("/", "__"))
     if len(flat) + len(".json") > MAX_DETAILS_NAME_BYTES:
-        digest = hashlib.sha256(file.encode("utf-8")).hexdigest()[:16]
+        digest = sha256(file.encode("utf-8"))[:16]
         flat = f"{flat[: MAX_DETAILS_NAME_BYTES - 40]}~{digest}"
     return flat + ".json"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import json
 import os
 import resource
@@ -31,10 +30,11 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from ..manifest import sha256
 from ..outputs import write_atomic
 from .cellmap import load_cellmap
 from .detect import detect
-from .extract import EXTRACTOR_VERSION, OUT_OF_MEMORY, lookup_rows, read_supplier_bytes, sha256
+from .extract import EXTRACTOR_VERSION, OUT_OF_MEMORY, lookup_rows, read_supplier_bytes
 from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
 from .reader import Limits, ReadFailure, ReadTimeout, open_workbook, read_limited
 
@@ -56,11 +56,9 @@ class Job:
 
 def cache_key_salt() -> str:
     """Cached results are valid only for the same extractor and the same cell maps."""
-    digest = hashlib.sha256(EXTRACTOR_VERSION.encode())
     folder = files(__package__) / "cellmaps"
-    for item in sorted(folder.iterdir(), key=lambda p: p.name):
-        digest.update(item.name.encode() + item.read_bytes())
-    return digest.hexdigest()[:16]
+    maps = [item.name.encode() + item.read_bytes() for item in sorted(folder.iterdir(), key=lambda p: p.name)]
+    return sha256(EXTRACTOR_VERSION.encode() + b"".join(maps))[:16]
 
 
 def default_cache_dir() -> Path:

@@ -271,41 +271,53 @@ def mine_locations(survey: SurveyResults) -> MineLocations | None:
     )
 
 
+def _trend_row(
+    year: int, surveyed: int, responded: int, spend_coverage_percent: float | None, by_status: list[int]
+) -> TrendRow:
+    """One year of the trend table; `by_status` counts SORs in STATUS_ORDER."""
+    total = sum(by_status)
+    good = (
+        by_status[STATUS_ORDER.index(RmapStatus.CONFORMANT)]
+        + by_status[STATUS_ORDER.index(RmapStatus.ACTIVE)]
+    )
+    return TrendRow(
+        year=year,
+        surveyed=surveyed,
+        responded=responded,
+        response_rate=percent(responded, surveyed),
+        spend_coverage=percent_value(spend_coverage_percent),
+        by_status=by_status,
+        total=total,
+        conformant_or_active=percent(good, total),
+    )
+
+
 def trend_rows(survey: SurveyResults) -> list[TrendRow]:
-    """Prior years given in the survey file, oldest first, then the reporting year."""
-    rows = []
-    for prior in sorted(survey.prior_years, key=lambda p: p.year):
-        counts = [prior.smelters_by_status.get(s, 0) for s in STATUS_ORDER]
-        total = sum(counts)
-        rows.append(
-            TrendRow(
-                year=prior.year,
-                surveyed=prior.suppliers_surveyed,
-                responded=prior.suppliers_responded,
-                response_rate=percent(prior.suppliers_responded, prior.suppliers_surveyed),
-                spend_coverage=percent_value(prior.spend_coverage_percent),
-                by_status=counts,
-                total=total,
-                conformant_or_active=percent(counts[0] + counts[1], total),
-            )
+    """Prior years given in the survey file, oldest first, then the reporting year; the same
+    figures, computed the same way, as Table 1 and Table 2 print for the reporting year."""
+    rows = [
+        _trend_row(
+            prior.year,
+            prior.suppliers_surveyed,
+            prior.suppliers_responded,
+            prior.spend_coverage_percent,
+            [prior.smelters_by_status.get(status, 0) for status in STATUS_ORDER],
         )
+        for prior in sorted(survey.prior_years, key=lambda p: p.year)
+    ]
     if not rows:
         return []
-    _, total_row = status_table(survey)
-    current = survey_table(survey)
-    rows.append(
-        TrendRow(
-            year=survey.reporting_year,
-            surveyed=current.surveyed,
-            responded=current.responded,
-            response_rate=current.response_rate,
-            spend_coverage=current.spend_coverage,
-            by_status=[c.count for c in total_row.counts],
-            total=total_row.total,
-            conformant_or_active=total_row.conformant_or_active.percent,
-        )
+    suppliers = survey.suppliers
+    counts = Counter(smelter.status for smelter in survey.smelters)
+    current = [counts[status] for status in STATUS_ORDER]
+    current_row = _trend_row(
+        survey.reporting_year,
+        suppliers.surveyed,
+        suppliers.responded,
+        suppliers.spend_coverage_percent,
+        current,
     )
-    return rows
+    return [*rows, current_row]
 
 
 def charts(

@@ -19,15 +19,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..documents import EVIDENCE_HTML, EVIDENCE_JSON
 from ..filing.countries import lookup_country
 from ..filing.loader import LoadedFiling
 from ..filing.survey import CellSource, Smelter
 from ..filing.yamlio import LoadedYaml, Path_, dotted
 from .context import METAL_ORDER, STATUS_ORDER, DocumentContext
-from .templating import TemplateFailure, make_environment, render_template
+from .templating import make_environment, render_template
 
-EVIDENCE_JSON = "evidence.json"
-EVIDENCE_HTML = "evidence.html"
 EVIDENCE_TEMPLATE = "evidence.html.j2"
 EVIDENCE_SCHEMA = 1
 SMELTER_SHEET = "Smelter List"
@@ -199,10 +198,7 @@ def evidence_html(loaded: LoadedFiling, context: DocumentContext, evidence: dict
         "statuses": [s.value for s in STATUS_ORDER],
         "survey": context.survey,
     }
-    try:
-        return render_template(env, EVIDENCE_TEMPLATE, variables).encode("utf-8")
-    except TemplateFailure as failure:
-        raise failure.as_input_error() from None
+    return render_template(env, EVIDENCE_TEMPLATE, variables).encode("utf-8")
 
 
 def evidence_outputs(loaded: LoadedFiling, context: DocumentContext, out_dir: Path) -> dict[Path, bytes]:

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict
 from ..filing.loader import LoadedFiling
 from .context import DocumentContext, percent, percent_value
 
-SNAPSHOT_NAME = "filing-data.json"
 SNAPSHOT_SCHEMA = 1
 
 

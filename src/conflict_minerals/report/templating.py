@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from types import FrameType
@@ -32,8 +31,6 @@ from markupsafe import Markup
 from ..filing.inputs import read_input_text
 from ..problems import InputError, Problem, display_path
 
-FORM_SD_TEMPLATE = "form-sd.html.j2"
-CMR_TEMPLATE = "cmr.html.j2"
 STYLESHEET = "css/documents.css"
 FONT_STYLESHEET = "css/fonts.css"
 
@@ -153,16 +150,23 @@ def style_block(css: str) -> Markup:
     return Markup(css.replace("</", "<\\/"))
 
 
-@dataclass
-class TemplateFailure(Exception):
-    """A template (usually a user override) failed to compile or render."""
+def theme_stylesheet(name: str, extra: str | None = None) -> Markup:
+    """A built-in stylesheet (`css/diff.css`) for a <style> element, with `extra` CSS after it."""
+    css = (builtin_theme_dir() / name).read_text(encoding="utf-8")
+    if extra is not None:
+        css += extra
+    return style_block(css)
 
-    file: str
-    line: int | None
-    message: str
 
-    def as_input_error(self) -> InputError:
-        return InputError([Problem(self.file, self.line, None, "", self.message)])
+class TemplateFailure(InputError):
+    """A template (usually a user override) failed to compile or render: an input error naming
+    the template's file and line, shown and mapped to an exit code like any other."""
+
+    def __init__(self, file: str, line: int | None, message: str) -> None:
+        super().__init__([Problem(file, line, None, "", message)])
+        self.file = file
+        self.line = line
+        self.message = message
 
 
 def render_template(env: SandboxedEnvironment, name: str, context: dict[str, object]) -> str:

@@ -1,0 +1,166 @@
+"""The shape of the package: one table of documents, a plain `--help`, and commands that load
+only what they use (issue 11)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conflict_minerals.cli import app
+from conflict_minerals.documents import CMR, DOCUMENTS, FORM_SD, OWN_OUTPUT, OutputFormat, documents_for
+
+from .conftest import REPO
+
+runner = CliRunner()
+PACKAGE = REPO / "src" / "conflict_minerals"
+COMMANDS = ("init", "validate", "build", "ingest", "diff", "check-edgar")
+
+# --------------------------------------------------------------------------------------
+# One table of documents
+
+
+def test_the_document_names_are_written_in_documents_py_only() -> None:
+    names = re.compile(r"conflict-minerals-report|form-sd\b|formsd-|ex1-01|EX-1\.01")
+    found = [
+        f"{path.relative_to(PACKAGE)}:{number}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "documents.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if names.search(line)
+    ]
+    assert found == []
+
+
+def test_the_stale_output_pattern_follows_the_table() -> None:
+    for document in DOCUMENTS:
+        for output_format in OutputFormat:
+            assert OWN_OUTPUT.fullmatch(document.file_name(output_format))
+        assert OWN_OUTPUT.fullmatch(f"edgar/{document.edgar.file_name(2025)}")
+    for name in ("filing-data.json", "evidence.json", "evidence.html", "edgar/submission.json"):
+        assert OWN_OUTPUT.fullmatch(name)
+    # Never the manifest, another tool's file, a look-alike or a path out of the folder.
+    for name in (
+        "manifest.json",
+        "notes.txt",
+        "form-sd.docx",
+        "xform-sd.html",
+        "edgar/file.json",
+        "edgar/formsd-25.htm",
+        "../form-sd.html",
+        "sub/form-sd.html",
+    ):
+        assert not OWN_OUTPUT.fullmatch(name), name
+
+
+def test_the_report_is_written_only_when_filed() -> None:
+    assert documents_for(True) == (FORM_SD, CMR)
+    assert documents_for(False) == (FORM_SD,)
+
+
+def test_the_package_root_holds_at_most_eight_modules() -> None:
+    modules = sorted(path.name for path in PACKAGE.glob("*.py"))
+    assert len(modules) <= 8, modules
+
+
+def test_diff_imports_no_build_driver() -> None:
+    for path in sorted((PACKAGE / "diff").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"from \.\.build import|import conflict_minerals\.build", text), path.name
+        assert not re.search(r"^from weasyprint|^import weasyprint", text, re.MULTILINE), path.name
+
+
+# --------------------------------------------------------------------------------------
+# A readable --help
+
+
+def _help(*arguments: str) -> str:
+    result = runner.invoke(app, [*arguments, "--help"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _first_column(text: str, section: str) -> list[str]:
+    """The names and metavars of a help section ("Options", "Arguments"), one per entry."""
+    body = text.split(f"\n{section}:\n", 1)[1].split("\n\n", 1)[0]
+    return [line.strip().split("  ")[0] for line in body.splitlines() if re.match(r"  \S", line)]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_help_shows_plain_metavars_and_an_example(command: str) -> None:
+    text = _help(command)
+    usage = text.splitlines()[0]
+    assert usage.startswith(f"Usage: cmr {command} [OPTIONS] ")
+    assert not re.search(r"[{}<>]|\[(?!OPTIONS\])", usage), usage
+    columns = _first_column(text, "Options")
+    if "\nArguments:\n" in text:
+        columns += _first_column(text, "Arguments")
+    for column in columns:
+        assert not re.search(r"[{}<>\[\]]|\b(path|int|str|list|range)\b", column), column
+    assert "Example:" in text
+    assert re.search(rf"^\s+cmr {command} \S", text.split("Example:", 1)[1], re.MULTILINE)
+
+
+def test_the_command_list_gives_whole_descriptions() -> None:
+    text = _help()
+    listing = text.split("\nCommands:\n", 1)[1].split("\n\n", 1)[0]
+    assert "…" not in listing and "..." not in listing
+    # Compared without white space: the list wraps lines, at hyphens too ("word-" "level").
+    described = "".join(listing.split())
+    assert [info.name for info in app.registered_commands] == list(COMMANDS)
+    for info in app.registered_commands:
+        assert info.short_help and "".join(f"{info.name} {info.short_help}".split()) in described, info.name
+
+
+# --------------------------------------------------------------------------------------
+# Fixed costs: what each command imports
+
+HEAVY = ("weasyprint", "pydyf", "fontTools", "lxml", "rich", "python_calamine", "msoffcrypto")
+LIBRARY = ("jinja2", "pydantic", "yaml", "markdown_it", "pycountry")
+
+_PROBE = """
+import json, sys
+from conflict_minerals.cli import main
+sys.argv = ["cmr", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})), file=sys.stderr)
+"""
+
+
+def _loaded(*arguments: str) -> set[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, *arguments], capture_output=True, text=True, timeout=120, check=False
+    )
+    return set(json.loads(result.stderr.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("arguments", [["--version"], ["--help"]])
+def test_help_and_version_load_no_library(arguments: list[str]) -> None:
+    assert _loaded(*arguments) & {*HEAVY, *LIBRARY} == set()
+
+
+def test_a_command_help_loads_no_heavy_module() -> None:
+    # Typer builds a command's parameters with pydantic, so that much is loaded.
+    assert _loaded("build", "--help") & set(HEAVY) == set()
+
+
+def test_validate_loads_no_pdf_or_ingest_modules(sample_2025: Path) -> None:
+    loaded = _loaded("validate", str(sample_2025))
+    assert "conflict_minerals" in loaded and "jinja2" in loaded  # it ran and rendered the templates
+    assert loaded & set(HEAVY) == set()
+
+
+def test_an_html_diff_loads_no_weasyprint(sample_2024: Path, sample_2025: Path, tmp_path: Path) -> None:
+    loaded = _loaded(
+        "diff", str(sample_2024), str(sample_2025), "--out", str(tmp_path / "d"), "--format", "html"
+    )
+    assert (tmp_path / "d" / "diff.html").is_file()
+    assert "weasyprint" not in loaded and "pydyf" not in loaded
