@@ -211,6 +211,29 @@ def test_real_supplier_files_end_to_end(tmp_path: Path) -> None:
             assert cid in (typed, looked_up), f"{source} does not name {cid}: {row[:6]}"
             checked += 1
     assert checked >= len(cids)
+    _check_country_sources(evidence, annex_b_countries(out), suppliers)
+
+
+def _check_country_sources(evidence: dict, printed: dict[str, set[str]], suppliers: Path) -> None:
+    """Every Annex B country has workbook cells behind it, and each cell (read with openpyxl)
+    holds the text ingest says it read there."""
+    countries = evidence["countries_of_origin"]
+    assert {metal: set(found) for metal, found in countries.items()} == {
+        metal: found for metal, found in printed.items() if found
+    }
+    assert sum(len(found) for found in countries.values()) >= 15  # 8 tin, 1 tungsten, 10 gold
+    workbooks = {}
+    for metal, found in countries.items():
+        for country, sources in found.items():
+            assert sources, f"{metal} {country} has no source"
+            for source in sources:
+                assert source["sheet"] == "Smelter List", source
+                if source["file"] not in workbooks:
+                    workbooks[source["file"]] = openpyxl.load_workbook(
+                        suppliers / source["file"], read_only=False, data_only=True
+                    )
+                value = workbooks[source["file"]]["Smelter List"][source["cell"]].value
+                assert str(value).strip() == source["text"].strip(), (metal, country, source, value)
 
 
 def test_sources_for_a_country_not_listed_are_refused(tmp_path: Path) -> None:

@@ -336,6 +336,7 @@ def test_annex_b_states_supplier_declarations_with_counts(company: Path, tmp_pat
         in annex_b
     )
     assert "Some mine locations could not be determined" in annex_b
+    assert annex_b.count("3 could not be resolved") == 1  # the counts are given once, not repeated
     results = cmr[cmr.index("Countries of Origin Based on") : cmr.index("Efforts to Determine")]
     assert results.startswith(
         "Countries of Origin Based on the mine locations that suppliers declared in their CMRTs"
