@@ -446,6 +446,32 @@ def diff(
         raise typer.Exit(EXIT_INVALID)
 
 
+@app.command("cmrt")
+def cmrt_command(
+    filing: FilingArg,
+    template: Annotated[
+        Path, typer.Option("--template", help="The blank RMI CMRT 6.4 or 6.5 workbook (.xlsx) from RMI.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="The company's filled CMRT to write (.xlsx).")],
+) -> None:
+    """Write the company's own CMRT for its customers into the official RMI template."""
+    from .cmrt.fill import write_company_cmrt
+
+    try:
+        result = write_company_cmrt(filing, template, out)
+    except InputError as error:
+        _fail(error, as_json=False)
+        return
+    except OSError as error:
+        _cannot_write(error)
+        return
+    _print_problems(result.warnings)
+    typer.echo(
+        f"wrote {out} (CMRT {result.version}: {result.smelters} smelters and refiners, "
+        f"{len(result.declaration.cells)} Declaration cells)"
+    )
+
+
 @app.command("check-edgar")
 def check_edgar(
     files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="EDGAR .htm documents to check.")],

@@ -67,10 +67,11 @@ def write_company_cmrt(filing_path: Path, template_path: Path, out_path: Path) -
     warnings += _clear_leftovers(template)
     _fill_smelter_list(template, rows)
     _fill_product_list(template, declaration)
-    for sheet in ("Declaration", "Smelter List", "Product List"):
-        _translate_labels(template, sheet)
+    written = ["Declaration", "Smelter List"] + (["Product List"] if declaration.products else [])
     package = template.package
-    for editor in template.editors.values():
+    for sheet in written:  # every other part stays byte for byte as in the template
+        _translate_labels(template, sheet)
+        editor = template.editor(sheet)
         package.replace(editor.part, editor.to_bytes())
     package.replace("xl/workbook.xml", set_full_calc_on_load(package.parts["xl/workbook.xml"]))
     write_atomic(out_path, package.to_bytes())

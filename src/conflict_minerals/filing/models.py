@@ -124,6 +124,8 @@ class SupplierSurveyFormat(StrEnum):
 
 def _answer_word(value: object) -> object:
     # "yes", "YES" and "Yes" are the same answer; the CMRT's dropdowns spell it "Yes".
+    if isinstance(value, bool):  # YAML 1.1 readers turn Yes into true; this project's does not
+        return "Yes" if value else "No"
     return value.strip().capitalize() if isinstance(value, str) else value
 
 
