@@ -483,6 +483,35 @@ def diff(
 
 
 @_command(
+    "cmrt",
+    "Write the company's own CMRT for its customers into the official RMI template.",
+    "cmr cmrt sample_inputs/acme-2025/filing.yaml --template RMI_CMRT_6.5.xlsx --out acme-cmrt.xlsx",
+)
+def cmrt_command(
+    filing: FilingArg,
+    template: Annotated[
+        Path,
+        typer.Option(
+            "--template", metavar="FILE", help="The blank RMI CMRT 6.4 or 6.5 workbook (.xlsx) from RMI."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="FILE", help="The company's filled CMRT to write (.xlsx).")
+    ],
+) -> None:
+    """Write the company's own CMRT for its customers into the official RMI template."""
+    from .cmrt.fill import write_company_cmrt
+
+    with _reported():
+        result = write_company_cmrt(filing, template, out)
+    _print_problems(result.warnings)
+    typer.echo(
+        f"wrote {out} (CMRT {result.version}: {result.smelters} smelters and refiners, "
+        f"{len(result.declaration.cells)} Declaration cells)"
+    )
+
+
+@_command(
     "check-edgar",
     "Check HTML documents against EDGAR's rules and print each problem with its line and a fix.",
     "cmr check-edgar output/acme-2025/edgar/*.htm",

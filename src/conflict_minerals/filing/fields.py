@@ -71,6 +71,17 @@ def _web_url(value: str) -> str:
 
 WebUrl = Annotated[str, AfterValidator(_web_url)]
 
+_EMAIL = re.compile(r"[^@\s,;]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError(f"must be an email address, e.g. conflict.minerals@example.com (got {value!r})")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_email)]
+
 
 def _country(value: object) -> Country:
     if isinstance(value, Country):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from .fields import (
     CommissionFileNumber,
+    Email,
     EmployerId,
     Jurisdiction,
     Markdown,
@@ -18,6 +20,7 @@ from .fields import (
     WebUrl,
     ZipCode,
 )
+from .survey import MetalName
 
 
 class FilingMode(StrEnum):
@@ -92,6 +95,90 @@ class Presentation(StrictModel):
     css: Text | None = None
 
 
+class YesNo(StrEnum):
+    YES = "Yes"
+    NO = "No"
+
+
+class YesNoUnknown(StrEnum):
+    YES = "Yes"
+    NO = "No"
+    UNKNOWN = "Unknown"
+
+
+class DeclarationScope(StrEnum):
+    """CMRT Declaration scope (D9): A. Company, B. Product (or List of Products), C. User defined."""
+
+    COMPANY = "company"
+    PRODUCTS = "products"
+    USER_DEFINED = "user_defined"
+
+
+class SupplierSurveyFormat(StrEnum):
+    """CMRT company question E: how the company surveys its suppliers."""
+
+    CMRT = "cmrt"  # "Yes, in conformance with IPC1755 (e.g., CMRT)"
+    OTHER = "other"  # "Yes, using other format (describe)"
+    NONE = "none"  # "No"
+
+
+def _answer_word(value: object) -> object:
+    # "yes", "YES" and "Yes" are the same answer; the CMRT's dropdowns spell it "Yes".
+    if isinstance(value, bool):  # YAML 1.1 readers turn Yes into true; this project's does not
+        return "Yes" if value else "No"
+    return value.strip().capitalize() if isinstance(value, str) else value
+
+
+Answer = Annotated[YesNo, BeforeValidator(_answer_word)]
+AnswerOrUnknown = Annotated[YesNoUnknown, BeforeValidator(_answer_word)]
+
+
+class OutgoingMetal(StrictModel):
+    """The CMRT questions 1-5, 7 and 8 for one metal, where the survey data does not decide them.
+
+    Question 6 (the response rate) always comes from the survey's supplier counts.
+    """
+
+    used: Answer | None = None  # Q1: intentionally added or used in the product or production
+    remains_in_product: Answer | None = None  # Q2
+    covered_countries: AnswerOrUnknown | None = None  # Q3
+    cahra: AnswerOrUnknown | None = None  # Q4
+    recycled_scrap: AnswerOrUnknown | None = None  # Q5: 100 percent from recycled or scrap sources
+    all_smelters_identified: Answer | None = None  # Q7
+    all_information_reported: Answer | None = None  # Q8
+
+
+class OutgoingProduct(StrictModel):
+    number: Text
+    name: Text | None = None
+
+
+class OutgoingCmrt(StrictModel):
+    """The company's own CMRT for its customers (`cmr cmrt`): what the filing does not already say."""
+
+    scope: DeclarationScope = DeclarationScope.COMPANY
+    scope_description: Text | None = None
+    products: list[OutgoingProduct] = Field(default_factory=list)
+    company_unique_id: Text | None = None
+    company_unique_id_authority: Text | None = None
+    address: Text | None = None
+    contact_email: Email | None = None
+    authorizer_email: Email | None = None
+    authorizer_phone: Phone | None = None
+    effective_date: date | None = None
+    metals: dict[MetalName, OutgoingMetal] = Field(default_factory=dict)
+    policy: Answer | None = None  # A
+    policy_public: Answer | None = None  # B
+    policy_url: WebUrl | None = None  # B's comment: where the policy is published
+    require_validated_smelters: Answer | None = None  # C
+    due_diligence_measures: Answer | None = None  # D
+    supplier_survey: SupplierSurveyFormat | None = None  # E
+    supplier_survey_format: Text | None = None  # E's comment when the format is "other"
+    review_supplier_information: Answer | None = None  # F
+    corrective_action: Answer | None = None  # G
+    files_with_eu: bool | None = None  # H: besides the SEC (this Form SD), also under the EU Regulation
+
+
 class Filing(StrictModel):
     reporting_year: int = Field(ge=2013, le=2100)
     mode: FilingMode = FilingMode.CMR
@@ -102,3 +189,4 @@ class Filing(StrictModel):
     signature: Signature
     narrative: Narrative
     presentation: Presentation = Presentation()
+    outgoing_cmrt: OutgoingCmrt | None = None

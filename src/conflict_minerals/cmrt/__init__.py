@@ -1,0 +1,1 @@
+"""`cmr cmrt`: the company's own CMRT, filled into the official RMI template."""
