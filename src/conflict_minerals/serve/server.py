@@ -85,6 +85,7 @@ def _page_environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
 
 
@@ -269,19 +270,32 @@ class PreviewServer:
             )
         if path.startswith("/_cmr/theme/"):
             return self._asset(path.removeprefix("/_cmr/theme"), self.theme, [self.theme])
-        if (document := _DOCUMENT_PATH.fullmatch(path)) is not None:
+        document = _DOCUMENT_PATH.fullmatch(path)
+        if document is not None:
             found = self._document(preview, document["stem"], document["format"])
             if found is not None:
                 return found
-        if preview.loaded is None:
-            return self._text(HTTPStatus.NOT_FOUND, "not found")
         base, roots = self._asset_roots(preview)
-        return self._asset(path, base, roots)
+        response = self._asset(path, base, roots)
+        if document is not None and response.status == HTTPStatus.NOT_FOUND:
+            # A page left open on a document the filing no longer makes (the CMR after a switch
+            # to rcoi_only) says so, and comes back by itself when the document does.
+            return self._problems_page(
+                preview,
+                [],
+                heading="No such document",
+                explanation=f"This filing makes no {document['stem']}.{document['format']}; "
+                "see the list of its documents.",
+                status=HTTPStatus.NOT_FOUND,
+            )
+        return response
 
     def _asset_roots(self, preview: Preview) -> tuple[Path, list[Path]]:
-        """Where the documents' relative URLs lead and which folders they may reach: the PDF's."""
+        """Where the documents' relative URLs lead and which folders they may reach: the PDF's
+        (the template folder, else the theme). With no rendering, the theme alone."""
         loaded = preview.loaded
-        assert loaded is not None
+        if loaded is None:
+            return self.theme, [self.theme]
         roots = [self.theme]
         if loaded.template_dir is not None:
             roots.append(loaded.template_dir)
@@ -330,17 +344,20 @@ class PreviewServer:
         preview: Preview,
         problems: list[Problem] | None = None,
         heading: str = "The filing cannot be rendered",
+        explanation: str | None = None,
+        status: HTTPStatus = HTTPStatus.OK,
     ) -> Response:
         shown = list(preview.problems) if problems is None else problems
-        count = sum(1 for problem in shown if problem.severity == "error")
+        if explanation is None:
+            count = sum(1 for problem in shown if problem.severity == "error")
+            explanation = (
+                f"{count} problem{'s' if count != 1 else ''} in {display_path(self.filing)} "
+                "or the files it names:"
+            )
         html = self.pages.get_template("error.html.j2").render(
-            version=preview.version,
-            heading=heading,
-            explanation=f"{count} problem{'s' if count != 1 else ''} in {display_path(self.filing)} "
-            "or the files it names:",
-            problems=shown,
+            version=preview.version, heading=heading, explanation=explanation, problems=shown
         )
-        return self._html(HTTPStatus.OK, html)
+        return self._html(status, html)
 
     def _asset(self, path: str, base: Path, roots: list[Path]) -> Response:
         try:
