@@ -361,6 +361,22 @@ def test_symlinks_out_of_the_asset_folders_are_refused(
     assert served.get("/filing.yaml")[0] == 404
 
 
+def test_filing_and_survey_are_never_served(served: Served, events: Events) -> None:
+    events.next_version()
+    project = served.filing.parent
+    (project / "extra.css").write_text("p { color: black; }", encoding="utf-8")
+    theme = project / "theme"
+    theme.mkdir()
+    # The CSS's folder (the filing's) is one the PDF may read from; a link there is still refused.
+    (theme / "filing.yaml").symlink_to(served.filing)
+    (theme / "survey.yaml").symlink_to(project / "survey.yaml")
+    edit(served.filing, "  draft: true", "  draft: true\n  template_dir: theme\n  css: extra.css")
+    events.next_version()
+    for target in ("/filing.yaml", "/survey.yaml"):
+        status, body = served.raw_get(target)
+        assert status == 403 and b"reporting_year" not in body, target
+
+
 def test_requests_for_another_host_name_are_refused(served: Served) -> None:
     status, _, body = served.get("/", host="attacker.example")
     assert status == 403 and b"Acme" not in body

@@ -361,12 +361,23 @@ class PreviewServer:
 
     def _asset(self, path: str, base: Path, roots: list[Path]) -> Response:
         try:
-            data, content_type = read_asset(resolve_asset(url_segments(path), base, roots))
+            found = resolve_asset(url_segments(path), base, roots)
+            if found in self._private_files():
+                raise AssetRefused("the filing and its survey results are not assets")
+            data, content_type = read_asset(found)
         except AssetRefused as refused:
             return self._text(HTTPStatus.FORBIDDEN, f"refused: {refused}")
         except AssetMissing as missing:
             return self._text(HTTPStatus.NOT_FOUND, f"not found: {missing}")
         return Response(HTTPStatus.OK, content_type, data)
+
+    def _private_files(self) -> set[Path]:
+        """The filing and the survey: never served, even through a symlink in the template folder
+        to the CSS's folder (which the PDF's fetcher may read from)."""
+        private = {self.filing.resolve()}
+        if (loaded := self.preview.loaded) is not None:
+            private.add(loaded.survey_path.resolve())
+        return private
 
     @staticmethod
     def _html(status: HTTPStatus, html: str) -> Response:
