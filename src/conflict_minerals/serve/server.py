@@ -142,7 +142,7 @@ class PreviewServer:
                 "(choose another --port, or --port 0 for a free one)"
             ) from None
         self.port = self._http.server_address[1]
-        self._watcher = FolderWatcher(self.filing.parent, self._changes.put)
+        self._watcher = FolderWatcher(self.filing.parent, self._changes.put, self.log)
         self._watcher.start()
         self._serving = threading.Thread(target=self._http.serve_forever, name="cmr-serve-http")
         self._serving.start()
@@ -204,6 +204,8 @@ class PreviewServer:
         except Exception as error:  # a bug, not the user's input: keep serving the last rendering
             self.log(f"cmr serve: internal error while rendering, the preview was not updated: {error!r}")
             return
+        if preview.version == self.preview.version:
+            return  # saved unchanged, or an editor's temporary while the filing is broken
         # An editor's save also touches its temporaries, gone by now: name what is still there.
         shown = sorted(display_path(path) for path in changed if path.exists()) or ["a file"]
         names = ", ".join(shown)
@@ -213,8 +215,7 @@ class PreviewServer:
             self.log(f"{names} changed: {len(preview.problems)} problem(s), shown in the browser")
             for problem in preview.problems:
                 self.log(f"  {problem}")
-        if preview.version != self.preview.version:
-            self._publish(preview)
+        self._publish(preview)
 
     def _concerns_inputs(self, changed: set[Path]) -> bool:
         """Whether a change touches what the documents are made from. While the filing cannot be

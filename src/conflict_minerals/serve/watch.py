@@ -29,9 +29,12 @@ _IGNORED = DefaultFilter()
 class FolderWatcher:
     """Calls `on_change` (in its own thread) with the paths changed under `folder`."""
 
-    def __init__(self, folder: Path, on_change: Callable[[set[Path]], None]) -> None:
+    def __init__(
+        self, folder: Path, on_change: Callable[[set[Path]], None], log: Callable[[str], None]
+    ) -> None:
         self.folder = folder.resolve()
         self._on_change = on_change
+        self._log = log
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._notify: RustNotify | None = None
@@ -51,7 +54,11 @@ class FolderWatcher:
     def _run(self) -> None:
         assert self._notify is not None
         while not self._stop.is_set():
-            raw = self._notify.watch(DEBOUNCE_MS, STEP_MS, TIMEOUT_MS, self._stop)
+            try:
+                raw = self._notify.watch(DEBOUNCE_MS, STEP_MS, TIMEOUT_MS, self._stop)
+            except Exception as error:  # the folder was removed or became unreadable
+                self._log(f"cmr serve: stopped watching {self.folder}: {error}; pages no longer reload")
+                return
             if isinstance(raw, str):  # "stop", "timeout" or "signal": look at the flag again
                 continue
             changed = {Path(path) for change, path in raw if _IGNORED(Change(change), path)}
