@@ -19,7 +19,7 @@ from .conftest import REPO
 
 runner = CliRunner()
 PACKAGE = REPO / "src" / "conflict_minerals"
-COMMANDS = ("init", "validate", "build", "ingest", "diff", "check-edgar")
+COMMANDS = ("init", "validate", "build", "serve", "ingest", "diff", "cmrt", "check-edgar")
 
 # --------------------------------------------------------------------------------------
 # One table of documents

@@ -276,6 +276,33 @@ def build_command(
     typer.echo(f"filing deadline: {long_date(result.deadline)}", err=True)
 
 
+@_command(
+    "serve",
+    "Preview the documents in the browser; pages reload by themselves when the files change.",
+    "cmr serve sample_inputs/acme-2025/filing.yaml --port 8000",
+)
+def serve(
+    filing: FilingArg,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, metavar="N", help="Port to listen on; 0 picks a free one.")
+    ] = 8000,
+    host: Annotated[
+        str,
+        typer.Option(
+            metavar="ADDRESS", help="Address to listen on; anything but loopback is reachable by others."
+        ),
+    ] = "127.0.0.1",
+) -> None:
+    """Preview the documents in the browser; pages reload by themselves when the files change."""
+    from .serve.server import ServeError, run_server
+
+    try:
+        run_server(filing, host=host, port=port)
+    except ServeError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+
+
 def _default_year() -> int:
     return datetime.date.today().year - 1
 

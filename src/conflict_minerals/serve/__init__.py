@@ -1,0 +1,1 @@
+"""`cmr serve`: a live preview of the filing in the browser."""
