@@ -1,4 +1,4 @@
-"""`cmr build`: filing YAML -> validated model -> context -> HTML -> PDF, plus a manifest."""
+"""`cmr build`: filing YAML -> validated model -> context -> HTML -> PDF and Word, plus a manifest."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ from .report.templating import (
     render_template,
     style_block,
 )
+from .word.docx import docx_bytes
 
 MANIFEST = "manifest.json"
 # 2: outputs are named relative to the manifest's folder (1: relative to the filing's folder).
@@ -45,6 +46,7 @@ MANIFEST_VERSION = 2
 class OutputFormat(StrEnum):
     HTML = "html"
     PDF = "pdf"
+    DOCX = "docx"
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,8 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
             outputs[out_dir / f"{stem}.html"] = html.encode("utf-8")
         if OutputFormat.PDF in options.formats:
             outputs[out_dir / f"{stem}.pdf"] = _pdf(loaded, html, options.pdf_variant)
+        if OutputFormat.DOCX in options.formats:
+            outputs[out_dir / f"{stem}.docx"] = docx_bytes(html, f"{stem}.html", loaded.filing.signature.date)
     if options.edgar:
         outputs |= edgar_outputs(loaded, pages, out_dir / EDGAR_DIR, allow_draft=options.allow_draft)
     return outputs
@@ -271,7 +275,7 @@ def refuse_overwriting_inputs(loaded: LoadedFiling, out_dir: Path, outputs: dict
 
 # The files a build writes, relative to its folder: only these are ever removed as stale.
 _OWN_OUTPUT = re.compile(
-    r"(form-sd|conflict-minerals-report)\.(html|pdf)|filing-data\.json"
+    r"(form-sd|conflict-minerals-report)\.(html|pdf|docx)|filing-data\.json"
     r"|evidence\.(json|html)|edgar/(formsd|ex1-01)-\d{4}\.htm|edgar/submission\.json"
 )
 

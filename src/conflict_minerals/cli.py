@@ -38,6 +38,7 @@ app = typer.Typer(
 class FormatChoice(StrEnum):
     HTML = "html"
     PDF = "pdf"
+    DOCX = "docx"
 
 
 def _print_problems(problems: list[Problem]) -> None:
@@ -151,7 +152,7 @@ def build_command(
     ] = None,
     formats: Annotated[
         list[FormatChoice] | None,
-        typer.Option("--format", "-f", help="Limit the outputs to html or pdf (repeatable)."),
+        typer.Option("--format", "-f", help="Limit the outputs to html, pdf or docx (repeatable)."),
     ] = None,
     pdf_variant: Annotated[
         str | None,
@@ -169,7 +170,7 @@ def build_command(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Render the Form SD and Conflict Minerals Report as HTML and PDF, with manifest.json."""
+    """Render the Form SD and Conflict Minerals Report as HTML, PDF and Word, with manifest.json."""
     # Imported here so `validate` and `init` do not pay for loading WeasyPrint.
     from .build import BuildOptions, OutputFormat, build
     from .report.pdf import PDF_VARIANTS
@@ -376,15 +377,28 @@ def ingest(
 
 @app.command()
 def diff(
-    old: Annotated[Path, typer.Argument(metavar="OLD", help="Old filing YAML or cmr build output folder.")],
-    new: Annotated[Path, typer.Argument(metavar="NEW", help="New filing YAML or cmr build output folder.")],
+    old: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OLD", help="Old filing YAML, folder holding filing.yaml, or cmr build output folder."
+        ),
+    ],
+    new: Annotated[
+        Path,
+        typer.Argument(
+            metavar="NEW", help="New filing YAML, folder holding filing.yaml, or cmr build output folder."
+        ),
+    ],
     out: Annotated[
-        Path, typer.Option("--out", "-o", metavar="DIR", help="Folder for diff.html, diff.pdf, diff.json.")
+        Path,
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="Folder for diff.html, diff.pdf, diff.docx, diff.json."
+        ),
     ],
     formats: Annotated[
         list[FormatChoice] | None,
         typer.Option(
-            "--format", "-f", help="Limit the redline to html or pdf (diff.json is always written)."
+            "--format", "-f", help="Limit the redline to html, pdf or docx (diff.json is always written)."
         ),
     ] = None,
     exit_code: Annotated[
@@ -393,22 +407,24 @@ def diff(
     as_json: JsonOpt = False,
 ) -> None:
     """Compare two filings: data changes keyed by smelter ID and a word-level redline of the text."""
-    from .diff.compare import compare, diff_html, diff_json, diff_pdf
+    from .diff.compare import compare, diff_docx, diff_html, diff_json, diff_pdf
     from .outputs import locked_folder, replace_together
 
     gc.freeze()
-    chosen = {f.value for f in formats} if formats else {"html", "pdf"}
+    chosen = {f.value for f in formats} if formats else {"html", "pdf", "docx"}
     try:
         comparison = compare(old, new)
+        outputs = {out / "diff.json": diff_json(comparison)}
+        html = diff_html(comparison)
+        if "html" in chosen:
+            outputs[out / "diff.html"] = html.encode("utf-8")
+        if "pdf" in chosen:
+            outputs[out / "diff.pdf"] = diff_pdf(html, comparison)
+        if "docx" in chosen:
+            outputs[out / "diff.docx"] = diff_docx(comparison, html)
     except InputError as error:
         _fail(error, as_json)
         return
-    outputs = {out / "diff.json": diff_json(comparison)}
-    html = diff_html(comparison)
-    if "html" in chosen:
-        outputs[out / "diff.html"] = html.encode("utf-8")
-    if "pdf" in chosen:
-        outputs[out / "diff.pdf"] = diff_pdf(html, comparison)
     named = {side.parent.resolve() / side.name: side for side in (old, new)}
     for path in outputs:
         if (side := named.get(path.parent.resolve() / path.name)) is not None:

@@ -1,4 +1,4 @@
-"""`cmr diff`: compare two filings and write diff.html, diff.pdf and diff.json."""
+"""`cmr diff`: compare two filings and write diff.html, diff.pdf, diff.docx and diff.json."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .. import __version__
 from ..build import CMR, FORM_SD
 from ..report.pdf import render_pdf
 from ..report.templating import builtin_theme_dir, make_environment, render_template, style_block
+from ..word.redline import redline_docx
 from .datadiff import DataDiff, diff_data
 from .prose import SectionDiff, diff_document
 from .sides import Side, load_side
@@ -129,4 +130,15 @@ def diff_pdf(html: str, comparison: Comparison) -> bytes:
         asset_roots=[theme],
         # The redline has no date of its own: pin font timestamps to one derived from the inputs.
         document_date=date(comparison.new.reporting_year + 1, 1, 1),
+    )
+
+
+def diff_docx(comparison: Comparison, html: str) -> bytes:
+    """diff.docx: the data changes, then the new filing's documents with tracked changes."""
+    return redline_docx(
+        comparison.old.documents,
+        comparison.new.documents,
+        list(DOCUMENT_TITLES),
+        html,
+        date(comparison.new.reporting_year + 1, 1, 1),
     )
