@@ -82,7 +82,7 @@ def _row_plans(old: Table, new: Table) -> list[RowPlan]:
             continue
         olds, news = list(old.rows[i1:i2]), list(new.rows[j1:j2])
         while olds or news:
-            if olds and news and _same_shape(olds[0], news[0]) and _similar(olds[0].text, news[0].text):
+            if olds and news and _same_row(olds[0], news[0]):
                 before, after = olds.pop(0), news.pop(0)
                 cells = [
                     word_segments(_cell_spans(x), _cell_spans(y))
@@ -96,8 +96,13 @@ def _row_plans(old: Table, new: Table) -> list[RowPlan]:
     return plans
 
 
-def _same_shape(a: Row, b: Row) -> bool:
-    return [c.colspan for c in a.cells] == [c.colspan for c in b.cells]
+def _same_row(a: Row, b: Row) -> bool:
+    """One row changed (a smelter's status), not one row replacing another: the same cells, and
+    most of them still saying the same thing."""
+    if [c.colspan for c in a.cells] != [c.colspan for c in b.cells]:
+        return False
+    same = sum(x.text == y.text for x, y in zip(a.cells, b.cells, strict=True))
+    return same * 2 > len(a.cells)
 
 
 def _cell_spans(cell: Cell) -> list[Span]:
@@ -195,7 +200,7 @@ def redline_docx(
         keywords="redline, Form SD, conflict minerals",
         generator=data.generator,
         created=when,
-        header=RunningHeader(data.title, "Tracked changes by cmr diff", None),
+        header=RunningHeader(data.title, "", "Tracked changes by cmr diff"),
         blocks=data.blocks,
     )
     writer = Writer(cover, RevisionStamp(AUTHOR, when))
