@@ -17,6 +17,8 @@ BUILD_OUTPUTS = (
     "form-sd.pdf",
     "conflict-minerals-report.html",
     "conflict-minerals-report.pdf",
+    "form-sd.docx",
+    "conflict-minerals-report.docx",
     "filing-data.json",
     "evidence.json",
     "evidence.html",

@@ -85,7 +85,7 @@ def test_build_invalid_input_exits_1_and_lists_problems(sample_2025: Path, tmp_p
 
 @pytest.mark.parametrize(
     "arguments",
-    [["build"], ["build", "x.yaml", "--format", "docx"], ["frobnicate"], ["validate", "--nope", "x"]],
+    [["build"], ["build", "x.yaml", "--format", "rtf"], ["frobnicate"], ["validate", "--nope", "x"]],
 )
 def test_usage_errors_exit_2(arguments: list[str]) -> None:
     assert runner.invoke(app, arguments).exit_code == 2

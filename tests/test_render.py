@@ -80,11 +80,13 @@ def test_build_writes_every_output(sample_build: tuple[Path, Path]) -> None:
     _, out = sample_build
     names = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     assert names == [
+        "conflict-minerals-report.docx",
         "conflict-minerals-report.html",
         "conflict-minerals-report.pdf",
         "evidence.html",
         "evidence.json",
         "filing-data.json",
+        "form-sd.docx",
         "form-sd.html",
         "form-sd.pdf",
         "manifest.json",
@@ -237,7 +239,7 @@ def test_manifest_hashes_inputs_and_outputs(sample_build: tuple[Path, Path]) -> 
         "survey.yaml": hashlib.sha256((filing.parent / "survey.yaml").read_bytes()).hexdigest(),
     }
     outputs = {entry["path"]: entry["sha256"] for entry in manifest["outputs"]}
-    assert len(outputs) == 7  # four documents, filing-data.json, evidence.json and evidence.html
+    assert len(outputs) == 9  # six documents, filing-data.json, evidence.json and evidence.html
     assert manifest["manifest_version"] == 2
     for relative, digest in outputs.items():
         # Relative to the manifest's own folder: no climbing out through "..".

@@ -48,7 +48,7 @@ def test_the_stale_output_pattern_follows_the_table() -> None:
     for name in (
         "manifest.json",
         "notes.txt",
-        "form-sd.docx",
+        "form-sd.rtf",
         "xform-sd.html",
         "edgar/file.json",
         "edgar/formsd-25.htm",

@@ -1,4 +1,4 @@
-"""`cmr build` and `cmr validate`: filing YAML -> validated model -> context -> HTML -> PDF,
+"""`cmr build` and `cmr validate`: filing YAML -> validated model -> context -> HTML -> PDF and Word,
 plus the evidence, the figures as data and the manifest.
 
 WeasyPrint (PDF) and lxml (EDGAR) are imported where they are used, so `validate`, which
@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .documents import EDGAR_DIR, MANIFEST, OWN_OUTPUT, SNAPSHOT, OutputFormat
+from .documents import EDGAR_DIR, MANIFEST, OWN_OUTPUT, SNAPSHOT, Document, OutputFormat, documents_for
 from .filing.deadline import filing_deadline
 from .filing.inputs import read_input_file
 from .filing.loader import LoadedFiling, load_filing
@@ -103,6 +103,24 @@ def _pdf(loaded: LoadedFiling, html: str, variant: str | None = None) -> bytes:
         raise InputError([Problem(str(loaded.filing_path.name), None, None, "", str(refused))]) from None
 
 
+def _html_bytes(loaded: LoadedFiling, doc: Document, html: str, options: BuildOptions) -> bytes:
+    return html.encode("utf-8")
+
+
+def _pdf_bytes(loaded: LoadedFiling, doc: Document, html: str, options: BuildOptions) -> bytes:
+    return _pdf(loaded, html, options.pdf_variant)
+
+
+def _docx_bytes(loaded: LoadedFiling, doc: Document, html: str, options: BuildOptions) -> bytes:
+    from .word.docx import docx_bytes  # python-docx and Pillow: only for Word output
+
+    return docx_bytes(html, doc.file_name(OutputFormat.HTML), loaded.filing.signature.date)
+
+
+# One writer per format: every document of the table is written from its HTML.
+_WRITERS = {OutputFormat.HTML: _html_bytes, OutputFormat.PDF: _pdf_bytes, OutputFormat.DOCX: _docx_bytes}
+
+
 def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -> dict[Path, bytes]:
     context = build_context(loaded)
     outputs: dict[Path, bytes] = {out_dir / SNAPSHOT: snapshot_bytes(make_snapshot(loaded, context))}
@@ -110,11 +128,11 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
     # this number come from?" must sit beside every build.
     outputs |= evidence_outputs(loaded, context, out_dir)
     pages = render_html(loaded, context)
-    for stem, html in pages.items():
-        if OutputFormat.HTML in options.formats:
-            outputs[out_dir / f"{stem}.html"] = html.encode("utf-8")
-        if OutputFormat.PDF in options.formats:
-            outputs[out_dir / f"{stem}.pdf"] = _pdf(loaded, html, options.pdf_variant)
+    for doc in documents_for(context.files_cmr):
+        for output_format in doc.formats:
+            if output_format in options.formats:
+                write = _WRITERS[output_format]
+                outputs[out_dir / doc.file_name(output_format)] = write(loaded, doc, pages[doc.stem], options)
     if options.edgar:
         from .edgar.package import edgar_outputs
 

@@ -459,10 +459,23 @@ def ingest(
     "cmr diff output/acme-2024 sample_inputs/acme-2025/filing.yaml --out review/",
 )
 def diff(
-    old: Annotated[Path, typer.Argument(metavar="OLD", help="Old filing YAML or cmr build output folder.")],
-    new: Annotated[Path, typer.Argument(metavar="NEW", help="New filing YAML or cmr build output folder.")],
+    old: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OLD", help="Old filing YAML, folder holding filing.yaml, or cmr build output folder."
+        ),
+    ],
+    new: Annotated[
+        Path,
+        typer.Argument(
+            metavar="NEW", help="New filing YAML, folder holding filing.yaml, or cmr build output folder."
+        ),
+    ],
     out: Annotated[
-        Path, typer.Option("--out", "-o", metavar="DIR", help="Folder for diff.html, diff.pdf, diff.json.")
+        Path,
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="Folder for diff.html, diff.pdf, diff.docx, diff.json."
+        ),
     ],
     formats: Annotated[
         list[OutputFormat] | None,

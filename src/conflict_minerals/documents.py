@@ -20,6 +20,7 @@ class OutputFormat(StrEnum):
 
     HTML = "html"
     PDF = "pdf"
+    DOCX = "docx"  # Word, for counsel's drafts and tracked changes
 
 
 @dataclass(frozen=True)

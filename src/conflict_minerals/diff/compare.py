@@ -1,6 +1,6 @@
-"""`cmr diff`: compare two filings and write diff.html, diff.pdf and diff.json.
+"""`cmr diff`: compare two filings and write diff.html, diff.pdf, diff.docx and diff.json.
 
-WeasyPrint is imported only to write diff.pdf."""
+WeasyPrint is imported only to write diff.pdf, python-docx only to write diff.docx."""
 
 from __future__ import annotations
 
@@ -138,6 +138,19 @@ def diff_pdf(html: str, comparison: Comparison) -> bytes:
     )
 
 
+def diff_docx(comparison: Comparison, html: str) -> bytes:
+    """diff.docx: the data changes, then the new filing's documents with tracked changes."""
+    from ..word.redline import redline_docx  # python-docx: only for Word output
+
+    return redline_docx(
+        comparison.old.documents,
+        comparison.new.documents,
+        [doc.stem for doc in DOCUMENTS],
+        html,
+        date(comparison.new.reporting_year + 1, 1, 1),
+    )
+
+
 @dataclass
 class DiffResult:
     comparison: Comparison
@@ -147,7 +160,7 @@ class DiffResult:
 def write_diff(
     old_path: Path, new_path: Path, out_dir: Path, formats: Collection[OutputFormat] = tuple(OutputFormat)
 ) -> DiffResult:
-    """Compare two filings and write diff.json, and diff.html and diff.pdf as `formats` asks,
+    """Compare two filings and write diff.json, and diff.html, diff.pdf and diff.docx as `formats` asks,
     all or nothing; an output that would replace one of the two inputs is refused first."""
     comparison = compare(old_path, new_path)
     outputs = {out_dir / DIFF_JSON: diff_json(comparison)}
@@ -156,6 +169,8 @@ def write_diff(
         outputs[out_dir / f"{DIFF_PAGE}.html"] = html.encode("utf-8")
     if OutputFormat.PDF in formats:
         outputs[out_dir / f"{DIFF_PAGE}.pdf"] = diff_pdf(html, comparison)
+    if OutputFormat.DOCX in formats:
+        outputs[out_dir / f"{DIFF_PAGE}.docx"] = diff_docx(comparison, html)
     _refuse_overwriting_inputs(outputs, (old_path, new_path))
     write_locked(out_dir, outputs)
     return DiffResult(comparison, list(outputs))

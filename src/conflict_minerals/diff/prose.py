@@ -21,7 +21,12 @@ from markupsafe import Markup, escape
 
 BLOCK_TAGS = {"h1", "h2", "h3", "h4", "p", "li", "dt", "dd", "tr", "caption"}
 SKIP_CLASSES = {"running-header", "draft-notice", "toc", "data"}
-_TOKEN = re.compile(r"\s+|[\w’'\-]+|[^\w\s]")
+# A word keeps its inner punctuation, so "6.4", "1,234", "240.13p-1" and "supplier’s" are each
+# one token: a changed number is struck and inserted whole, never digit by digit.
+_TOKEN = re.compile(r"\s+|\w+(?:[.,:/’'\-]\w+)*|[^\w\s]")
+# Between two changes, a stretch of nothing but spaces and punctuation joins them into one, so
+# "May 29, 2025" -> "May 27, 2026" reads "May [29, 2025][27, 2026]", not alternating pieces.
+_GLUE = re.compile(r"[^\w]*")
 
 
 @dataclass
@@ -49,8 +54,10 @@ def _skipped(element: lxml_html.HtmlElement) -> bool:
 
 def _block_text(element: lxml_html.HtmlElement) -> str:
     if element.tag == "tr":
+        # A row reads as a line of the form: "Title: General Counsel", the cover's fields side by
+        # side with wide spaces (a "|" between them would read as part of the text).
         cells = [" ".join(cell.text_content().split()) for cell in element if cell.tag in ("td", "th")]
-        return " | ".join(c for c in cells if c)
+        return "\u2003".join(c for c in cells if c)
     return " ".join(element.text_content().split())
 
 
@@ -70,6 +77,8 @@ def sections(document_html: str) -> list[Section]:
             order.append(key)
         return found[key]
 
+    titles: set[lxml_html.HtmlElement] = set()
+
     def walk(element: lxml_html.HtmlElement) -> None:
         nonlocal current
         if not isinstance(element.tag, str) or _skipped(element):
@@ -80,6 +89,10 @@ def sections(document_html: str) -> list[Section]:
             heading = element if element.tag != "section" else next(element.iter("h1", "h2", "h3"), None)
             title = " ".join(heading.text_content().split()) if heading is not None else anchor
             section(anchor, title)
+            if heading is not None:
+                titles.add(heading)  # printed as the section's title: not again as its first line
+        if element in titles:
+            return
         if element.tag in BLOCK_TAGS:
             if element.tag == "li" and element.find(".//li") is not None:
                 pass  # a list item holding a list: its own text is in its children
@@ -96,30 +109,53 @@ def sections(document_html: str) -> list[Section]:
     return [found[key] for key in order if found[key].blocks]
 
 
-def _tokens(text: str) -> list[str]:
+def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
+
+
+Opcode = tuple[str, int, int, int, int]
+
+
+def word_opcodes(a: list[str], b: list[str]) -> list[Opcode]:
+    """difflib's opcodes over two token lists, whole words only, with changes separated by
+    nothing but spaces and punctuation joined into one replacement."""
+    merged: list[Opcode] = []
+    for opcode in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        tag, _, i2, _, j2 = opcode
+        if (
+            tag != "equal"
+            and len(merged) >= 2
+            and merged[-2][0] != "equal"
+            and merged[-1][0] == "equal"
+            and _GLUE.fullmatch("".join(a[merged[-1][1] : merged[-1][2]]))
+        ):
+            first = merged[-2]
+            merged[-2:] = [("replace", first[1], i2, first[3], j2)]
+            continue
+        merged.append(opcode)
+    return merged
 
 
 def redline_text(old: str, new: str) -> tuple[Markup, int, int]:
     """Word-level redline of one block: deletions then insertions, as lawyers read them."""
-    a, b = _tokens(old), _tokens(new)
+    a, b = tokens(old), tokens(new)
     parts: list[str] = []
     insertions = deletions = 0
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, j2 in word_opcodes(a, b):
         if tag == "equal":
             parts.append(str(escape("".join(a[i1:i2]))))
             continue
-        if tag in ("delete", "replace"):
+        if tag in ("delete", "replace") and i2 > i1:
             parts.append(f"<del>{escape(''.join(a[i1:i2]))}</del>")
             deletions += 1
-        if tag in ("insert", "replace"):
+        if tag in ("insert", "replace") and j2 > j1:
             parts.append(f"<ins>{escape(''.join(b[j1:j2]))}</ins>")
             insertions += 1
     return Markup("".join(parts)), insertions, deletions
 
 
 def _similar(a: str, b: str) -> bool:
-    return difflib.SequenceMatcher(None, _tokens(a), _tokens(b), autojunk=False).ratio() >= 0.5
+    return difflib.SequenceMatcher(None, tokens(a), tokens(b), autojunk=False).ratio() >= 0.5
 
 
 def _context(texts: list[str]) -> list[str]:
@@ -170,12 +206,17 @@ def diff_document(document: str, old_html: str | None, new_html: str | None) -> 
         new_blocks = after.blocks if after else []
         title = (after or before).title
         marked, insertions, deletions = redline_blocks(old_blocks, new_blocks)
+        retitled = before is not None and after is not None and before.title != after.title
+        if retitled:
+            title_marks, title_ins, title_dels = redline_text(before.title, after.title)
+            marked = Markup(f'<p class="changed">{title_marks}</p>\n') + marked
+            insertions, deletions = insertions + title_ins, deletions + title_dels
         result.append(
             SectionDiff(
                 document=document,
                 key=key,
                 title=title,
-                changed=old_blocks != new_blocks,
+                changed=old_blocks != new_blocks or retitled,
                 html=marked,
                 insertions=insertions,
                 deletions=deletions,

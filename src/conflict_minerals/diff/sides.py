@@ -1,5 +1,5 @@
-"""One side of a comparison: a filing YAML (rendered on the fly, HTML only) or a `cmr build`
-output folder (read through its manifest.json, with every hash checked)."""
+"""One side of a comparison: a filing YAML or a folder holding one (rendered on the fly, HTML
+only) or a `cmr build` output folder (read through its manifest.json, with every hash checked)."""
 
 from __future__ import annotations
 
@@ -79,8 +79,18 @@ def from_build(folder: Path) -> Side:
     return Side(display_path(folder), "build", tool, inputs, documents, snapshot)
 
 
+FILING_NAME = "filing.yaml"
+
+
 def load_side(path: Path) -> Side:
+    """A filing YAML, a build folder (it has manifest.json) or a filing's folder (filing.yaml)."""
     if path.is_dir():
+        if not os.path.lexists(path / MANIFEST) and os.path.lexists(path / FILING_NAME):
+            return from_filing(path / FILING_NAME)
+        if not os.path.lexists(path / MANIFEST):
+            raise _fail(
+                path, f"neither a cmr build folder (no {MANIFEST}) nor a filing folder (no {FILING_NAME})"
+            )
         return from_build(path)
     if not path.exists():
         raise _fail(path, "not found")
