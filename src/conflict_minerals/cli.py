@@ -525,7 +525,7 @@ def diff(
 @_command(
     "cmrt",
     "Write the company's own CMRT for its customers into the official RMI template.",
-    "cmr cmrt sample_inputs/acme-2025/filing.yaml --template RMI_CMRT_6.5.xlsx --out acme-cmrt.xlsx",
+    "cmr cmrt filing.yaml --template RMI_CMRT_6.5.xlsx --out company-cmrt.xlsx",
 )
 def cmrt_command(
     filing: FilingArg,
