@@ -5,9 +5,14 @@ and a per-process memory limit (RLIMIT_AS) keep one hostile file from stalling o
 run. Results come back in file order, so everything downstream is deterministic.
 
 Every read of a supplier file's bytes, for any purpose (the survey data, or the Smelter
-Look-up used as the default reference list), happens in such a worker: a native crash there
-takes down one worker, never the run. Workers die with the process that started them, however
-it ends (Linux: a parent-death signal), so no worker outlives its `cmr` command.
+Look-up used as the reference list), happens in such a worker: a native crash there takes
+down one worker, never the run. Workers die with the process that started them, however it
+ends (Linux: a parent-death signal), so no worker outlives its `cmr` command.
+
+On Linux the workers are forked from the command's process when it runs a single thread (the
+usual case: the pool starts before any progress bar), so they start in milliseconds with the
+modules already imported; otherwise they are spawned clean. One pool serves the whole run:
+the reference look-up is read by a worker that is already warm.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -86,12 +92,17 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def _init_worker(parent: int) -> None:
     _die_with_parent(parent)
     # The parent decides when the run stops (Ctrl-C reaches the whole process group) and then
     # kills its workers; a worker dying on its own would look like a file that crashed it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # A forked worker starts with them blocked (see _new_pool); ignored now, they may pass.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     # A worker that tries to exceed this much address space gets MemoryError, not the OOM killer.
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
@@ -180,14 +191,38 @@ def _finding(job: Job, code: str, message: str) -> UnreadableWorkbook:
     )
 
 
+def _start_method() -> str:
+    """How workers start. On Linux, from a process running one thread: "fork", which copies
+    the modules already imported (no interpreter start and no imports: the workers of a
+    60-file run are ready in milliseconds, where spawned ones needed a third of a second).
+    A fork copies only the forking thread, so with another thread alive (a progress bar, the
+    manager thread of a pool that was just stopped) a lock that thread held could stay locked
+    forever in the worker; then, and elsewhere, "spawn": a clean interpreter. Either way the
+    memory limit counts the worker's whole address space, and a forked worker starts from
+    this process's, a few tens of MB."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
 def _new_pool(workers: int) -> ProcessPoolExecutor:
-    # "spawn": workers start clean, whatever threads (a progress bar) the parent runs.
-    return ProcessPoolExecutor(
+    method = _start_method()
+    pool = ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=get_context("spawn"),
+        mp_context=get_context(method),
         initializer=_init_worker,
         initargs=(os.getpid(),),
     )
+    if method == "fork":
+        # A forked worker inherits this process's stop-signal handlers until _init_worker
+        # ignores them: fork every worker now (a fork pool starts all its processes at the
+        # first submit) with the signals blocked, so a Ctrl-C in between waits for the parent.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            pool.submit(os.getpid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    return pool
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
@@ -210,12 +245,11 @@ class Failed:
     message: str
 
 
-def run_guarded(function: Any, *args: Any) -> Any:
-    """`function(*args)` alone in a fresh worker (same memory and time limits as the readers);
-    a crash, a hang or an exception there comes back as Failed, never raised here."""
-    pool = _new_pool(1)
+def _guarded_result(future: Future) -> Any:
+    """A guarded call's result; a crash, a hang or an exception in the worker comes back as
+    Failed, never raised here."""
     try:
-        return pool.submit(function, *args).result(timeout=PER_FILE_SECONDS + 30)
+        return future.result(timeout=PER_FILE_SECONDS + 30)
     except BrokenProcessPool:
         return Failed("file-crashed", CRASHED)
     except FuturesTimeout:
@@ -224,6 +258,14 @@ def run_guarded(function: Any, *args: Any) -> Any:
         return Failed("file-refused", OUT_OF_MEMORY)
     except Exception as error:  # whatever the worker raised: the file's failure, not the run's
         return Failed("file-crashed", f"the reader failed on this workbook ({type(error).__name__}: {error})")
+
+
+def run_guarded(function: Any, *args: Any) -> Any:
+    """`function(*args)` alone in a fresh worker (same memory and time limits as the readers);
+    a crash, a hang or an exception there comes back as Failed, never raised here."""
+    pool = _new_pool(1)
+    try:
+        return _guarded_result(pool.submit(function, *args))
     finally:
         _stop(pool)
 
@@ -248,46 +290,94 @@ def _read_in_process(jobs: list[Job], salt: str) -> Iterator[Result]:
 def read_all(
     jobs: list[Job], workers: int, cache_dir: Path | None, with_products: bool = True
 ) -> Iterator[Result]:
-    """Results in the order of `jobs`, read by `workers` processes (0 = in this process).
+    """Results in the order of `jobs`, read by `workers` processes (0 = in this process)."""
+    with Readers(workers) as readers:
+        yield from readers.read(jobs, cache_dir, with_products)
 
-    A worker that dies (a native crash or an aborted allocation in the reader) or stops
-    answering takes down only the files it was reading: those are re-read one by one in fresh
-    processes, and the one that fails again becomes a finding. The rest of the run goes on."""
-    salt = cache_key_salt()
-    prepared = [Job(job.path, job.file, str(cache_dir) if cache_dir else None, with_products) for job in jobs]
-    if workers <= 0:
-        yield from _read_in_process(prepared, salt)
-        return
-    results: dict[int, Result] = {}
-    waiting = deque(enumerate(prepared))
-    in_flight: dict[Future, int] = {}
-    pool = _new_pool(workers)
-    emitted = 0
-    try:
-        while waiting or in_flight:
-            while waiting and len(in_flight) < workers * 4:
-                index, job = waiting.popleft()
-                in_flight[pool.submit(_read_in_worker, job, salt)] = index
-            done, _ = wait(in_flight, timeout=PER_FILE_SECONDS + 30, return_when=FIRST_COMPLETED)
-            suspects: list[int] = []
-            for future in done:
-                index = in_flight.pop(future)
-                try:
-                    results[index] = future.result()
-                except Exception:  # a dead worker, or a result that could not come back
-                    suspects.append(index)
-            if not done or suspects:  # a hang, or a worker died: every file in flight is a suspect
-                suspects += in_flight.values()
-                in_flight.clear()
-                _stop(pool)
-                for index in sorted(suspects):
-                    results[index] = _isolated(prepared[index], salt)
-                pool = _new_pool(workers)
-            while emitted in results:
-                yield results.pop(emitted)
-                emitted += 1
-    finally:
-        _stop(pool)
+
+class Readers:
+    """The worker processes of one run: they read the supplier files, then the reference
+    look-up, so the look-up needs no process of its own. Stopping (leaving the `with` block,
+    however) kills every worker."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers  # 0: read in this process (the look-up still in a fresh worker)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Readers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers (the next read or look-up starts new ones)."""
+        self._drop_pool()
+
+    def _live_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = _new_pool(self.workers)
+        return self._pool
+
+    def _drop_pool(self) -> None:
+        if self._pool is not None:
+            _stop(self._pool)
+            self._pool = None
+
+    def read(self, jobs: list[Job], cache_dir: Path | None, with_products: bool = True) -> Iterator[Result]:
+        """Results in the order of `jobs`.
+
+        A worker that dies (a native crash or an aborted allocation in the reader) or stops
+        answering takes down only the files it was reading: those are re-read one by one in
+        fresh processes, and the one that fails again becomes a finding. The rest of the run
+        goes on."""
+        salt = cache_key_salt()
+        cache = str(cache_dir) if cache_dir else None
+        prepared = [Job(job.path, job.file, cache, with_products) for job in jobs]
+        if self.workers <= 0:
+            yield from _read_in_process(prepared, salt)
+            return
+        results: dict[int, Result] = {}
+        waiting = deque(enumerate(prepared))
+        in_flight: dict[Future, int] = {}
+        emitted = 0
+        try:
+            while waiting or in_flight:
+                pool = self._live_pool()
+                while waiting and len(in_flight) < self.workers * 4:
+                    index, job = waiting.popleft()
+                    in_flight[pool.submit(_read_in_worker, job, salt)] = index
+                done, _ = wait(in_flight, timeout=PER_FILE_SECONDS + 30, return_when=FIRST_COMPLETED)
+                suspects: list[int] = []
+                for future in done:
+                    index = in_flight.pop(future)
+                    try:
+                        results[index] = future.result()
+                    except Exception:  # a dead worker, or a result that could not come back
+                        suspects.append(index)
+                if not done or suspects:  # a hang, or a worker died: every file in flight is a suspect
+                    suspects += in_flight.values()
+                    in_flight.clear()
+                    self._drop_pool()
+                    for index in sorted(suspects):
+                        results[index] = _isolated(prepared[index], salt)
+                while emitted in results:
+                    yield results.pop(emitted)
+                    emitted += 1
+        finally:
+            if in_flight:  # stopped early: what the workers are still reading is not wanted
+                self._drop_pool()
+
+    def lookup(self, path: Path, digest: str | None = None) -> LookupSheet | Failed:
+        """A template's Smelter Look-up, read by one of the workers (see read_lookup_sheet)."""
+        if self.workers <= 0:
+            return read_lookup_sheet(path, digest)
+        future = self._live_pool().submit(_lookup_in_worker, str(path), digest)
+        outcome = _guarded_result(future)
+        stuck = not future.done()
+        if stuck or (not future.cancelled() and isinstance(future.exception(), BrokenProcessPool)):
+            self._drop_pool()  # a stuck or dead worker: the next use starts fresh ones
+        return outcome
 
 
 # ----- the Smelter Look-up of a template, read like any other supplier file -----
