@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import faulthandler
 import hashlib
 import json
 import os
@@ -97,6 +98,9 @@ _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 def _init_worker(parent: int) -> None:
     _die_with_parent(parent)
+    # A file that aborts the reader is reported as a finding; a forked worker must not also
+    # print the Python stack dump the parent may have asked for (pytest does).
+    faulthandler.disable()
     # The parent decides when the run stops (Ctrl-C reaches the whole process group) and then
     # kills its workers; a worker dying on its own would look like a file that crashed it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
