@@ -16,7 +16,6 @@ import typer
 from . import __version__
 from .filing.dates import long_date
 from .filing.deadline import filing_deadline
-from .filing.loader import load_filing
 from .filing.starter import NotAFolder, StarterExists, write_starter
 from .outputs import OutputBusy
 from .problems import InputError, Problem, Severity
@@ -105,6 +104,8 @@ def init(
 @app.command()
 def validate(filing: FilingArg, as_json: JsonOpt = False) -> None:
     """Check everything `build` would read and print every problem found."""
+    from .filing.loader import load_filing  # here: `ingest` does not need the filing's models
+
     try:
         loaded = load_filing(filing)
         # The templates too: an override folder's syntax error or sandbox breach shows here.

@@ -9,7 +9,6 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from ..report.templating import builtin_theme_dir, make_environment, render_template, style_block
 from .checks import CODES
 from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
 from .spreadsheet import csv_bytes
@@ -68,6 +67,9 @@ def findings_html(findings: list[Finding], summary: dict, title: str) -> bytes:
         }
         for file, items in sorted(groups.items())
     ]
+    # Jinja is imported only when findings.html is asked for (--findings).
+    from ..report.templating import builtin_theme_dir, make_environment, render_template, style_block
+
     env = make_environment(None)
     html = render_template(
         env,
