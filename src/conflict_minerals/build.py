@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 
 import weasyprint
@@ -23,7 +24,7 @@ from .outputs import clear_stale_temporaries, locked_folder, replace_together
 from .problems import InputError, Problem, display_path
 from .report.context import DocumentContext, build_context
 from .report.evidence import evidence_outputs
-from .report.pdf import ATTACHING_VARIANTS, AssetRefused, EmbeddedFile, render_pdf
+from .report.pdf import ATTACHING_VARIANTS, AssetRefused, EmbeddedFile, render_all, render_pdf
 from .report.snapshot import SNAPSHOT_NAME, make_snapshot, snapshot_bytes
 from .report.templating import (
     CMR_TEMPLATE,
@@ -103,6 +104,8 @@ class BuildOptions:
     edgar: bool = False
     # An EDGAR package is what gets filed: from a draft filing only when asked for explicitly.
     allow_draft: bool = False
+    # Processes rendering the PDFs at once; None: one per core. The bytes are the same.
+    jobs: int | None = None
 
 
 def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedFile]:
@@ -195,11 +198,15 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
     # this number come from?" must sit beside every build.
     outputs |= evidence_outputs(loaded, context, out_dir)
     pages = render_html(loaded, context)
+    pdfs: dict[str, bytes] = {}
+    if OutputFormat.PDF in options.formats:
+        renders = [partial(_pdf, loaded, html, options.pdf_variant) for html in pages.values()]
+        pdfs = dict(zip(pages, render_all(renders, options.jobs), strict=True))
     for stem, html in pages.items():
         if OutputFormat.HTML in options.formats:
             outputs[out_dir / f"{stem}.html"] = html.encode("utf-8")
-        if OutputFormat.PDF in options.formats:
-            outputs[out_dir / f"{stem}.pdf"] = _pdf(loaded, html, options.pdf_variant)
+        if stem in pdfs:
+            outputs[out_dir / f"{stem}.pdf"] = pdfs[stem]
     if options.edgar:
         outputs |= edgar_outputs(loaded, pages, out_dir / EDGAR_DIR, allow_draft=options.allow_draft)
     return outputs

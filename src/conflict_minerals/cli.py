@@ -168,6 +168,9 @@ def build_command(
         bool,
         typer.Option("--allow-draft", help="Let --edgar write a test package from a draft filing."),
     ] = False,
+    jobs: Annotated[
+        int | None, typer.Option(min=1, help="Processes rendering the PDFs at once [default: all cores].")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Render the Form SD and Conflict Minerals Report as HTML and PDF, with manifest.json."""
@@ -185,7 +188,9 @@ def build_command(
     out_dir = out if out is not None else default_out_dir(filing)
     chosen = frozenset(OutputFormat(f.value) for f in formats) if formats else frozenset(OutputFormat)
     try:
-        options = BuildOptions(formats=chosen, pdf_variant=pdf_variant, edgar=edgar, allow_draft=allow_draft)
+        options = BuildOptions(
+            formats=chosen, pdf_variant=pdf_variant, edgar=edgar, allow_draft=allow_draft, jobs=jobs
+        )
         result = build(filing, out_dir, options)
     except InputError as error:
         _fail(error, as_json)

@@ -18,7 +18,6 @@ the reference look-up is read by a worker that is already warm.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import faulthandler
 import hashlib
 import json
@@ -38,7 +37,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from ..outputs import write_atomic
+from ..outputs import die_with_parent, write_atomic
 from .cellmap import load_cellmap
 from .detect import detect
 from .extract import EXTRACTOR_VERSION, OUT_OF_MEMORY, lookup_rows, read_supplier_bytes, sha256
@@ -79,25 +78,11 @@ def _on_alarm(signum: int, frame: object) -> None:
     raise ReadTimeout
 
 
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
-
-def _die_with_parent(parent: int) -> None:
-    """Have the kernel kill this worker when the process that started it dies, however it dies
-    (SIGKILL included), so no worker is left behind parented to init."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the signal was armed
-        os._exit(1)
-
-
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _init_worker(parent: int) -> None:
-    _die_with_parent(parent)
+    die_with_parent(parent)
     # A file that aborts the reader is reported as a finding; a forked worker must not also
     # print the Python stack dump the parent may have asked for (pytest does).
     faulthandler.disable()
