@@ -18,6 +18,7 @@ the reference look-up is read by a worker that is already warm.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import faulthandler
 import hashlib
 import json
@@ -80,6 +81,26 @@ def _on_alarm(signum: int, frame: object) -> None:
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
+# glibc's mallopt parameters, from <malloc.h>.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_KEPT_BUFFER_BYTES = 64 * 1024 * 1024
+
+
+def _reuse_freed_buffers() -> None:
+    """A worker reads one workbook after another, and each read allocates and frees the same
+    large buffers (the file's bytes, the reader's copy, the unpacked sheets). By default glibc
+    gives such buffers back to the kernel as soon as they are freed, and the next file faults
+    every page in again: about 2,000 page faults a file, a tenth of the read's time. Buffers
+    up to 64 MiB now stay in the worker's heap for the next file; larger ones (a hostile
+    file's) still go straight back. The memory limit below counts them either way."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, _KEPT_BUFFER_BYTES)
+        libc.mallopt(_M_TRIM_THRESHOLD, 4 * _KEPT_BUFFER_BYTES)
+
 
 def _init_worker(parent: int) -> None:
     die_with_parent(parent)
@@ -92,6 +113,7 @@ def _init_worker(parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # A forked worker starts with them blocked (see _new_pool); ignored now, they may pass.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    _reuse_freed_buffers()
     # A worker that tries to exceed this much address space gets MemoryError, not the OOM killer.
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
