@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import gc
 import json
@@ -486,3 +487,17 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            _exit_now(done.code or 0)
+        raise
+
+
+def _exit_now(code: int) -> None:
+    """End the process without the interpreter's teardown: every output is written and closed
+    by now, and freeing the run's objects one by one took a tenth of a second (ingest), for
+    nothing. Only the console streams still hold anything."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)

@@ -285,6 +285,10 @@ def _read_and_check(
     packed: list[_Packed] = []
     first_copies = _FirstCopies()
     jobs = found.jobs
+    if checker is None and jobs:
+        # The reference will be the newest template's look-up, known only when all is read.
+        # In a folder of one template version that is the last file's: read it now.
+        readers.look_up_early(Path(jobs[-1].path))
     results = readers.read(jobs, options.cache_dir, options.details_dir is not None)
     with contextlib.closing(results):  # an interrupted run stops its workers on the way out
         for index, result in enumerate(results, start=1):

@@ -314,6 +314,7 @@ class Readers:
     def __init__(self, workers: int) -> None:
         self.workers = workers  # 0: read in this process (the look-up still in a fresh worker)
         self._pool: ProcessPoolExecutor | None = None
+        self._early: dict[str, Future] = {}  # look-ups started before they were asked for
 
     def __enter__(self) -> Readers:
         return self
@@ -379,16 +380,42 @@ class Readers:
             if in_flight:  # stopped early: what the workers are still reading is not wanted
                 self._drop_pool()
 
+    def look_up_early(self, path: Path) -> None:
+        """Start reading a template's look-up now, beside the supplier files, in case `lookup`
+        asks for it at the end: then the run does not wait for it. Only with two workers or
+        more, so that a look-up that takes long never holds up the reading."""
+        if self.workers >= 2:
+            self._early[str(path)] = self._live_pool().submit(_lookup_in_worker, str(path), None)
+
     def lookup(self, path: Path, digest: str | None = None) -> LookupSheet | Failed:
         """A template's Smelter Look-up, read by one of the workers (see read_lookup_sheet)."""
         if self.workers <= 0:
             return read_lookup_sheet(path, digest)
+        early = self._early_lookup(path, digest)
+        if early is not None:
+            return early
         future = self._live_pool().submit(_lookup_in_worker, str(path), digest)
         outcome = _guarded_result(future)
         stuck = not future.done()
         if stuck or (not future.cancelled() and isinstance(future.exception(), BrokenProcessPool)):
             self._drop_pool()  # a stuck or dead worker: the next use starts fresh ones
         return outcome
+
+    def _early_lookup(self, path: Path, digest: str | None) -> LookupSheet | None:
+        """The look-up read early, if it was and it read these very bytes. Anything else (a
+        failure, a crash, other bytes) is not used: `lookup` reads the file again, exactly as
+        it would have without the early read, so the outcome never depends on it."""
+        future = self._early.pop(str(path), None)
+        if future is None or digest is None:
+            return None
+        done, _ = wait([future], timeout=PER_FILE_SECONDS + 30)
+        if not done:
+            self._drop_pool()  # the worker is stuck on it
+            return None
+        if future.cancelled() or future.exception() is not None:
+            return None
+        outcome = future.result()
+        return outcome if isinstance(outcome, LookupSheet) and outcome.sha256 == digest else None
 
 
 # ----- the Smelter Look-up of a template, read like any other supplier file -----
@@ -401,13 +428,15 @@ class LookupSheet:
     template: str
     version: str | None
     rows: list[tuple[str, str, str | None, str | None, str]]
+    sha256: str  # of the bytes the rows were read from
 
 
 def _lookup_in_worker(path: str, digest: str | None) -> LookupSheet | Failed:
     signal.alarm(PER_FILE_SECONDS)
     try:
         data = read_limited(path, Limits())
-        if digest is not None and sha256(data) != digest:
+        actual = sha256(data)
+        if digest is not None and actual != digest:
             return Failed("file-unreadable", "the file changed while the run was reading it")
         workbook = open_workbook(data)
         detected = detect(workbook)
@@ -420,7 +449,7 @@ def _lookup_in_worker(path: str, digest: str | None) -> LookupSheet | Failed:
         ]
         if not rows:
             return Failed("sheet-missing", "no Smelter Look-up sheet with smelter IDs")
-        return LookupSheet(detected.template, detected.version, rows)
+        return LookupSheet(detected.template, detected.version, rows, actual)
     except ReadFailure as failure:
         return Failed(failure.code, failure.message)
     except ReadTimeout:
