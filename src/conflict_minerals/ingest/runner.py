@@ -331,6 +331,15 @@ class Readers:
             self._pool = _new_pool(self.workers)
         return self._pool
 
+    def _submit(self, function: Any, *args: Any) -> Future:
+        """`function(*args)` in a worker; a pool that lost a worker meanwhile (to an early
+        look-up) is replaced first."""
+        try:
+            return self._live_pool().submit(function, *args)
+        except BrokenProcessPool:
+            self._drop_pool()
+            return self._live_pool().submit(function, *args)
+
     def _drop_pool(self) -> None:
         if self._pool is not None:
             _stop(self._pool)
@@ -357,8 +366,14 @@ class Readers:
             while waiting or in_flight:
                 pool = self._live_pool()
                 while waiting and len(in_flight) < self.workers * 4:
-                    index, job = waiting.popleft()
-                    in_flight[pool.submit(_read_in_worker, job, salt)] = index
+                    index, job = waiting[0]
+                    try:
+                        in_flight[pool.submit(_read_in_worker, job, salt)] = index
+                    except BrokenProcessPool:
+                        # An early look-up killed a worker: the reads in flight fail with it
+                        # and are re-read below (with none in flight, the pool is replaced).
+                        break
+                    waiting.popleft()
                 done, _ = wait(in_flight, timeout=PER_FILE_SECONDS + 30, return_when=FIRST_COMPLETED)
                 suspects: list[int] = []
                 for future in done:
@@ -385,7 +400,7 @@ class Readers:
         asks for it at the end: then the run does not wait for it. Only with two workers or
         more, so that a look-up that takes long never holds up the reading."""
         if self.workers >= 2:
-            self._early[str(path)] = self._live_pool().submit(_lookup_in_worker, str(path), None)
+            self._early[str(path)] = self._submit(_lookup_in_worker, str(path), None)
 
     def lookup(self, path: Path, digest: str | None = None) -> LookupSheet | Failed:
         """A template's Smelter Look-up, read by one of the workers (see read_lookup_sheet)."""
@@ -394,7 +409,7 @@ class Readers:
         early = self._early_lookup(path, digest)
         if early is not None:
             return early
-        future = self._live_pool().submit(_lookup_in_worker, str(path), digest)
+        future = self._submit(_lookup_in_worker, str(path), digest)
         outcome = _guarded_result(future)
         stuck = not future.done()
         if stuck or (not future.cancelled() and isinstance(future.exception(), BrokenProcessPool)):
