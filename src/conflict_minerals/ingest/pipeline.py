@@ -532,7 +532,8 @@ def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     # Quote strings YAML 1.1 would read as something else ("NO", "2024-01-01", "1e3").
     resolved = dumper.resolve(yaml.ScalarNode, value, (True, False))
     style = "'" if resolved != "tag:yaml.org,2002:str" else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    # The node represent_scalar would make: strings are never anchored, and no default style is set.
+    return yaml.ScalarNode("tag:yaml.org,2002:str", value, style=style)
 
 
 _Dumper.add_representer(str, _str_presenter)
