@@ -307,9 +307,9 @@ def read_all(
 
 
 class Readers:
-    """The worker processes of one run: they read the supplier files, then the reference
-    look-up, so the look-up needs no process of its own. Stopping (leaving the `with` block,
-    however) kills every worker."""
+    """The worker processes of one run: they read the supplier files and the reference
+    look-up (started early, beside the first files, or asked for at the end), so the look-up
+    needs no process of its own. Leaving the `with` block, however, kills every worker."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers  # 0: read in this process (the look-up still in a fresh worker)
