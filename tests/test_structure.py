@@ -125,10 +125,10 @@ LIBRARY = ("jinja2", "pydantic", "yaml", "markdown_it", "pycountry")
 
 _PROBE = """
 import json, sys
-from conflict_minerals.cli import main
+from conflict_minerals.cli import app
 sys.argv = ["cmr", *sys.argv[1:]]
 try:
-    main()
+    app()  # not main(): it leaves through os._exit, before this probe could print
 except SystemExit:
     pass
 print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})), file=sys.stderr)

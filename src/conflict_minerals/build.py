@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,8 @@ class BuildOptions:
     edgar: bool = False
     # An EDGAR package is what gets filed: from a draft filing only when asked for explicitly.
     allow_draft: bool = False
+    # Processes rendering the PDFs at once; None: one per core. The bytes are the same.
+    jobs: int | None = None
 
 
 def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedFile]:
@@ -107,18 +110,15 @@ def _html_bytes(loaded: LoadedFiling, doc: Document, html: str, options: BuildOp
     return html.encode("utf-8")
 
 
-def _pdf_bytes(loaded: LoadedFiling, doc: Document, html: str, options: BuildOptions) -> bytes:
-    return _pdf(loaded, html, options.pdf_variant)
-
-
 def _docx_bytes(loaded: LoadedFiling, doc: Document, html: str, options: BuildOptions) -> bytes:
     from .word.docx import docx_bytes  # python-docx and Pillow: only for Word output
 
     return docx_bytes(html, doc.file_name(OutputFormat.HTML), loaded.filing.signature.date)
 
 
-# One writer per format: every document of the table is written from its HTML.
-_WRITERS = {OutputFormat.HTML: _html_bytes, OutputFormat.PDF: _pdf_bytes, OutputFormat.DOCX: _docx_bytes}
+# One writer per format: every document of the table is written from its HTML. PDFs are
+# rendered together in render_outputs, in parallel.
+_WRITERS = {OutputFormat.HTML: _html_bytes, OutputFormat.DOCX: _docx_bytes}
 
 
 def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -> dict[Path, bytes]:
@@ -128,11 +128,24 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
     # this number come from?" must sit beside every build.
     outputs |= evidence_outputs(loaded, context, out_dir)
     pages = render_html(loaded, context)
-    for doc in documents_for(context.files_cmr):
-        for output_format in doc.formats:
-            if output_format in options.formats:
-                write = _WRITERS[output_format]
-                outputs[out_dir / doc.file_name(output_format)] = write(loaded, doc, pages[doc.stem], options)
+    from .report.pdf import render_all  # WeasyPrint: only when writing
+
+    written = [
+        (doc, output_format)
+        for doc in documents_for(context.files_cmr)
+        for output_format in doc.formats
+        if output_format in options.formats
+    ]
+    # The PDFs take most of the time: they are rendered at once, one process per core.
+    pdf_docs = [doc for doc, output_format in written if output_format is OutputFormat.PDF]
+    renders = [partial(_pdf, loaded, pages[doc.stem], options.pdf_variant) for doc in pdf_docs]
+    pdfs = dict(zip((doc.stem for doc in pdf_docs), render_all(renders, options.jobs), strict=True))
+    for doc, output_format in written:
+        path = out_dir / doc.file_name(output_format)
+        if output_format is OutputFormat.PDF:
+            outputs[path] = pdfs[doc.stem]
+        else:
+            outputs[path] = _WRITERS[output_format](loaded, doc, pages[doc.stem], options)
     if options.edgar:
         from .edgar.package import edgar_outputs
 

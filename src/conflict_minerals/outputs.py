@@ -8,17 +8,23 @@ same folder at once.
 
 Temporaries are named `.cmr-XXXXXXXX.tmp` (eight random characters): a later run removes
 files with exactly that shape and nothing else, so a user's own `.notes.tmp` survives.
+
+Helper processes (ingest's readers, build's PDF renderers) call `die_with_parent`, so none
+outlives the command that started it, however that command ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import os
 import re
 import secrets
+import signal
 import stat
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -250,3 +256,17 @@ def write_locked(
         removed = list(stale())
         replace_together(files, remove=removed, last=last)
     return removed
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this helper process when the process that started it (`parent`)
+    dies, however it dies (SIGKILL included), so no helper is left behind parented to init."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)

@@ -140,6 +140,13 @@ def _subdivisions() -> _Subdivisions:
     return _Subdivisions({k: frozenset(v) for k, v in everywhere.items()}, spelled)
 
 
+def load_location_tables() -> None:
+    """Build the country and ISO 3166-2 tables now (a tenth of a second) instead of at the
+    first mine-location cell that needs them."""
+    _tables()
+    _subdivisions()
+
+
 def _subdivision_countries(key: str) -> frozenset[str]:
     """Countries with a subdivision of this name, when the name may stand alone for a place:
     not a country's name, not a generic word ("Western", "Pool", "Coast"), four letters or more."""

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -40,9 +41,10 @@ from .lists import (
     reference_from_csv,
     reference_from_lookup_rows,
 )
+from .locations import load_location_tables
 from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
 from .report import details_json, details_names, findings_csv, findings_html, sort_findings
-from .runner import Failed, Job, LookupSheet, Result, read_all, read_lookup_sheet
+from .runner import Failed, Job, LookupSheet, Readers, Result
 from .stopping import Interrupted, held
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
@@ -78,7 +80,8 @@ class IngestOutcome:
 
 
 # At most this many templates' look-ups are tried for the default reference list: each try is
-# a fresh guarded worker, and a folder of hostile templates must not make the run endless.
+# a guarded read that may take a worker's time limit, and a folder of hostile templates must
+# not make the run endless.
 MAX_REFERENCE_TRIES = 10
 
 
@@ -86,21 +89,23 @@ def _lookup_source(sheet: LookupSheet, file: str) -> str:
     return f"Smelter Look-up of {sheet.template} {sheet.version} ({file})"
 
 
-def load_reference(options: IngestOptions) -> ReferenceList:
+def load_reference(options: IngestOptions, readers: Readers) -> ReferenceList:
     """The list given with --reference: a CSV, or a template whose look-up is read in a guarded
     worker like any supplier file."""
     assert options.reference is not None
     path = options.reference
     if path.suffix.lower() not in (".xlsx", ".xls", ".xlsm"):
         return reference_from_csv(path)
-    outcome = read_lookup_sheet(path)
+    outcome = readers.lookup(path)
     if isinstance(outcome, Failed):
         message = f"cannot use its Smelter Look-up as the reference list: {outcome.message}"
         raise InputError([Problem(printable(str(path)), None, None, "", message)])
     return reference_from_lookup_rows(_lookup_source(outcome, printable(path.name)), outcome.rows)
 
 
-def default_reference(packed: list[_Packed], folder: Path) -> tuple[ReferenceList, list[Finding]]:
+def default_reference(
+    packed: list[_Packed], folder: Path, readers: Readers
+) -> tuple[ReferenceList, list[Finding]]:
     """The Smelter Look-up of the newest CMRT read, each read in a guarded worker. A look-up
     that cannot be read is a finding on its file and the next newest template is tried."""
     failures: list[Finding] = []
@@ -110,7 +115,7 @@ def default_reference(packed: list[_Packed], folder: Path) -> tuple[ReferenceLis
         reverse=True,
     )
     for item in candidates[:MAX_REFERENCE_TRIES]:
-        outcome = read_lookup_sheet(item.path, item.sha256)
+        outcome = readers.lookup(item.path, item.sha256)
         if isinstance(outcome, LookupSheet):
             return reference_from_lookup_rows(_lookup_source(outcome, item.file), outcome.rows), failures
         failures.append(
@@ -242,19 +247,22 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
     _check_outputs(options, set(names.values()))
     status = read_status_list(options.status, options.status_as_of) if options.status else None
     roster = read_roster(options.roster) if options.roster else None
-    reference = load_reference(options) if options.reference else None
-    progress("found", len(found.jobs), len(found.jobs))
     written: list[Path] = []
-    try:
-        with _locked_outputs(options), _Staging(options.details_dir, names) as staging:
-            checker = _read_and_check(options, found, reference, status, roster, staging, progress)
-            survey = checker.survey()
-            findings = sort_findings(checker.findings)
-            progress("checked", len(found.jobs), len(found.jobs))
-            written = _write(_outputs(options, survey, findings), staging)
-    except Interrupted as stop:  # after the outputs were written, say so
-        stop.outputs_written = stop.outputs_written or bool(written)
-        raise
+    with Readers(options.jobs) as readers:  # the workers stop when this block is left, however
+        reference = load_reference(options, readers) if options.reference else None
+        progress("found", len(found.jobs), len(found.jobs))
+        try:
+            with _locked_outputs(options), _Staging(options.details_dir, names) as staging:
+                checker = _read_and_check(
+                    options, found, reference, status, roster, staging, progress, readers
+                )
+                survey = checker.survey()
+                findings = sort_findings(checker.findings)
+                progress("checked", len(found.jobs), len(found.jobs))
+                written = _write(_outputs(options, survey, findings), staging)
+        except Interrupted as stop:  # after the outputs were written, say so
+            stop.outputs_written = stop.outputs_written or bool(written)
+            raise
     progress("written", len(written), len(written))
     unreadable = sorted(checker.unreadable, key=lambda f: f.file)
     return IngestOutcome(found.entries, unreadable, findings, written, time.perf_counter() - started)
@@ -268,6 +276,7 @@ def _read_and_check(
     roster: list[RosterEntry] | None,
     staging: _Staging,
     progress: Progress,
+    readers: Readers,
 ) -> _Checker:
     """Read every workbook and check it. With --reference the list is known before reading:
     each workbook is checked while the workers read the next ones. Otherwise the newest
@@ -276,9 +285,17 @@ def _read_and_check(
     packed: list[_Packed] = []
     first_copies = _FirstCopies()
     jobs = found.jobs
-    results = read_all(jobs, options.jobs, options.cache_dir, options.details_dir is not None)
+    if checker is None and jobs:
+        # The reference will be the newest template's look-up, known only when all is read.
+        # In a folder of one template version that is the last file's: read it now.
+        readers.look_up_early(Path(jobs[-1].path))
+    results = readers.read(jobs, options.cache_dir, options.details_dir is not None)
     with contextlib.closing(results):  # an interrupted run stops its workers on the way out
         for index, result in enumerate(results, start=1):
+            if index == 1 and options.jobs > 0:
+                # This process waits for the workers now: load the place-name tables the checks
+                # need here, rather than after the last read, when the run waits for them.
+                load_location_tables()
             result = first_copies.check(result)
             staging.put(result)
             if checker is not None:
@@ -289,8 +306,11 @@ def _read_and_check(
     aside = found.refused + found.duplicates
     for item in aside:
         staging.put(item)
+    lookup_failures: list[Finding] = []
     if checker is None:
-        reference, lookup_failures = default_reference(packed, options.folder)
+        reference, lookup_failures = default_reference(packed, options.folder, readers)
+    readers.close()  # everything is read: the workers' memory goes back before the checks
+    if checker is None:
         checker = _Checker(options, reference, status, roster)
         for item in packed:
             checker.add(item.unpack())
@@ -489,14 +509,29 @@ def _validate_survey(survey: dict) -> None:
 
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml when available: files get large
-    pass
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
+        """The same tag as the resolver gives, remembered per scalar: a survey of many files
+        repeats the same names and cells thousands of times, and the resolver's patterns
+        were half the time spent writing it."""
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = self._resolved[key] = super().resolve(kind, value, implicit)
+        return tag
 
 
 def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     # Quote strings YAML 1.1 would read as something else ("NO", "2024-01-01", "1e3").
     resolved = dumper.resolve(yaml.ScalarNode, value, (True, False))
     style = "'" if resolved != "tag:yaml.org,2002:str" else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    # The node represent_scalar would make: strings are never anchored, and no default style is set.
+    return yaml.ScalarNode("tag:yaml.org,2002:str", value, style=style)
 
 
 _Dumper.add_representer(str, _str_presenter)

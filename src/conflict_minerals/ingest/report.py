@@ -9,7 +9,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from ..manifest import sha256
-from ..report.templating import make_environment, render_template, theme_stylesheet
 from .checks import CODES
 from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
 from .spreadsheet import csv_bytes
@@ -68,6 +67,9 @@ def findings_html(findings: list[Finding], summary: dict, title: str) -> bytes:
         }
         for file, items in sorted(groups.items())
     ]
+    # Jinja is imported only when findings.html is asked for (--findings).
+    from ..report.templating import make_environment, render_template, theme_stylesheet
+
     env = make_environment(None)
     html = render_template(
         env,

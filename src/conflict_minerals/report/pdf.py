@@ -3,14 +3,23 @@
 WeasyPrint's default fetcher reads any file:// or http:// URL a document names, including
 `<a rel=attachment href=/etc/passwd>`; `SandboxFetcher` allows only files inside the theme
 folders (fonts, user CSS assets) and data: URLs, and stops the build on anything else.
+
+`render_all` renders several documents at once in forked processes: WeasyPrint holds the GIL
+while it lays out, so threads would not help.
 """
 
 from __future__ import annotations
 
 import contextlib
 import mimetypes
+import multiprocessing
 import os
-from collections.abc import Iterator, Sequence
+import pickle
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,6 +31,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
 from ..filing.inputs import MAX_ASSET_BYTES, read_input_file
+from ..outputs import die_with_parent
 from ..problems import InputError
 
 
@@ -141,3 +151,88 @@ def render_pdf(
     if pdf is None:  # pragma: no cover - write_pdf returns bytes when no target is given
         raise RuntimeError("WeasyPrint returned no PDF")
     return pdf
+
+
+# ----- several documents at once -----
+
+Render = Callable[[], bytes]
+
+
+def render_all(renders: Sequence[Render], processes: int | None = None) -> list[bytes]:
+    """Each render's bytes, in order; the same bytes however many processes run them.
+
+    With more than one process allowed (by default, one per core this process may use), every
+    render but the first runs in a process forked from this one while this process runs the
+    first. A fork starts in milliseconds with WeasyPrint already imported; a spawned process
+    would spend more time importing it than the smaller document takes. A fork copies only
+    the calling thread, so a process running other threads renders one document at a time.
+    An error in a forked render (a refused asset's InputError included) is raised here as it
+    would have been raised in this process, and no forked process outlives this call."""
+    allowed = processes if processes is not None else len(os.sched_getaffinity(0))
+    if allowed <= 1 or len(renders) <= 1 or not _can_fork():
+        return [render() for render in renders]
+    results: list[bytes] = []
+    for start in range(0, len(renders), allowed):  # this process takes one render of each batch
+        results += _render_batch(renders[start : start + allowed])
+    return results
+
+
+def _can_fork() -> bool:
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+def _render_batch(renders: Sequence[Render]) -> list[bytes]:
+    context = multiprocessing.get_context("fork")
+    helpers = []
+    try:
+        for render in renders[1:]:
+            receiver, sender = context.Pipe(duplex=False)
+            helper = context.Process(
+                target=_render_in_helper, args=(render, sender, os.getpid()), daemon=True
+            )
+            # Blocked across the fork: until the helper ignores Ctrl-C, it must not act on it.
+            previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                helper.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            sender.close()
+            helpers.append((helper, receiver))
+        first = renders[0]()
+        return [first] + [_outcome(helper, receiver) for helper, receiver in helpers]
+    finally:
+        for helper, receiver in helpers:
+            if helper.is_alive():
+                helper.kill()
+            helper.join()
+            receiver.close()
+
+
+def _render_in_helper(render: Render, sender: multiprocessing.connection.Connection, parent: int) -> None:
+    die_with_parent(parent)
+    # Ctrl-C reaches the whole process group: the parent stops, and kills this helper.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        outcome: tuple[str, object] = ("ok", render())
+    except InputError as error:  # what the user must fix: raised again, unchanged, in the parent
+        outcome = ("input", error)
+    except BaseException as error:  # a bug: the parent reports it with this process's traceback
+        outcome = ("failed", "".join(traceback.format_exception(error)))
+    sender.send_bytes(pickle.dumps(outcome))
+    sender.close()
+
+
+def _outcome(
+    helper: multiprocessing.process.BaseProcess, receiver: multiprocessing.connection.Connection
+) -> bytes:
+    try:
+        kind, value = pickle.loads(receiver.recv_bytes())
+    except EOFError:  # the helper died before it could answer
+        helper.join()
+        raise RuntimeError(f"a PDF rendering process died (exit code {helper.exitcode})") from None
+    if kind == "input":
+        raise value
+    if kind == "failed":
+        raise RuntimeError(f"rendering a PDF failed in a helper process:\n{value}")
+    return value
