@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,21 @@ from .conftest import BUILD_OUTPUTS, edit
 PDF_ONLY = frozenset({OutputFormat.PDF})
 
 
-def child_processes() -> list[int]:
+def live_children() -> set[int]:
     """The live children of this process (every thread's), as the kernel lists them."""
-    children = []
+    children = set()
     for task in os.listdir(f"/proc/{os.getpid()}/task"):
         with open(f"/proc/{os.getpid()}/task/{task}/children") as listing:
-            children += [int(pid) for pid in listing.read().split()]
+            children.update(int(pid) for pid in listing.read().split())
     return children
+
+
+@pytest.fixture
+def child_processes() -> Callable[[], list[int]]:
+    """The children started since the test began and still alive: earlier tests may leave a
+    long-lived child of their own here (multiprocessing's resource tracker), not this one's."""
+    before = live_children()
+    return lambda: sorted(live_children() - before)
 
 
 @pytest.fixture
@@ -42,7 +51,7 @@ def batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_parallel_and_serial_builds_write_the_same_bytes(
-    sample_2025: Path, tmp_path: Path, batches: list[int]
+    sample_2025: Path, tmp_path: Path, batches: list[int], child_processes: Callable[[], list[int]]
 ) -> None:
     build(sample_2025, tmp_path / "serial", BuildOptions(jobs=1))
     assert batches == [], "one job must render in this process, one document after the other"
@@ -55,7 +64,7 @@ def test_parallel_and_serial_builds_write_the_same_bytes(
 
 
 def test_a_refused_asset_in_a_forked_render_is_the_same_input_error(
-    sample_2025: Path, tmp_path: Path, batches: list[int]
+    sample_2025: Path, tmp_path: Path, batches: list[int], child_processes: Callable[[], list[int]]
 ) -> None:
     """The CMR is rendered in the forked helper: its refusal must reach the user unchanged."""
     theme = sample_2025.parent / "theme"
@@ -79,7 +88,7 @@ def test_a_refused_asset_in_a_forked_render_is_the_same_input_error(
     assert child_processes() == []
 
 
-def test_renders_come_back_in_order_from_forked_processes() -> None:
+def test_renders_come_back_in_order_from_forked_processes(child_processes: Callable[[], list[int]]) -> None:
     def whoami(index: int) -> pdf.Render:
         return lambda: f"{index}:{os.getpid()}".encode()
 
@@ -91,7 +100,7 @@ def test_renders_come_back_in_order_from_forked_processes() -> None:
     assert child_processes() == []
 
 
-def test_a_helper_that_fails_or_dies_is_an_error_here() -> None:
+def test_a_helper_that_fails_or_dies_is_an_error_here(child_processes: Callable[[], list[int]]) -> None:
     def fails() -> bytes:
         raise ValueError("bad layout")
 
