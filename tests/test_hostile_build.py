@@ -21,10 +21,11 @@ import pytest
 from typer.testing import CliRunner
 
 from conflict_minerals import build as build_module
-from conflict_minerals import outputs, templating
+from conflict_minerals import outputs
 from conflict_minerals.build import OutputFormat, build
 from conflict_minerals.cli import app
 from conflict_minerals.problems import InputError
+from conflict_minerals.report import templating
 
 from .conftest import edit, make_rcoi_only
 

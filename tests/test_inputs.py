@@ -24,8 +24,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conflict_minerals import yamlio
 from conflict_minerals.cli import app
+from conflict_minerals.filing import yamlio
 from conflict_minerals.filing.countries import Country
 from conflict_minerals.filing.deadline import filing_deadline, window_opens
 from conflict_minerals.filing.loader import LoadedFiling, load_filing
