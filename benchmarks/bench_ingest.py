@@ -19,7 +19,7 @@ their workers the way `cmr ingest` does on this machine (fork on Linux, spawn el
 The readers run in turn, A B A B ..., --runs times; each one's median is reported, and the
 ratio is the median of the per-round ratios, so a slow spell of a shared machine hits both
 sides of a ratio alike. Peak memory is the summed PSS of the process and its descendants
-(RSS where PSS is not available), sampled every 20 ms: pages a forked worker shares with its
+(RSS where PSS is not available), sampled every 100 ms: pages a forked worker shares with its
 parent count once. MB here are MiB. The load average is printed before and after each size:
 figures taken with other work running on the machine are not comparable.
 
@@ -54,7 +54,7 @@ CORPUS_PATTERNS = (
     "wwww13wwww__mineral-system__RMI_WF6_CMRT_6.4_Apr2024_Merck.xlsx",
 )
 SHEETS = ("Declaration", "Smelter List")
-SAMPLE_SECONDS = 0.020
+SAMPLE_SECONDS = 0.1  # reading PSS costs the sampler CPU: often enough, and no more
 MIB = 1024 * 1024
 
 # Files -> the most `cmr ingest` may take, as a multiple of bare calamine's time.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,21 +19,21 @@ from .conftest import BUILD_OUTPUTS, edit
 PDF_ONLY = frozenset({OutputFormat.PDF})
 
 
-def live_children() -> set[int]:
+def child_processes() -> set[int]:
     """The live children of this process (every thread's), as the kernel lists them."""
-    children = set()
+    children: set[int] = set()
     for task in os.listdir(f"/proc/{os.getpid()}/task"):
         with open(f"/proc/{os.getpid()}/task/{task}/children") as listing:
-            children.update(int(pid) for pid in listing.read().split())
+            children |= {int(pid) for pid in listing.read().split()}
     return children
 
 
 @pytest.fixture
-def child_processes() -> Callable[[], list[int]]:
-    """The children started since the test began and still alive: earlier tests may leave a
-    long-lived child of their own here (multiprocessing's resource tracker), not this one's."""
-    before = live_children()
-    return lambda: sorted(live_children() - before)
+def no_process_left() -> Iterator[None]:
+    """Fails the test if it leaves a child process behind (others' helpers may exist before)."""
+    before = child_processes()
+    yield
+    assert child_processes() <= before, "a PDF rendering process outlived the call"
 
 
 @pytest.fixture
@@ -51,20 +51,19 @@ def batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_parallel_and_serial_builds_write_the_same_bytes(
-    sample_2025: Path, tmp_path: Path, batches: list[int], child_processes: Callable[[], list[int]]
+    sample_2025: Path, tmp_path: Path, batches: list[int], no_process_left: None
 ) -> None:
     build(sample_2025, tmp_path / "serial", BuildOptions(jobs=1))
     assert batches == [], "one job must render in this process, one document after the other"
     build(sample_2025, tmp_path / "parallel", BuildOptions(jobs=2))
     assert batches == [2], "two jobs must render Form SD and the CMR at once"
-    assert child_processes() == [], "a PDF rendering process outlived the build"
     for name in BUILD_OUTPUTS:
         serial, parallel = (tmp_path / side / name for side in ("serial", "parallel"))
         assert serial.read_bytes() == parallel.read_bytes(), f"{name} differs between serial and parallel"
 
 
 def test_a_refused_asset_in_a_forked_render_is_the_same_input_error(
-    sample_2025: Path, tmp_path: Path, batches: list[int], child_processes: Callable[[], list[int]]
+    sample_2025: Path, tmp_path: Path, batches: list[int], no_process_left: None
 ) -> None:
     """The CMR is rendered in the forked helper: its refusal must reach the user unchanged."""
     theme = sample_2025.parent / "theme"
@@ -85,10 +84,9 @@ def test_a_refused_asset_in_a_forked_render_is_the_same_input_error(
     assert batches == [2]
     assert errors[0] == errors[1]
     assert "refused to load 'file:///etc/passwd'" in errors[0][0].message
-    assert child_processes() == []
 
 
-def test_renders_come_back_in_order_from_forked_processes(child_processes: Callable[[], list[int]]) -> None:
+def test_renders_come_back_in_order_from_forked_processes(no_process_left: None) -> None:
     def whoami(index: int) -> pdf.Render:
         return lambda: f"{index}:{os.getpid()}".encode()
 
@@ -97,10 +95,9 @@ def test_renders_come_back_in_order_from_forked_processes(child_processes: Calla
     assert indexes == ("0", "1", "2", "3", "4")
     # Each batch of two: the first in this process, the second in a forked helper.
     assert [int(pid) == os.getpid() for pid in pids] == [True, False, True, False, True]
-    assert child_processes() == []
 
 
-def test_a_helper_that_fails_or_dies_is_an_error_here(child_processes: Callable[[], list[int]]) -> None:
+def test_a_helper_that_fails_or_dies_is_an_error_here(no_process_left: None) -> None:
     def fails() -> bytes:
         raise ValueError("bad layout")
 
@@ -108,7 +105,6 @@ def test_a_helper_that_fails_or_dies_is_an_error_here(child_processes: Callable[
         pdf.render_all([lambda: b"ok", fails], processes=2)
     with pytest.raises(RuntimeError, match=r"died \(exit code 3\)"):
         pdf.render_all([lambda: b"ok", lambda: os._exit(3)], processes=2)
-    assert child_processes() == []
 
 
 def test_jobs_option_must_be_positive(sample_2025: Path) -> None:
