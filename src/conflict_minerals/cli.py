@@ -203,7 +203,7 @@ def _chosen_formats(formats: list[OutputFormat] | None) -> frozenset[OutputForma
 
 @_command(
     "build",
-    "Render the Form SD and Conflict Minerals Report as HTML, PDF and Word, with the evidence and manifest.json.",
+    "Render the Form SD and Conflict Minerals Report as HTML, PDF and Word, with evidence and manifest.",
     "cmr build sample_inputs/acme-2025/filing.yaml --out output/acme-2025 --format pdf",
 )
 def build_command(

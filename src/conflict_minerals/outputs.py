@@ -258,6 +258,15 @@ def write_locked(
     return removed
 
 
+def address_space() -> int | None:
+    """The process's current address space in bytes (Linux), or None where it cannot be read."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..manifest import sha256
-from ..outputs import die_with_parent, write_atomic
+from ..outputs import address_space, die_with_parent, write_atomic
 from .cellmap import load_cellmap
 from .detect import detect
 from .extract import EXTRACTOR_VERSION, OUT_OF_MEMORY, lookup_rows, read_supplier_bytes
@@ -112,9 +112,12 @@ def _init_worker(parent: int) -> None:
     # A forked worker starts with them blocked (see _new_pool); ignored now, they may pass.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     _reuse_freed_buffers()
-    # A worker that tries to exceed this much address space gets MemoryError, not the OOM killer.
+    # A worker that tries to take this much more address space gets MemoryError, not the OOM
+    # killer. More than it starts with: a forked worker starts with the whole address space of
+    # the process it was forked from (a long-lived parent, such as a test run, may hold a lot).
+    limit = WORKER_MEMORY_BYTES + (address_space() or 0)
     with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     signal.signal(signal.SIGALRM, _on_alarm)
 
 

@@ -29,6 +29,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
 from ..filing.inputs import read_input_text
+from ..outputs import address_space
 from ..problems import InputError, Problem, display_path
 
 STYLESHEET = "css/documents.css"
@@ -258,15 +259,6 @@ def _time_limit(seconds: float) -> Iterator[None]:
         sys.settrace(previous_trace)
 
 
-def _address_space() -> int | None:
-    """The process's current address space in bytes (Linux), or None where it cannot be read."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 @contextlib.contextmanager
 def _memory_limit(extra: int) -> Iterator[None]:
     """Cap the address space at its current size plus `extra` while a template renders."""
@@ -275,7 +267,7 @@ def _memory_limit(extra: int) -> Iterator[None]:
     except ImportError:  # not on this platform
         yield
         return
-    current = _address_space()
+    current = address_space()
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     cap = None if current is None else current + extra
     if cap is not None and hard != resource.RLIM_INFINITY:
