@@ -447,7 +447,7 @@ def test_a_hostile_override_template_stops_with_its_file_and_line(
 def test_a_runaway_allocation_the_checks_do_not_see_stops_at_the_memory_cap(
     sample_2025: Path, tmp_path: Path
 ) -> None:
-    if templating._address_space() is None:
+    if outputs.address_space() is None:
         pytest.skip("the process's address space cannot be read here")
     with_override(sample_2025, "<p>\n{{ 'x'|center(2 * 10**9) }}\n")
     with pytest.raises(InputError) as raised:
