@@ -62,7 +62,7 @@ context = build_context(loaded)
 t4 = time.perf_counter()
 pages = b.render_html(loaded, context)
 t5 = time.perf_counter()
-pdfs = {stem: b._pdf(loaded, html) for stem, html in pages.items()}
+pdfs = {stem: b.document_pdf(loaded, html) for stem, html in pages.items()}
 t6 = time.perf_counter()
 print(f"{t1-t0:.3f} {t2-t1:.3f} {t3-t2:.3f} {t4-t3:.3f} {t5-t4:.3f} {t6-t5:.3f}")
 """

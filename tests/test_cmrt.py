@@ -235,7 +235,7 @@ def test_unknown_field_in_the_section_is_an_error(tmp_path: Path) -> None:
     ("template", "message"),
     [
         ("cirscn__cm-reporting__RMI_CMRT_6.31.xlsx", "is CMRT 6.31 (Declaration!J3)"),
-        ("cirscn__cm-reporting__RMI_EMRT_2.1.xlsx", "is an EMRT"),
+        ("cirscn__cm-reporting__RMI_EMRT_2.1.xlsx", "is an EMRT (it has a Mine List)"),
         ("ldenevi__ddm__3.01_-_empty.xls", "is not an .xlsx workbook"),
         (
             "wwww13wwww__mineral-system__RMI_WF6_CMRT_6.4_Apr2024_Merck.xlsx",

@@ -85,7 +85,9 @@ def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedF
     ]
 
 
-def _pdf(loaded: LoadedFiling, html: str, variant: str | None = None) -> bytes:
+def document_pdf(loaded: LoadedFiling, html: str, variant: str | None = None) -> bytes:
+    """One document's PDF from its HTML, with the filing's assets and fonts only (also used by
+    `cmr serve`); a refused asset is an InputError naming the filing."""
     from .report.pdf import AssetRefused, render_pdf
 
     theme = builtin_theme_dir()
@@ -138,7 +140,7 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
     ]
     # The PDFs take most of the time: they are rendered at once, one process per core.
     pdf_docs = [doc for doc, output_format in written if output_format is OutputFormat.PDF]
-    renders = [partial(_pdf, loaded, pages[doc.stem], options.pdf_variant) for doc in pdf_docs]
+    renders = [partial(document_pdf, loaded, pages[doc.stem], options.pdf_variant) for doc in pdf_docs]
     pdfs = dict(zip((doc.stem for doc in pdf_docs), render_all(renders, options.jobs), strict=True))
     for doc, output_format in written:
         path = out_dir / doc.file_name(output_format)

@@ -100,11 +100,13 @@ def open_template(path: Path) -> Template:
         package = Package.read(data)
         sheet_parts = _sheet_parts(package)
         missing = [name for name in REQUIRED_SHEETS if name not in sheet_parts]
-        if missing or "Mine List" in sheet_parts:
-            kind = "an EMRT" if "Mine List" in sheet_parts else "not a CMRT 6.x workbook"
+        if "Mine List" in sheet_parts:
+            message = "is an EMRT (it has a Mine List); give the blank CMRT 6.4 or 6.5 template from RMI"
+            raise _fail(shown, message)
+        if missing:
             raise _fail(
                 shown,
-                f"is {kind} (sheets missing: {', '.join(missing) or 'none'}); "
+                f"is not a CMRT 6.x workbook (sheets missing: {', '.join(missing)}); "
                 "give the blank CMRT 6.4 or 6.5 template from RMI",
             )
         shared = _shared_strings(package)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..build import _pdf
+from ..build import document_pdf
 from ..documents import documents_for
 from ..filing.loader import LoadedFiling, load_filing
 from ..manifest import input_digests, sha256
@@ -107,7 +107,7 @@ def _version(content: object) -> str:
 class PdfCache:
     """PDFs rendered on request, one at a time, kept by `Preview.pdf_key`."""
 
-    def __init__(self, render: Callable[[LoadedFiling, str], bytes] = _pdf) -> None:
+    def __init__(self, render: Callable[[LoadedFiling, str], bytes] = document_pdf) -> None:
         self._render = render
         self._entries: OrderedDict[str, bytes] = OrderedDict()
         # One render at a time: WeasyPrint's run sets SOURCE_DATE_EPOCH in the process
