@@ -617,3 +617,24 @@ def test_corpus_red_flags_keep_both_declaration_answers_and_the_mine_location(
         "pkg.xlsx (Smelter List O12) names a mine location in Rwanda",
     ]
     assert "pkg.xlsx (Smelter List O70) names a mine location in Tanzania" in flags["CID002762"]["reasons"]
+
+
+def test_subdivision_table_is_pycountrys_records() -> None:
+    """The table read from pycountry's database file holds exactly what pycountry's own records
+    give: every ISO 3166-2 name (and its suffix-less form) with every country that has it."""
+    import pycountry
+
+    from conflict_minerals.ingest import locations
+
+    suffixes = locations._tables().subdivision_suffixes
+    everywhere: dict[str, set[str]] = defaultdict(set)
+    spelled: dict[tuple[str, str], str] = {}
+    for record in pycountry.subdivisions:
+        key = locations.normalise(record.name)
+        for variant in {key, locations._strip_suffix(key, suffixes)}:
+            everywhere[variant].add(record.country_code)
+            spelled.setdefault((variant, record.country_code), record.name)
+    table = locations._subdivisions()
+    assert table.everywhere == {key: frozenset(codes) for key, codes in everywhere.items()}
+    assert table.names == spelled
+    assert len(table.names) > 5000
