@@ -30,6 +30,7 @@ import yaml
 from conflict_minerals.ingest import extract
 from conflict_minerals.ingest import runner as ingest_runner
 from conflict_minerals.ingest.models import SupplierWorkbook, UnreadableWorkbook
+from conflict_minerals.ingest.reader import Limits, ReadFailure, check_zip, read_limited
 from conflict_minerals.ingest.spreadsheet import FORMULA_TRIGGERS, csv_bytes, neutralise
 from conflict_minerals.ingest.stopping import Interrupted, held, stop_on_signals
 
@@ -603,3 +604,61 @@ def test_a_file_that_crashes_the_reader_is_reported_and_not_cached(tmp_path: Pat
     assert isinstance(results[1], SupplierWorkbook)
     cached = {p.stem for p in cache.rglob("*.json")}
     assert cached == {results[1].sha256}, "only the good file's result may be cached"
+
+
+# ----- the zip checks read each XML part's first bytes straight from the file -----
+
+
+def _zip_bytes(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2])
+def test_entity_declarations_are_found_in_every_kind_of_part(compression: int) -> None:
+    hostile = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
+    data = _zip_bytes({"[Content_Types].xml": b"<Types/>", "xl/sharedStrings.xml": hostile}, compression)
+    with pytest.raises(ReadFailure) as refused:
+        check_zip(data, Limits())
+    assert refused.value.code == "file-refused" and "xl/sharedStrings.xml" in refused.value.message
+    check_zip(_zip_bytes({"xl/sharedStrings.xml": b"<sst/>" * 5000}, compression), Limits())
+
+
+def test_only_the_first_bytes_of_a_part_are_probed() -> None:
+    late = b"<sst>" + b" " * Limits().entity_probe_bytes + b"<!DOCTYPE x></sst>"
+    check_zip(_zip_bytes({"xl/sharedStrings.xml": late}), Limits())
+
+
+def test_a_part_whose_header_names_another_file_is_damaged() -> None:
+    data = bytearray(_zip_bytes({"xl/workbook.xml": b"<workbook/>"}))
+    header = data.index(b"xl/workbook.xml")  # the local header's copy comes first
+    data[header : header + 15] = b"xl/evilbook.xml"
+    with pytest.raises(ReadFailure) as damaged:
+        check_zip(bytes(data), Limits())
+    assert damaged.value.code == "file-corrupt" and "xl/workbook.xml" in damaged.value.message
+
+
+@pytest.mark.parametrize("damage", ["signature", "deflate"])
+def test_a_part_with_broken_bytes_is_damaged(damage: str) -> None:
+    data = bytearray(_zip_bytes({"xl/workbook.xml": b"<workbook>" + bytes(range(256)) * 40}))
+    if damage == "signature":
+        data[0:4] = b"PK\x09\x09"
+    else:
+        start = 30 + len("xl/workbook.xml")
+        data[start : start + 40] = b"\xff" * 40  # not a deflate stream
+    with pytest.raises(ReadFailure) as damaged:
+        check_zip(bytes(data), Limits())
+    assert damaged.value.code == "file-corrupt"
+
+
+def test_a_file_is_read_whole_and_never_past_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "book.xlsx"
+    path.write_bytes(b"x" * 5000)
+    assert read_limited(str(path), Limits()) == b"x" * 5000
+    with pytest.raises(ReadFailure) as refused:
+        read_limited(str(path), Limits(max_file_bytes=4999))
+    assert refused.value.code == "file-refused"
+    assert read_limited(str(path), Limits(max_file_bytes=5000)) == b"x" * 5000
