@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import zipfile
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 from conflict_minerals.build import OutputFormat, build
 from conflict_minerals.cli import app
 from conflict_minerals.ingest import extract as extract_module
+from conflict_minerals.ingest import pipeline
 from conflict_minerals.ingest.pipeline import IngestOptions, run_ingest
 
 from .conftest import copy_sample
@@ -296,3 +298,52 @@ def test_ingested_survey_validates_with_the_filing(ingested: Path, tmp_path: Pat
     shutil.copy(ingested / "survey.yaml", filing.parent / "survey.yaml")
     result = runner.invoke(app, ["validate", str(filing)])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("last_file", "source", "guess_kept"),
+    [
+        ("zz-newest.xlsx", TEMPLATE_65, True),  # the last file is the newest template: its look-up is used
+        ("zz-older.xlsx", FILLED["sk.xlsx"], False),  # the newest (6.5) is not last: the guess is dropped
+    ],
+)
+def test_checks_made_during_the_read_give_the_same_survey(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, last_file: str, source: str, guess_kept: bool
+) -> None:
+    """With two workers the workbooks are checked while the others are read, against the last
+    file's look-up; the survey and findings are byte for byte those of a run that checks after
+    the last read (one worker never guesses), whether the guess proves right or not."""
+    folder = supplier_folder(tmp_path)
+    shutil.copy(CORPUS / TEMPLATE_65, folder / "blank-6.5.xlsx")
+    shutil.copy(CORPUS / source, folder / last_file)
+    with zipfile.ZipFile(folder / last_file, "a") as archive:  # not a copy of blank-6.5.xlsx's bytes
+        archive.comment = b"resent"
+    kept: list[bool] = []
+    confirmed = pipeline._GuessedReference.confirmed
+
+    def spy(self: pipeline._GuessedReference, *args: object) -> object:
+        checker = confirmed(self, *args)
+        kept.append(checker is not None)
+        return checker
+
+    monkeypatch.setattr(pipeline._GuessedReference, "confirmed", spy)
+    outputs = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs-{jobs}"
+        options = IngestOptions(
+            folder=folder,
+            out=out / "survey.yaml",
+            reporting_year=2024,
+            as_of=date(2024, 12, 31),
+            findings_dir=out,
+            jobs=jobs,
+        )
+        run_ingest(options, lambda *a: None)
+        names = ("survey.yaml", "findings.csv", "findings.html")
+        outputs[jobs] = [(out / name).read_bytes() for name in names]
+    assert outputs[1] == outputs[2]
+    assert kept == [guess_kept]  # only the two-worker run guesses
+    survey = yaml.safe_load(outputs[2][0])
+    assert survey["ingest"]["reference_list"] == "Smelter Look-up of CMRT 6.5 " + (
+        f"({last_file})" if guess_kept else "(blank-6.5.xlsx)"
+    )

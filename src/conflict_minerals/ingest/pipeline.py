@@ -109,12 +109,7 @@ def default_reference(
     """The Smelter Look-up of the newest CMRT read, each read in a guarded worker. A look-up
     that cannot be read is a finding on its file and the next newest template is tried."""
     failures: list[Finding] = []
-    candidates = sorted(
-        (item for item in packed if item.lookup_sheet is not None),
-        key=lambda item: (version_key(item.version or ""), item.file),
-        reverse=True,
-    )
-    for item in candidates[:MAX_REFERENCE_TRIES]:
+    for item in _reference_candidates(packed)[:MAX_REFERENCE_TRIES]:
         outcome = readers.lookup(item.path, item.sha256)
         if isinstance(outcome, LookupSheet):
             return reference_from_lookup_rows(_lookup_source(outcome, item.file), outcome.rows), failures
@@ -137,6 +132,16 @@ def default_reference(
         "give the list with --reference"
     )
     raise InputError([Problem(where, None, None, "", message)])
+
+
+def _reference_candidates(packed: list[_Packed]) -> list[_Packed]:
+    """The templates whose look-up may be the reference list, the one to try first first: the
+    newest version, and of those the last file name."""
+    return sorted(
+        (item for item in packed if item.lookup_sheet is not None),
+        key=lambda item: (version_key(item.version or ""), item.file),
+        reverse=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -285,10 +290,12 @@ def _read_and_check(
     packed: list[_Packed] = []
     first_copies = _FirstCopies()
     jobs = found.jobs
-    if checker is None and jobs:
-        # The reference will be the newest template's look-up, known only when all is read.
-        # In a folder of one template version that is the last file's: read it now.
-        readers.look_up_early(Path(jobs[-1].path))
+    guess = None
+    # The reference will be the newest template's look-up, known only when all is read. In a
+    # folder of one template version that is the last file's: read it now (with two workers
+    # or more), and check the workbooks with it while the workers read (see _GuessedReference).
+    if checker is None and jobs and readers.look_up_early(Path(jobs[-1].path)):
+        guess = _GuessedReference(jobs[-1], lambda found: _Checker(options, found, status, roster))
     results = readers.read(jobs, options.cache_dir, options.details_dir is not None)
     with contextlib.closing(results):  # an interrupted run stops its workers on the way out
         for index, result in enumerate(results, start=1):
@@ -302,11 +309,15 @@ def _read_and_check(
                 checker.add(_compact(result))
             else:
                 packed.append(_Packed.of(jobs[index - 1], result))
+                if guess is not None:
+                    guess.follow(packed, readers)
             progress("read", index, len(jobs))
     aside = found.refused + found.duplicates
     for item in aside:
         staging.put(item)
     lookup_failures: list[Finding] = []
+    if checker is None and guess is not None:
+        checker = guess.confirmed(packed, readers)
     if checker is None:
         reference, lookup_failures = default_reference(packed, options.folder, readers)
     readers.close()  # everything is read: the workers' memory goes back before the checks
@@ -321,6 +332,51 @@ def _read_and_check(
     for finding in found.notes:
         checker.note(finding)
     return checker
+
+
+class _GuessedReference:
+    """Checks run while the workers read, against the look-up read early (the last file's).
+
+    Whether that look-up is the reference is known only when every file is read: it is if
+    the last file is the first candidate default_reference would try and the look-up was read
+    from the very bytes the run read. Then the checks already made are the ones that run
+    would make, on the same workbooks in the same order, and the run does not check
+    everything after the last read. Otherwise (mixed template versions, a file that changed,
+    a look-up that failed or came late) they are dropped and the run goes the usual way, so
+    the outcome never depends on the guess."""
+
+    def __init__(self, job: Job, make: Callable[[ReferenceList], _Checker]) -> None:
+        self.path = Path(job.path)
+        self.file = job.file
+        self.make = make
+        self.lookup: LookupSheet | None = None
+        self.checker: _Checker | None = None
+        self.checked = 0  # how many of the packed workbooks the checker has seen
+
+    def follow(self, packed: list[_Packed], readers: Readers, wait_for_it: bool = False) -> None:
+        """Check what has been read since the last call, once the early look-up is there."""
+        if self.checker is None:
+            self.lookup = readers.early_lookup_if_read(self.path, wait_for_it)
+            if self.lookup is None:
+                return
+            source = _lookup_source(self.lookup, self.file)
+            self.checker = self.make(reference_from_lookup_rows(source, self.lookup.rows))
+        for item in packed[self.checked :]:
+            self.checker.add(item.unpack())  # what default_reference's run would check
+        self.checked = len(packed)
+
+    def confirmed(self, packed: list[_Packed], readers: Readers) -> _Checker | None:
+        """The checker, if its reference is the one default_reference would choose first."""
+        self.follow(packed, readers, wait_for_it=True)
+        if self.checker is None or self.lookup is None:
+            return None
+        candidates = _reference_candidates(packed)
+        if not candidates:
+            return None
+        first = candidates[0]
+        if (first.path, first.file, first.sha256) != (self.path, self.file, self.lookup.sha256):
+            return None
+        return self.checker
 
 
 def _outputs(options: IngestOptions, survey: dict, findings: list[Finding]) -> dict[Path, bytes]:

@@ -396,12 +396,30 @@ class Readers:
             if in_flight:  # stopped early: what the workers are still reading is not wanted
                 self._drop_pool()
 
-    def look_up_early(self, path: Path) -> None:
+    def look_up_early(self, path: Path) -> bool:
         """Start reading a template's look-up now, beside the supplier files, in case `lookup`
         asks for it at the end: then the run does not wait for it. Only with two workers or
-        more, so that a look-up that takes long never holds up the reading."""
-        if self.workers >= 2:
-            self._early[str(path)] = self._submit(_lookup_in_worker, str(path), None)
+        more, so that a look-up that takes long never holds up the reading. True if started."""
+        if self.workers < 2:
+            return False
+        self._early[str(path)] = self._submit(_lookup_in_worker, str(path), None)
+        return True
+
+    def early_lookup_if_read(self, path: Path, wait_for_it: bool = False) -> LookupSheet | None:
+        """The look-up started early for `path`, if it has been read by now (or, waiting for it,
+        within the time limit). It stays available to `lookup`, which still checks that it read
+        the right bytes; one that did not come in time is dropped as `lookup` drops it."""
+        future = self._early.get(str(path))
+        if future is None:
+            return None
+        if wait_for_it and not wait([future], timeout=PER_FILE_SECONDS + 30).done:
+            del self._early[str(path)]
+            self._drop_pool()  # the worker is stuck on it
+            return None
+        if not future.done() or future.cancelled() or future.exception() is not None:
+            return None
+        outcome = future.result()
+        return outcome if isinstance(outcome, LookupSheet) else None
 
     def lookup(self, path: Path, digest: str | None = None) -> LookupSheet | Failed:
         """A template's Smelter Look-up, read by one of the workers (see read_lookup_sheet)."""
