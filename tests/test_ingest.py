@@ -20,6 +20,7 @@ from conflict_minerals.build import OutputFormat, build
 from conflict_minerals.cli import app
 from conflict_minerals.ingest import extract as extract_module
 from conflict_minerals.ingest import pipeline
+from conflict_minerals.ingest.detect import version_order
 from conflict_minerals.ingest.pipeline import IngestOptions, run_ingest
 
 from .conftest import copy_sample
@@ -347,3 +348,38 @@ def test_checks_made_during_the_read_give_the_same_survey(
     assert survey["ingest"]["reference_list"] == "Smelter Look-up of CMRT 6.5 " + (
         f"({last_file})" if guess_kept else "(blank-6.5.xlsx)"
     )
+
+
+def test_revisions_are_ordered_as_decimals(tmp_path: Path) -> None:
+    """RMI numbers revisions as decimals: CMRT 6.31 is older than 6.4 and 6.5 (not (6, 31) after
+    (6, 5)), so it gets the template-outdated finding, and the 6.5 look-up is the reference."""
+    assert sorted(["6.5", "6.31", "6.4", "6.1", "6.22", "6.01", "4.10", "4.01a"], key=version_order) == [
+        "4.01a",
+        "4.10",
+        "6.01",
+        "6.1",
+        "6.22",
+        "6.31",
+        "6.4",
+        "6.5",
+    ]
+    folder = tmp_path / "suppliers"
+    folder.mkdir()
+    for version in ("6.22", "6.31", "6.5"):
+        template = CORPUS / f"cirscn__cm-reporting__RMI_CMRT_{version}.xlsx"
+        shutil.copy(template, folder / f"cmrt-{version}.xlsx")
+    findings = tmp_path / "findings"
+    options = IngestOptions(
+        folder=folder,
+        out=tmp_path / "survey.yaml",
+        reporting_year=2024,
+        as_of=date(2024, 12, 31),
+        findings_dir=findings,
+        jobs=1,
+    )
+    run_ingest(options, lambda *a: None)
+    survey = yaml.safe_load((tmp_path / "survey.yaml").read_text(encoding="utf-8"))
+    assert survey["ingest"]["reference_list"] == "Smelter Look-up of CMRT 6.5 (cmrt-6.5.xlsx)"
+    rows = csv.DictReader(io.StringIO((findings / "findings.csv").read_text(encoding="utf-8")))
+    outdated = sorted(row["file"] for row in rows if row["code"] == "template-outdated")
+    assert outdated == ["cmrt-6.22.xlsx", "cmrt-6.31.xlsx"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from .cellmap import load_cellmap
-from .detect import CURRENT_VERSIONS, version_key
+from .detect import CURRENT_VERSIONS, version_order
 from .lists import ReferenceList
 from .locations import PartKind, mine_cells
 from .models import Answer, Finding, FindingSeverity, RowKind, SmelterRow, SupplierWorkbook
@@ -112,7 +112,7 @@ def _template(workbook: SupplierWorkbook, context: CheckContext) -> Iterator[Fin
         yield finding(
             "template-not-3tg", workbook, f"{workbook.template} {workbook.version}: not a 3TG declaration"
         )
-    if current and workbook.version and version_key(workbook.version) < version_key(current):
+    if current and workbook.version and version_order(workbook.version) < version_order(current):
         yield finding(
             "template-outdated",
             workbook,

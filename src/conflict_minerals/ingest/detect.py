@@ -49,6 +49,21 @@ def version_key(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+# Digits kept of a revision's decimal part when ordering: RMI's revisions are decimals.
+_DECIMAL_PLACES = 6
+
+
+def version_order(version: str) -> tuple[int, int, str]:
+    """A key that orders revisions as RMI numbers them, as decimals: 6.01 < 6.1 < 6.22 < 6.31
+    < 6.4 < 6.5, 4.01 < 4.01a < 4.10, 1.1 < 1.11 < 1.2. (version_key reads "6.31" as (6, 31),
+    after (6, 5): right for matching a cell map's range, wrong for "which is newer".)"""
+    match = re.match(r"\s*([0-9]*)(?:\.([0-9]*))?(.*)", version)
+    assert match is not None  # every group may be empty
+    major, fraction, rest = match[1], match[2] or "", match[3].strip()
+    decimal = int(fraction[:_DECIMAL_PLACES].ljust(_DECIMAL_PLACES, "0"))
+    return (int(major) if major else 0, decimal, rest.casefold())
+
+
 def _version(workbook: Workbook) -> str | None:
     candidates = []
     if workbook.has_sheet("Declaration"):

@@ -30,7 +30,7 @@ from ..problems import InputError, Problem, display_path
 from .aggregate import Aggregator
 from .cellmap import load_cellmap
 from .checks import CheckContext, check_workbook
-from .detect import version_key
+from .detect import version_order
 from .discover import Discovery, discover, duplicate, printable
 from .lists import (
     ReferenceList,
@@ -139,7 +139,7 @@ def _reference_candidates(packed: list[_Packed]) -> list[_Packed]:
     newest version, and of those the last file name."""
     return sorted(
         (item for item in packed if item.lookup_sheet is not None),
-        key=lambda item: (version_key(item.version or ""), item.file),
+        key=lambda item: (version_order(item.version or ""), item.file),
         reverse=True,
     )
 
@@ -310,7 +310,7 @@ def _read_and_check(
             else:
                 packed.append(_Packed.of(jobs[index - 1], result))
                 if guess is not None:
-                    guess.follow(packed, readers)
+                    guess.follow(packed, readers, latest=result)
             progress("read", index, len(jobs))
     aside = found.refused + found.duplicates
     for item in aside:
@@ -353,16 +353,24 @@ class _GuessedReference:
         self.checker: _Checker | None = None
         self.checked = 0  # how many of the packed workbooks the checker has seen
 
-    def follow(self, packed: list[_Packed], readers: Readers, wait_for_it: bool = False) -> None:
-        """Check what has been read since the last call, once the early look-up is there."""
+    def follow(
+        self, packed: list[_Packed], readers: Readers, latest: Result | None = None, wait_for_it: bool = False
+    ) -> None:
+        """Check what has been read since the last call, once the early look-up is there;
+        `latest`: the workbook packed last, still unpacked (it need not be unpacked again)."""
         if self.checker is None:
             self.lookup = readers.early_lookup_if_read(self.path, wait_for_it)
             if self.lookup is None:
                 return
             source = _lookup_source(self.lookup, self.file)
             self.checker = self.make(reference_from_lookup_rows(source, self.lookup.rows))
-        for item in packed[self.checked :]:
-            self.checker.add(item.unpack())  # what default_reference's run would check
+        waiting = packed[self.checked :]
+        if latest is not None and waiting:
+            waiting.pop()
+        for item in waiting:
+            self.checker.add(item.unpack())  # the workbooks read before the look-up came
+        if latest is not None:
+            self.checker.add(_compact(latest))
         self.checked = len(packed)
 
     def confirmed(self, packed: list[_Packed], readers: Readers) -> _Checker | None:
