@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from .cellmap import load_cellmap
 from .detect import CURRENT_VERSIONS, version_order
@@ -257,12 +258,17 @@ def _scope_versus_smelters(workbook: SupplierWorkbook, context: CheckContext) ->
             )
 
 
-def _names_match(row: SmelterRow, names: set[str]) -> bool:
-    def squash(value: str) -> str:
-        return re.sub(r"[^0-9a-z]+", "", value.casefold())
+_NOT_LETTER_OR_DIGIT = re.compile(r"[^0-9a-z]+")
 
-    wanted = {squash(n) for n in names if n}
-    given = [squash(v) for v in (row.lookup_name, row.name) if v]
+
+@lru_cache(maxsize=65_536)  # the same reference and template names recur in every workbook
+def _squash(value: str) -> str:
+    return _NOT_LETTER_OR_DIGIT.sub("", value.casefold())
+
+
+def _names_match(row: SmelterRow, names: set[str]) -> bool:
+    wanted = {_squash(n) for n in names if n}
+    given = [_squash(v) for v in (row.lookup_name, row.name) if v]
     return not given or any(g in wanted for g in given)
 
 

@@ -159,13 +159,14 @@ class _Packed:
 
     @classmethod
     def of(cls, job: Job, result: Result) -> _Packed:
+        """`result`: compacted (see _compact)."""
         template = result.template if isinstance(result, SupplierWorkbook) else None
         version = result.version if isinstance(result, SupplierWorkbook) else None
         lookup = None
         if isinstance(result, SupplierWorkbook) and result.template == "CMRT" and result.version:
             spec = load_cellmap(result.family).smelter_lookup
             lookup = spec.sheet if spec is not None else None
-        payload = _compact(result).model_dump_json().encode("utf-8")
+        payload = result.model_dump_json().encode("utf-8")
         return cls(
             Path(job.path), result.file, template, version, result.sha256, lookup, zlib.compress(payload, 1)
         )
@@ -305,12 +306,13 @@ def _read_and_check(
                 load_location_tables()
             result = first_copies.check(result)
             staging.put(result)
+            lean = _compact(result)
             if checker is not None:
-                checker.add(_compact(result))
+                checker.add(lean)
             else:
-                packed.append(_Packed.of(jobs[index - 1], result))
+                packed.append(_Packed.of(jobs[index - 1], lean))
                 if guess is not None:
-                    guess.follow(packed, readers, latest=result)
+                    guess.follow(packed, readers, latest=lean)
             progress("read", index, len(jobs))
     aside = found.refused + found.duplicates
     for item in aside:
@@ -357,7 +359,7 @@ class _GuessedReference:
         self, packed: list[_Packed], readers: Readers, latest: Result | None = None, wait_for_it: bool = False
     ) -> None:
         """Check what has been read since the last call, once the early look-up is there;
-        `latest`: the workbook packed last, still unpacked (it need not be unpacked again)."""
+        `latest`: the workbook packed last, as it was packed (it need not be unpacked again)."""
         if self.checker is None:
             self.lookup = readers.early_lookup_if_read(self.path, wait_for_it)
             if self.lookup is None:
@@ -370,7 +372,7 @@ class _GuessedReference:
         for item in waiting:
             self.checker.add(item.unpack())  # the workbooks read before the look-up came
         if latest is not None:
-            self.checker.add(_compact(latest))
+            self.checker.add(latest)
         self.checked = len(packed)
 
     def confirmed(self, packed: list[_Packed], readers: Readers) -> _Checker | None:
