@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from conflict_minerals.build import OutputFormat, build
 from conflict_minerals.cli import app
+from conflict_minerals.ingest import checking
 from conflict_minerals.ingest import extract as extract_module
-from conflict_minerals.ingest import pipeline
 from conflict_minerals.ingest.detect import version_order
 from conflict_minerals.ingest.pipeline import IngestOptions, run_ingest
 
@@ -320,14 +320,14 @@ def test_checks_made_during_the_read_give_the_same_survey(
     with zipfile.ZipFile(folder / last_file, "a") as archive:  # not a copy of blank-6.5.xlsx's bytes
         archive.comment = b"resent"
     kept: list[bool] = []
-    confirmed = pipeline._GuessedReference.confirmed
+    confirmed = checking.GuessedReference.confirmed
 
-    def spy(self: pipeline._GuessedReference, *args: object) -> object:
+    def spy(self: checking.GuessedReference, *args: object) -> object:
         checker = confirmed(self, *args)
         kept.append(checker is not None)
         return checker
 
-    monkeypatch.setattr(pipeline._GuessedReference, "confirmed", spy)
+    monkeypatch.setattr(checking.GuessedReference, "confirmed", spy)
     outputs = {}
     for jobs in (1, 2):
         out = tmp_path / f"jobs-{jobs}"

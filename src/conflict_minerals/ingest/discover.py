@@ -17,6 +17,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..problems import display_path
 from .models import Finding, FindingSeverity, UnreadableWorkbook
 from .runner import WORKBOOK_SUFFIXES, Job
 
@@ -220,3 +221,8 @@ def _link(entry: _Entry, root: Path, owners: dict[tuple[int, int], str], result:
         return
     owners[identity] = entry.relative  # the first link to a file not itself named like a workbook
     result.jobs.append(Job(entry.path, file, None))
+
+
+def folder_name(folder: Path) -> str:
+    """The suppliers folder as reports name it."""
+    return printable(display_path(folder))

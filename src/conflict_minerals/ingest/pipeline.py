@@ -8,44 +8,30 @@ of the inputs, or lies inside the suppliers folder, is refused before anything i
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import shutil
 import stat
-import tempfile
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import ValidationError
 
-from ..filing.survey import SurveyResults
 from ..outputs import locked_folders, replace_together
-from ..problems import InputError, Problem, display_path
-from .aggregate import Aggregator
-from .cellmap import load_cellmap
-from .checks import CheckContext, check_workbook
-from .detect import version_order
-from .discover import Discovery, discover, duplicate, printable
-from .lists import (
-    ReferenceList,
-    RosterEntry,
-    StatusList,
-    read_roster,
-    read_status_list,
-    reference_from_csv,
-    reference_from_lookup_rows,
-)
-from .locations import load_location_tables
-from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
-from .report import details_json, details_names, findings_csv, findings_html, sort_findings
-from .runner import Failed, Job, LookupSheet, Readers, Result
+from ..problems import InputError, Problem
+from .details import Staging, details_names
+from .discover import Discovery, discover, duplicate, folder_name, printable
+from .models import Finding
+from .runner import Job, Readers, Result
 from .stopping import Interrupted, held
+
+# What checks, adds up and writes the results (checking, lists, locations, report: half the
+# command's imports) is imported where it is used, after the workers were forked: they do not
+# need it, and they read the first files while this process loads it.
+if TYPE_CHECKING:
+    from .checking import Checker
+    from .lists import ReferenceList, RosterEntry, StatusList
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
 
@@ -79,170 +65,6 @@ class IngestOutcome:
         return sum(1 for f in self.findings if f.severity.value == "error")
 
 
-# At most this many templates' look-ups are tried for the default reference list: each try is
-# a guarded read that may take a worker's time limit, and a folder of hostile templates must
-# not make the run endless.
-MAX_REFERENCE_TRIES = 10
-
-
-def _lookup_source(sheet: LookupSheet, file: str) -> str:
-    return f"Smelter Look-up of {sheet.template} {sheet.version} ({file})"
-
-
-def load_reference(options: IngestOptions, readers: Readers) -> ReferenceList:
-    """The list given with --reference: a CSV, or a template whose look-up is read in a guarded
-    worker like any supplier file."""
-    assert options.reference is not None
-    path = options.reference
-    if path.suffix.lower() not in (".xlsx", ".xls", ".xlsm"):
-        return reference_from_csv(path)
-    outcome = readers.lookup(path)
-    if isinstance(outcome, Failed):
-        message = f"cannot use its Smelter Look-up as the reference list: {outcome.message}"
-        raise InputError([Problem(printable(str(path)), None, None, "", message)])
-    return reference_from_lookup_rows(_lookup_source(outcome, printable(path.name)), outcome.rows)
-
-
-def default_reference(
-    packed: list[_Packed], folder: Path, readers: Readers
-) -> tuple[ReferenceList, list[Finding]]:
-    """The Smelter Look-up of the newest CMRT read, each read in a guarded worker. A look-up
-    that cannot be read is a finding on its file and the next newest template is tried."""
-    failures: list[Finding] = []
-    for item in _reference_candidates(packed)[:MAX_REFERENCE_TRIES]:
-        outcome = readers.lookup(item.path, item.sha256)
-        if isinstance(outcome, LookupSheet):
-            return reference_from_lookup_rows(_lookup_source(outcome, item.file), outcome.rows), failures
-        failures.append(
-            Finding(
-                code="lookup-unreadable",
-                severity=FindingSeverity.WARNING,
-                file=item.file,
-                sheet=item.lookup_sheet,
-                message=f"not used as the smelter reference list, as it could not be read: {outcome.message}",
-            )
-        )
-    where = printable(str(folder))
-    if not failures:
-        message = "no CMRT with a Smelter Look-up sheet found; give the list with --reference"
-        raise InputError([Problem(where, None, None, "", message)])
-    tried = "; ".join(f"{f.file}: {f.message}" for f in failures)
-    message = (
-        f"no smelter reference list could be read from the {len(failures)} newest templates ({tried}); "
-        "give the list with --reference"
-    )
-    raise InputError([Problem(where, None, None, "", message)])
-
-
-def _reference_candidates(packed: list[_Packed]) -> list[_Packed]:
-    """The templates whose look-up may be the reference list, the one to try first first: the
-    newest version, and of those the last file name."""
-    return sorted(
-        (item for item in packed if item.lookup_sheet is not None),
-        key=lambda item: (version_order(item.version or ""), item.file),
-        reverse=True,
-    )
-
-
-@dataclass(frozen=True)
-class _Packed:
-    """One read workbook, kept compressed until it is checked: a run over thousands of files
-    holds a few kilobytes per file, never the workbooks."""
-
-    path: Path
-    file: str
-    template: str | None
-    version: str | None
-    sha256: str | None
-    lookup_sheet: str | None  # a CMRT whose template has a Smelter Look-up: that sheet's name
-    data: bytes
-
-    @classmethod
-    def of(cls, job: Job, result: Result) -> _Packed:
-        """`result`: compacted (see _compact)."""
-        template = result.template if isinstance(result, SupplierWorkbook) else None
-        version = result.version if isinstance(result, SupplierWorkbook) else None
-        lookup = None
-        if isinstance(result, SupplierWorkbook) and result.template == "CMRT" and result.version:
-            spec = load_cellmap(result.family).smelter_lookup
-            lookup = spec.sheet if spec is not None else None
-        payload = result.model_dump_json().encode("utf-8")
-        return cls(
-            Path(job.path), result.file, template, version, result.sha256, lookup, zlib.compress(payload, 1)
-        )
-
-    def unpack(self) -> Result:
-        payload = zlib.decompress(self.data)
-        model = UnreadableWorkbook if self.template is None else SupplierWorkbook
-        return model.model_validate_json(payload)
-
-
-# Smelter-row fields that checks and aggregation use; the rest stay only in the details JSON.
-_KEPT_ROW_FIELDS = {
-    "row",
-    "metal",
-    "lookup_name",
-    "name",
-    "country",
-    "cid",
-    "cid_raw",
-    "cid_from",
-    "kind",
-    "mine_country",
-}
-
-
-def _compact(result: Result) -> Result:
-    """What checks and aggregation need of a workbook: no product list, lean smelter rows."""
-    if isinstance(result, UnreadableWorkbook):
-        return result
-    rows = [
-        row.model_copy(update={k: None for k in type(row).model_fields if k not in _KEPT_ROW_FIELDS})
-        for row in result.smelters
-    ]
-    return result.model_copy(update={"products": [], "smelters": rows})
-
-
-class _Checker:
-    """Checks each workbook and adds it to the aggregate, as soon as the reference is known."""
-
-    def __init__(
-        self,
-        options: IngestOptions,
-        reference: ReferenceList,
-        status: StatusList | None,
-        roster: list[RosterEntry] | None,
-    ) -> None:
-        self.context = CheckContext(
-            reference=reference, reporting_year=options.reporting_year, as_of=options.as_of
-        )
-        self.aggregator = Aggregator(
-            reference, status, roster, options.reporting_year, _folder_name(options.folder)
-        )
-        self.findings: list[Finding] = []
-        self.unreadable: list[Finding] = []
-
-    def add(self, result: Result) -> None:
-        if isinstance(result, UnreadableWorkbook):
-            file_findings = [result.finding]
-            if result.finding.code != "file-duplicate":
-                self.unreadable.append(result.finding)
-        else:
-            file_findings = check_workbook(result, self.context)
-        self.aggregator.add(result, [f.severity.value for f in file_findings])
-        self.findings += file_findings
-
-    def note(self, finding: Finding) -> None:
-        """A finding about the folder rather than a workbook's content (counted, not a file)."""
-        self.aggregator.findings_by_severity.update([finding.severity.value])
-        self.findings.append(finding)
-
-    def survey(self) -> dict:
-        survey = self.aggregator.result()
-        _validate_survey(survey)
-        return survey
-
-
 def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
     started = time.perf_counter()
     _check_inputs(options)
@@ -251,16 +73,21 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
         [job.file for job in found.jobs] + [r.file for r in found.refused + found.duplicates]
     )
     _check_outputs(options, set(names.values()))
-    status = read_status_list(options.status, options.status_as_of) if options.status else None
-    roster = read_roster(options.roster) if options.roster else None
     written: list[Path] = []
     with Readers(options.jobs) as readers:  # the workers stop when this block is left, however
+        early = _look_up_early(options, found, readers)
+        from .checking import load_reference
+        from .lists import read_roster, read_status_list
+        from .report import sort_findings
+
+        status = read_status_list(options.status, options.status_as_of) if options.status else None
+        roster = read_roster(options.roster) if options.roster else None
         reference = load_reference(options, readers) if options.reference else None
         progress("found", len(found.jobs), len(found.jobs))
         try:
-            with _locked_outputs(options), _Staging(options.details_dir, names) as staging:
+            with _locked_outputs(options), Staging(options.details_dir, names) as staging:
                 checker = _read_and_check(
-                    options, found, reference, status, roster, staging, progress, readers
+                    options, found, (reference, status, roster), early, staging, progress, readers
                 )
                 survey = checker.survey()
                 findings = sort_findings(checker.findings)
@@ -274,29 +101,42 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
     return IngestOutcome(found.entries, unreadable, findings, written, time.perf_counter() - started)
 
 
+def _look_up_early(options: IngestOptions, found: Discovery, readers: Readers) -> Job | None:
+    """Without --reference the reference is the newest template's look-up, known only when all
+    is read. In a folder of one template version that is the last file's: a worker starts
+    reading it now (with two workers or more), before anything else. Returns its file then."""
+    if options.reference is None and found.jobs and readers.look_up_early(Path(found.jobs[-1].path)):
+        return found.jobs[-1]
+    return None
+
+
+Lists = tuple["ReferenceList | None", "StatusList | None", "list[RosterEntry] | None"]
+
+
 def _read_and_check(
     options: IngestOptions,
     found: Discovery,
-    reference: ReferenceList | None,
-    status: StatusList | None,
-    roster: list[RosterEntry] | None,
-    staging: _Staging,
+    lists: Lists,
+    early: Job | None,
+    staging: Staging,
     progress: Progress,
     readers: Readers,
-) -> _Checker:
+) -> Checker:
     """Read every workbook and check it. With --reference the list is known before reading:
     each workbook is checked while the workers read the next ones. Otherwise the newest
-    template found is the reference, so the workbooks wait (compressed) until all are read."""
-    checker = _Checker(options, reference, status, roster) if reference is not None else None
-    packed: list[_Packed] = []
+    template found is the reference: the workbooks wait (compressed) until all are read, and
+    are checked meanwhile against the look-up read early (see GuessedReference)."""
+    from .checking import Checker, GuessedReference, Packed, compact, default_reference
+    from .locations import load_location_tables
+
+    reference, status, roster = lists
+    checker = Checker(options, reference, status, roster) if reference is not None else None
+    packed: list[Packed] = []
     first_copies = _FirstCopies()
     jobs = found.jobs
     guess = None
-    # The reference will be the newest template's look-up, known only when all is read. In a
-    # folder of one template version that is the last file's: read it now (with two workers
-    # or more), and check the workbooks with it while the workers read (see _GuessedReference).
-    if checker is None and jobs and readers.look_up_early(Path(jobs[-1].path)):
-        guess = _GuessedReference(jobs[-1], lambda found: _Checker(options, found, status, roster))
+    if checker is None and early is not None:
+        guess = GuessedReference(early, lambda found: Checker(options, found, status, roster))
     results = readers.read(jobs, options.cache_dir, options.details_dir is not None)
     with contextlib.closing(results):  # an interrupted run stops its workers on the way out
         for index, result in enumerate(results, start=1):
@@ -306,11 +146,11 @@ def _read_and_check(
                 load_location_tables()
             result = first_copies.check(result)
             staging.put(result)
-            lean = _compact(result)
+            lean = compact(result)
             if checker is not None:
                 checker.add(lean)
             else:
-                packed.append(_Packed.of(jobs[index - 1], lean))
+                packed.append(Packed.of(jobs[index - 1], lean))
                 if guess is not None:
                     guess.follow(packed, readers, latest=lean)
             progress("read", index, len(jobs))
@@ -324,7 +164,7 @@ def _read_and_check(
         reference, lookup_failures = default_reference(packed, options.folder, readers)
     readers.close()  # everything is read: the workers' memory goes back before the checks
     if checker is None:
-        checker = _Checker(options, reference, status, roster)
+        checker = Checker(options, reference, status, roster)
         for item in packed:
             checker.add(item.unpack())
         for finding in lookup_failures:
@@ -336,70 +176,15 @@ def _read_and_check(
     return checker
 
 
-class _GuessedReference:
-    """Checks run while the workers read, against the look-up read early (the last file's).
-
-    Whether that look-up is the reference is known only when every file is read: it is if
-    the last file is the first candidate default_reference would try and the look-up was read
-    from the very bytes the run read. Then the checks already made are the ones that run
-    would make, on the same workbooks in the same order, and the run does not check
-    everything after the last read. Otherwise (mixed template versions, a file that changed,
-    a look-up that failed or came late) they are dropped and the run goes the usual way, so
-    the outcome never depends on the guess."""
-
-    def __init__(self, job: Job, make: Callable[[ReferenceList], _Checker]) -> None:
-        self.path = Path(job.path)
-        self.file = job.file
-        self.make = make
-        self.lookup: LookupSheet | None = None
-        self.checker: _Checker | None = None
-        self.checked = 0  # how many of the packed workbooks the checker has seen
-
-    def follow(
-        self, packed: list[_Packed], readers: Readers, latest: Result | None = None, wait_for_it: bool = False
-    ) -> None:
-        """Check what has been read since the last call, once the early look-up is there;
-        `latest`: the workbook packed last, as it was packed (it need not be unpacked again)."""
-        if self.checker is None:
-            self.lookup = readers.early_lookup_if_read(self.path, wait_for_it)
-            if self.lookup is None:
-                return
-            source = _lookup_source(self.lookup, self.file)
-            self.checker = self.make(reference_from_lookup_rows(source, self.lookup.rows))
-        waiting = packed[self.checked :]
-        if latest is not None and waiting:
-            waiting.pop()
-        for item in waiting:
-            self.checker.add(item.unpack())  # the workbooks read before the look-up came
-        if latest is not None:
-            self.checker.add(latest)
-        self.checked = len(packed)
-
-    def confirmed(self, packed: list[_Packed], readers: Readers) -> _Checker | None:
-        """The checker, if its reference is the one default_reference would choose first."""
-        self.follow(packed, readers, wait_for_it=True)
-        if self.checker is None or self.lookup is None:
-            return None
-        candidates = _reference_candidates(packed)
-        if not candidates:
-            return None
-        first = candidates[0]
-        if (first.path, first.file, first.sha256) != (self.path, self.file, self.lookup.sha256):
-            return None
-        return self.checker
-
-
 def _outputs(options: IngestOptions, survey: dict, findings: list[Finding]) -> dict[Path, bytes]:
+    from .report import findings_csv, findings_html
+
     outputs: dict[Path, bytes] = {options.out: _survey_yaml(survey)}
     if options.findings_dir is not None:
-        title = f"Supplier survey findings: {_folder_name(options.folder)}"
+        title = f"Supplier survey findings: {folder_name(options.folder)}"
         outputs[options.findings_dir / "findings.html"] = findings_html(findings, survey["ingest"], title)
         outputs[options.findings_dir / "findings.csv"] = findings_csv(findings)
     return outputs
-
-
-def _folder_name(folder: Path) -> str:
-    return printable(display_path(folder))
 
 
 class _FirstCopies:
@@ -426,67 +211,6 @@ def _locked_outputs(options: IngestOptions) -> Iterator[None]:
     folders += [folder for folder in (options.findings_dir, options.details_dir) if folder is not None]
     with locked_folders(folders):
         yield
-
-
-# tempfile.mkdtemp names: the prefix and eight characters from this alphabet.
-_STAGING_PREFIX = ".cmr-staging-"
-_STAGING_NAME = re.compile(re.escape(_STAGING_PREFIX) + r"[a-z0-9_]{8}")
-
-
-class _Staging:
-    """Details JSON written as each workbook is read, into a hidden folder, and moved into place
-    only when the whole run succeeds; a failed run leaves the previous details untouched. The
-    staging folders a killed run left behind are removed by the next run (only folders with
-    this tool's staging name, and only the .json files this tool puts in them)."""
-
-    def __init__(self, folder: Path | None, names: dict[str, str]) -> None:
-        self.folder = folder
-        self.names = names
-        self.area: Path | None = None
-        self.staged: list[str] = []
-
-    def __enter__(self) -> _Staging:
-        if self.folder is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            _remove_stale_staging(self.folder)
-            self.area = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=self.folder))
-        return self
-
-    def put(self, result: Result) -> None:
-        if self.area is not None:
-            name = self.names[result.file]
-            (self.area / name).write_bytes(details_json(result))
-            self.staged.append(name)
-
-    def publish(self) -> list[Path]:
-        if self.area is None or self.folder is None:
-            return []
-        published = []
-        for name in self.staged:
-            os.replace(self.area / name, self.folder / name)
-            published.append(self.folder / name)
-        return published
-
-    def __exit__(self, *exc: object) -> None:
-        if self.area is not None:
-            with held():  # a stop signal now must not leave half a staging folder behind
-                shutil.rmtree(self.area, ignore_errors=True)
-
-
-def _remove_stale_staging(folder: Path) -> None:
-    """Called with the folder's lock held, so no other run is staging there."""
-    with os.scandir(folder) as entries:
-        stale = [
-            e.path for e in entries if _STAGING_NAME.fullmatch(e.name) and e.is_dir(follow_symlinks=False)
-        ]
-    for area in stale:
-        with os.scandir(area) as entries:
-            for entry in entries:
-                if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
-        with contextlib.suppress(OSError):  # left alone if anything else is in it
-            os.rmdir(area)
 
 
 def _check_inputs(options: IngestOptions) -> None:
@@ -564,16 +288,6 @@ def _check_outputs(options: IngestOptions, details: set[str]) -> None:
         raise InputError(problems)
 
 
-def _validate_survey(survey: dict) -> None:
-    """What ingest writes must be what build reads; a mismatch here is a bug, not bad input."""
-    try:
-        SurveyResults.model_validate(survey)
-    except ValidationError as error:  # pragma: no cover - guards the contract between the two
-        raise RuntimeError(
-            f"cmr ingest produced survey results that cmr build would reject:\n{error}"
-        ) from error
-
-
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml when available: files get large
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -609,7 +323,7 @@ def _survey_yaml(survey: dict) -> bytes:
     return (header + body).encode("utf-8")
 
 
-def _write(outputs: dict[Path, bytes], staging: _Staging) -> list[Path]:
+def _write(outputs: dict[Path, bytes], staging: Staging) -> list[Path]:
     """Replace every output as one change; a stop signal waits until all are written, so they match."""
     written = False
     try:

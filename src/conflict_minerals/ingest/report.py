@@ -3,14 +3,11 @@ per-workbook details as JSON."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable
 
-from ..manifest import sha256
 from .checks import CODES
-from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
+from .models import Finding, FindingSeverity
 from .spreadsheet import csv_bytes
 
 SEVERITY_ORDER = {FindingSeverity.ERROR: 0, FindingSeverity.WARNING: 1, FindingSeverity.INFO: 2}
@@ -83,40 +80,3 @@ def findings_html(findings: list[Finding], summary: dict, title: str) -> bytes:
         },
     )
     return html.encode("utf-8")
-
-
-def details_json(result: SupplierWorkbook | UnreadableWorkbook) -> bytes:
-    data = result.model_dump(mode="json")
-    return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-# File names are at most 255 bytes on common file systems; a flattened path can be longer.
-MAX_DETAILS_NAME_BYTES = 200
-
-
-def details_name(file: str) -> str:
-    """supplier/a b.xlsx -> supplier__a_b.xlsx.json: one flat, safe file name per workbook.
-
-    A name too long for the file system keeps its start and gets a hash of the whole path, so
-    it stays unique."""
-    flat = re.sub(r"[^A-Za-z0-9._-]+", "_", file.replace("/", "__"))
-    if len(flat) + len(".json") > MAX_DETAILS_NAME_BYTES:
-        digest = sha256(file.encode("utf-8"))[:16]
-        flat = f"{flat[: MAX_DETAILS_NAME_BYTES - 40]}~{digest}"
-    return flat + ".json"
-
-
-def details_names(files: Iterable[str]) -> dict[str, str]:
-    """The details file name of each workbook, unique within the run even where two paths
-    flatten alike ("a b.xlsx" and "a_b.xlsx"), or differ only in case: the later in file
-    order gets "~2", "~3"."""
-    names: dict[str, str] = {}
-    used: set[str] = set()
-    for file in sorted(set(files)):
-        base = details_name(file)
-        name, number = base, 2
-        while name.casefold() in used:
-            name, number = f"{base.removesuffix('.json')}~{number}.json", number + 1
-        used.add(name.casefold())
-        names[file] = name
-    return names

@@ -1,0 +1,257 @@
+"""The read workbooks checked and added up: against which reference list, kept how until then.
+
+The reference list is given (--reference: a CSV, or a template's look-up) or is the Smelter
+Look-up of the newest template read. Until it is known the workbooks wait, compacted and
+compressed (Packed); with two workers or more they are checked meanwhile against the last
+file's look-up (GuessedReference), and those checks are kept only when it proves to be the one.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from ..filing.survey import SurveyResults
+from ..problems import InputError, Problem
+from .aggregate import Aggregator
+from .cellmap import load_cellmap
+from .checks import CheckContext, check_workbook
+from .detect import version_order
+from .discover import folder_name, printable
+from .lists import ReferenceList, RosterEntry, StatusList, reference_from_csv, reference_from_lookup_rows
+from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
+from .runner import Failed, Job, LookupSheet, Readers, Result
+
+if TYPE_CHECKING:
+    from .pipeline import IngestOptions
+
+# At most this many templates' look-ups are tried for the default reference list: each try is
+# a guarded read that may take a worker's time limit, and a folder of hostile templates must
+# not make the run endless.
+MAX_REFERENCE_TRIES = 10
+
+
+def lookup_source(sheet: LookupSheet, file: str) -> str:
+    return f"Smelter Look-up of {sheet.template} {sheet.version} ({file})"
+
+
+def load_reference(options: IngestOptions, readers: Readers) -> ReferenceList:
+    """The list given with --reference: a CSV, or a template whose look-up is read in a guarded
+    worker like any supplier file."""
+    assert options.reference is not None
+    path = options.reference
+    if path.suffix.lower() not in (".xlsx", ".xls", ".xlsm"):
+        return reference_from_csv(path)
+    outcome = readers.lookup(path)
+    if isinstance(outcome, Failed):
+        message = f"cannot use its Smelter Look-up as the reference list: {outcome.message}"
+        raise InputError([Problem(printable(str(path)), None, None, "", message)])
+    return reference_from_lookup_rows(lookup_source(outcome, printable(path.name)), outcome.rows)
+
+
+def default_reference(
+    packed: list[Packed], folder: Path, readers: Readers
+) -> tuple[ReferenceList, list[Finding]]:
+    """The Smelter Look-up of the newest CMRT read, each read in a guarded worker. A look-up
+    that cannot be read is a finding on its file and the next newest template is tried."""
+    failures: list[Finding] = []
+    for item in reference_candidates(packed)[:MAX_REFERENCE_TRIES]:
+        outcome = readers.lookup(item.path, item.sha256)
+        if isinstance(outcome, LookupSheet):
+            return reference_from_lookup_rows(lookup_source(outcome, item.file), outcome.rows), failures
+        failures.append(
+            Finding(
+                code="lookup-unreadable",
+                severity=FindingSeverity.WARNING,
+                file=item.file,
+                sheet=item.lookup_sheet,
+                message=f"not used as the smelter reference list, as it could not be read: {outcome.message}",
+            )
+        )
+    where = printable(str(folder))
+    if not failures:
+        message = "no CMRT with a Smelter Look-up sheet found; give the list with --reference"
+        raise InputError([Problem(where, None, None, "", message)])
+    tried = "; ".join(f"{f.file}: {f.message}" for f in failures)
+    message = (
+        f"no smelter reference list could be read from the {len(failures)} newest templates ({tried}); "
+        "give the list with --reference"
+    )
+    raise InputError([Problem(where, None, None, "", message)])
+
+
+def reference_candidates(packed: list[Packed]) -> list[Packed]:
+    """The templates whose look-up may be the reference list, the one to try first first: the
+    newest version, and of those the last file name."""
+    return sorted(
+        (item for item in packed if item.lookup_sheet is not None),
+        key=lambda item: (version_order(item.version or ""), item.file),
+        reverse=True,
+    )
+
+
+@dataclass(frozen=True)
+class Packed:
+    """One read workbook, kept compressed until it is checked: a run over thousands of files
+    holds a few kilobytes per file, never the workbooks."""
+
+    path: Path
+    file: str
+    template: str | None
+    version: str | None
+    sha256: str | None
+    lookup_sheet: str | None  # a CMRT whose template has a Smelter Look-up: that sheet's name
+    data: bytes
+
+    @classmethod
+    def of(cls, job: Job, result: Result) -> Packed:
+        """`result`: compacted (see compact)."""
+        template = result.template if isinstance(result, SupplierWorkbook) else None
+        version = result.version if isinstance(result, SupplierWorkbook) else None
+        lookup = None
+        if isinstance(result, SupplierWorkbook) and result.template == "CMRT" and result.version:
+            spec = load_cellmap(result.family).smelter_lookup
+            lookup = spec.sheet if spec is not None else None
+        payload = result.model_dump_json().encode("utf-8")
+        return cls(
+            Path(job.path), result.file, template, version, result.sha256, lookup, zlib.compress(payload, 1)
+        )
+
+    def unpack(self) -> Result:
+        payload = zlib.decompress(self.data)
+        model = UnreadableWorkbook if self.template is None else SupplierWorkbook
+        return model.model_validate_json(payload)
+
+
+# Smelter-row fields that checks and aggregation use; the rest stay only in the details JSON.
+_KEPT_ROW_FIELDS = {
+    "row",
+    "metal",
+    "lookup_name",
+    "name",
+    "country",
+    "cid",
+    "cid_raw",
+    "cid_from",
+    "kind",
+    "mine_country",
+}
+
+
+def compact(result: Result) -> Result:
+    """What checks and aggregation need of a workbook: no product list, lean smelter rows."""
+    if isinstance(result, UnreadableWorkbook):
+        return result
+    rows = [
+        row.model_copy(update={k: None for k in type(row).model_fields if k not in _KEPT_ROW_FIELDS})
+        for row in result.smelters
+    ]
+    return result.model_copy(update={"products": [], "smelters": rows})
+
+
+class Checker:
+    """Checks each workbook and adds it to the aggregate, as soon as the reference is known."""
+
+    def __init__(
+        self,
+        options: IngestOptions,
+        reference: ReferenceList,
+        status: StatusList | None,
+        roster: list[RosterEntry] | None,
+    ) -> None:
+        self.context = CheckContext(
+            reference=reference, reporting_year=options.reporting_year, as_of=options.as_of
+        )
+        self.aggregator = Aggregator(
+            reference, status, roster, options.reporting_year, folder_name(options.folder)
+        )
+        self.findings: list[Finding] = []
+        self.unreadable: list[Finding] = []
+
+    def add(self, result: Result) -> None:
+        if isinstance(result, UnreadableWorkbook):
+            file_findings = [result.finding]
+            if result.finding.code != "file-duplicate":
+                self.unreadable.append(result.finding)
+        else:
+            file_findings = check_workbook(result, self.context)
+        self.aggregator.add(result, [f.severity.value for f in file_findings])
+        self.findings += file_findings
+
+    def note(self, finding: Finding) -> None:
+        """A finding about the folder rather than a workbook's content (counted, not a file)."""
+        self.aggregator.findings_by_severity.update([finding.severity.value])
+        self.findings.append(finding)
+
+    def survey(self) -> dict:
+        survey = self.aggregator.result()
+        validate_survey(survey)
+        return survey
+
+
+class GuessedReference:
+    """Checks run while the workers read, against the look-up read early (the last file's).
+
+    Whether that look-up is the reference is known only when every file is read: it is if
+    the last file is the first candidate default_reference would try and the look-up was read
+    from the very bytes the run read. Then the checks already made are the ones that run
+    would make, on the same workbooks in the same order, and the run does not check
+    everything after the last read. Otherwise (mixed template versions, a file that changed,
+    a look-up that failed or came late) they are dropped and the run goes the usual way, so
+    the outcome never depends on the guess."""
+
+    def __init__(self, job: Job, make: Callable[[ReferenceList], Checker]) -> None:
+        self.path = Path(job.path)
+        self.file = job.file
+        self.make = make
+        self.lookup: LookupSheet | None = None
+        self.checker: Checker | None = None
+        self.checked = 0  # how many of the packed workbooks the checker has seen
+
+    def follow(
+        self, packed: list[Packed], readers: Readers, latest: Result | None = None, wait_for_it: bool = False
+    ) -> None:
+        """Check what has been read since the last call, once the early look-up is there;
+        `latest`: the workbook packed last, as it was packed (it need not be unpacked again)."""
+        if self.checker is None:
+            self.lookup = readers.early_lookup_if_read(self.path, wait_for_it)
+            if self.lookup is None:
+                return
+            source = lookup_source(self.lookup, self.file)
+            self.checker = self.make(reference_from_lookup_rows(source, self.lookup.rows))
+        waiting = packed[self.checked :]
+        if latest is not None and waiting:
+            waiting.pop()
+        for item in waiting:
+            self.checker.add(item.unpack())  # the workbooks read before the look-up came
+        if latest is not None:
+            self.checker.add(latest)
+        self.checked = len(packed)
+
+    def confirmed(self, packed: list[Packed], readers: Readers) -> Checker | None:
+        """The checker, if its reference is the one default_reference would choose first."""
+        self.follow(packed, readers, wait_for_it=True)
+        if self.checker is None or self.lookup is None:
+            return None
+        candidates = reference_candidates(packed)
+        if not candidates:
+            return None
+        first = candidates[0]
+        if (first.path, first.file, first.sha256) != (self.path, self.file, self.lookup.sha256):
+            return None
+        return self.checker
+
+
+def validate_survey(survey: dict) -> None:
+    """What ingest writes must be what build reads; a mismatch here is a bug, not bad input."""
+    try:
+        SurveyResults.model_validate(survey)
+    except ValidationError as error:  # pragma: no cover - guards the contract between the two
+        raise RuntimeError(
+            f"cmr ingest produced survey results that cmr build would reject:\n{error}"
+        ) from error
