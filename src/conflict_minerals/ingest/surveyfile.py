@@ -89,8 +89,14 @@ def survey_yaml(survey: dict) -> bytes:
     try:
         body = _Writer().document(survey)
     except _AskPyYAML:
-        body = _pyyaml_dump(survey)
+        return pyyaml_survey_yaml(survey)
     return (HEADER + body).encode("utf-8")
+
+
+def pyyaml_survey_yaml(survey: dict) -> bytes:
+    """The same file written by PyYAML alone: what `survey_yaml` falls back to (and the
+    benchmark's baseline)."""
+    return (HEADER + _pyyaml_dump(survey)).encode("utf-8")
 
 
 class _AskPyYAML(Exception):
@@ -220,7 +226,7 @@ class _Writer:
         if style == "?":
             style = self._styles[(text, tag)] = self._style(text, tag)
         if style is None:
-            return self._ask_scalar(value, indent, column, key_width)
+            return self._ask_scalar(value, indent, key_width)
         written = " " + text if style == "plain" else " '" + text.replace("'", "''") + "'"
         if column + len(written) <= WIDTH:  # every space is written before the column passes the width
             return written
@@ -245,7 +251,7 @@ class _Writer:
 
     # ----- PyYAML's own rendering, at the same place -----
 
-    def _ask_scalar(self, value: Any, indent: int, column: int, key_width: int | None) -> str:
+    def _ask_scalar(self, value: Any, indent: int, key_width: int | None) -> str:
         """What PyYAML writes for `value` at this indent and column: dumped as the value of a
         key of the same width (or as a sequence item) in mappings nested to the same depth."""
         outer = indent - INDENT
@@ -254,11 +260,9 @@ class _Writer:
         if written is not None:
             return written
         if key_width is None:
-            assert column == outer + 1
             document: Any = {"a": [value]}
             probe: Any = {"a": [0]}
         else:
-            assert column == outer + key_width + 1
             if key_width > SIMPLE_KEY_BYTES:
                 raise _AskPyYAML
             document = {"k" * key_width: value}
