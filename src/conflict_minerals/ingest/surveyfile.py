@@ -198,7 +198,7 @@ class _Writer:
         if len(key.encode("utf-8")) > SIMPLE_KEY_BYTES:
             raise _AskPyYAML
         style = self._style(key, STR_TAG)
-        if style == "plain" and key:  # an empty simple key is quoted: libyaml's rule
+        if style == "plain":
             return key
         if style is not None:
             return "'" + key.replace("'", "''") + "'"
@@ -244,10 +244,14 @@ class _Writer:
         escape and no line break of its own; None when only libyaml can say."""
         if _WRITTEN_AS_IS.fullmatch(text) is None:
             return None
-        plain = _plain_allowed(text) and self._resolve(yaml.ScalarNode, text, (True, False)) == tag
-        if plain:
+        resolved = self._resolve(yaml.ScalarNode, text, (True, False))
+        if text and _plain_allowed(text) and resolved == tag:
             return "plain"
-        return "'" if tag == STR_TAG else None  # a quoted int, float, bool or null would get a tag
+        if tag != STR_TAG:
+            return None  # a quoted int, float, bool or null would get a tag
+        # "" is quoted because it reads as null; were it ever read as text, libyaml would write
+        # an empty plain value (nothing at all) but a quoted key: leave that to it.
+        return "'" if text or resolved != STR_TAG else None
 
     # ----- PyYAML's own rendering, at the same place -----
 
@@ -290,10 +294,8 @@ def _has_line_break(text: str) -> bool:
 
 
 def _plain_allowed(text: str) -> bool:
-    """libyaml's block_plain_allowed for a scalar of characters written as is (so no tab and
-    no line break): no leading or trailing space and no indicator that would be read as one."""
-    if not text:
-        return True
+    """libyaml's block_plain_allowed for a non-empty scalar of characters written as is (so no
+    tab and no line break): no leading or trailing space and no indicator read as one."""
     first = text[0]
     if first == " " or text[-1] == " " or first in _INDICATOR_FIRST:
         return False
