@@ -57,10 +57,15 @@ def assert_same_bytes(document: Any) -> None:
         assert written == expected
 
 
-def test_the_reference_is_the_libyaml_dumper() -> None:
-    # Without libyaml the reference would be PyYAML's Python emitter, which folds and quotes
-    # differently; the bytes compared below are libyaml's.
-    assert yaml.__with_libyaml__
+def test_without_libyaml_pyyaml_writes_it_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hand-written path copies libyaml's emitter; PyYAML's Python emitter (PyYAML built
+    without libyaml) differs in places, so then PyYAML writes the whole file."""
+    assert yaml.__with_libyaml__ == surveyfile.LIBYAML
+    calls: list[Any] = []
+    monkeypatch.setattr(surveyfile, "LIBYAML", False)
+    monkeypatch.setattr(surveyfile, "_Writer", lambda: calls.append("hand-written"))
+    document = {"a": "b"}
+    assert survey_yaml(document) == reference(document) and not calls
 
 
 # ----- (a) surveys of real supplier workbooks -----

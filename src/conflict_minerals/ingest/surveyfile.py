@@ -51,6 +51,11 @@ _WRITTEN_AS_IS = re.compile("[\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff
 _INDICATOR_FIRST = frozenset("#,[]{}&*!|>'\"%@`")
 
 
+# The hand-written path reproduces libyaml's emitter; PyYAML's pure-Python one (used when PyYAML
+# was built without libyaml) quotes, folds and limits keys a little differently.
+LIBYAML = hasattr(yaml, "CSafeDumper")
+
+
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml when available: files get large
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -86,6 +91,8 @@ def _pyyaml_dump(document: Any) -> str:
 
 def survey_yaml(survey: dict) -> bytes:
     """The survey results file: a header comment, then the survey as block-style YAML."""
+    if not LIBYAML:
+        return pyyaml_survey_yaml(survey)
     try:
         body = _Writer().document(survey)
     except _AskPyYAML:
