@@ -14,9 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import yaml
+from typing import TYPE_CHECKING
 
 from ..outputs import locked_folders, replace_together
 from ..problems import InputError, Problem
@@ -178,8 +176,9 @@ def _read_and_check(
 
 def _outputs(options: IngestOptions, survey: dict, findings: list[Finding]) -> dict[Path, bytes]:
     from .report import findings_csv, findings_html
+    from .surveyfile import survey_yaml
 
-    outputs: dict[Path, bytes] = {options.out: _survey_yaml(survey)}
+    outputs: dict[Path, bytes] = {options.out: survey_yaml(survey)}
     if options.findings_dir is not None:
         title = f"Supplier survey findings: {folder_name(options.folder)}"
         outputs[options.findings_dir / "findings.html"] = findings_html(findings, survey["ingest"], title)
@@ -286,41 +285,6 @@ def _check_outputs(options: IngestOptions, details: set[str]) -> None:
                 refuse(path, f"{label}: is also the name of a --details file")
     if problems:
         raise InputError(problems)
-
-
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml when available: files get large
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
-
-    def resolve(self, kind: type[yaml.Node], value: Any, implicit: tuple[bool, bool]) -> str:
-        """The same tag as the resolver gives, remembered per scalar: a survey of many files
-        repeats the same names and cells thousands of times, and the resolver's patterns
-        were half the time spent writing it."""
-        if kind is not yaml.ScalarNode:
-            return super().resolve(kind, value, implicit)
-        key = (value, implicit)
-        tag = self._resolved.get(key)
-        if tag is None:
-            tag = self._resolved[key] = super().resolve(kind, value, implicit)
-        return tag
-
-
-def _str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    # Quote strings YAML 1.1 would read as something else ("NO", "2024-01-01", "1e3").
-    resolved = dumper.resolve(yaml.ScalarNode, value, (True, False))
-    style = "'" if resolved != "tag:yaml.org,2002:str" else None
-    # The node represent_scalar would make: strings are never anchored, and no default style is set.
-    return yaml.ScalarNode("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str_presenter)
-
-
-def _survey_yaml(survey: dict) -> bytes:
-    header = "# Survey results written by `cmr ingest`; `cmr build` reads this file.\n"
-    body = yaml.dump(survey, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
-    return (header + body).encode("utf-8")
 
 
 def _write(outputs: dict[Path, bytes], staging: Staging) -> list[Path]:
