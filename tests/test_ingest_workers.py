@@ -99,3 +99,21 @@ def test_an_early_look_up_that_kills_its_worker_costs_no_file(tmp_path: Path) ->
     assert [r.file for r in results] == names
     assert all(isinstance(r, SupplierWorkbook) for r in results)
     assert outcome == runner.Failed("file-crashed", runner.CRASHED)
+
+
+def test_the_workers_start_reading_before_the_first_result_is_asked_for(tmp_path: Path) -> None:
+    """`cmr ingest` loads its checking half while the workers read: read() submits at once."""
+    files = []
+    for index in range(3):
+        path = tmp_path / f"supplier-{index}.xlsx"
+        shutil.copy(PKG if index % 2 else MERCK, path)
+        files.append(runner.Job(str(path), path.name, None, False))
+    with runner.Readers(2) as readers:
+        results = readers.read(files, None, with_products=False)
+        pool = readers._pool
+        assert pool is not None
+        submitted = [item.fn for item in pool._pending_work_items.values()]  # type: ignore[attr-defined]
+        assert submitted.count(runner._read_in_worker) == 3
+        names = [result.file for result in results]
+        assert names == ["supplier-0.xlsx", "supplier-1.xlsx", "supplier-2.xlsx"]
+        assert readers.read([], None) is not None and list(readers.read([], None)) == []

@@ -71,32 +71,53 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
         [job.file for job in found.jobs] + [r.file for r in found.refused + found.duplicates]
     )
     _check_outputs(options, set(names.values()))
-    written: list[Path] = []
     with Readers(options.jobs) as readers:  # the workers stop when this block is left, however
+        # The workers start now, on the look-up (see _look_up_early) and the first files, while
+        # this process loads what checks and writes the results.
         early = _look_up_early(options, found, readers)
-        from .checking import load_reference
-        from .lists import read_roster, read_status_list
-        from .report import sort_findings
-
-        status = read_status_list(options.status, options.status_as_of) if options.status else None
-        roster = read_roster(options.roster) if options.roster else None
-        reference = load_reference(options, readers) if options.reference else None
-        progress("found", len(found.jobs), len(found.jobs))
-        try:
-            with _locked_outputs(options), Staging(options.details_dir, names) as staging:
-                checker = _read_and_check(
-                    options, found, (reference, status, roster), early, staging, progress, readers
-                )
-                survey = checker.survey()
-                findings = sort_findings(checker.findings)
-                progress("checked", len(found.jobs), len(found.jobs))
-                written = _write(_outputs(options, survey, findings), staging)
-        except Interrupted as stop:  # after the outputs were written, say so
-            stop.outputs_written = stop.outputs_written or bool(written)
-            raise
+        results = readers.read(found.jobs, options.cache_dir, options.details_dir is not None)
+        with contextlib.closing(results):  # an interrupted run stops its workers on the way out
+            run = _Run(options, found, readers, results, early, progress)
+            checker, findings, written = _check_and_write(run, names)
     progress("written", len(written), len(written))
     unreadable = sorted(checker.unreadable, key=lambda f: f.file)
     return IngestOutcome(found.entries, unreadable, findings, written, time.perf_counter() - started)
+
+
+@dataclass
+class _Run:
+    """What the stages of one run share."""
+
+    options: IngestOptions
+    found: Discovery
+    readers: Readers
+    results: Iterator[Result]  # the workbooks, in file order, as the workers read them
+    early: Job | None  # the file whose look-up is read early
+    progress: Progress
+
+
+def _check_and_write(run: _Run, names: dict[str, str]) -> tuple[Checker, list[Finding], list[Path]]:
+    from .checking import load_reference
+    from .lists import read_roster, read_status_list
+    from .report import sort_findings
+
+    options, total = run.options, len(run.found.jobs)
+    status = read_status_list(options.status, options.status_as_of) if options.status else None
+    roster = read_roster(options.roster) if options.roster else None
+    reference = load_reference(options, run.readers) if options.reference else None
+    run.progress("found", total, total)
+    written: list[Path] = []
+    try:
+        with _locked_outputs(options), Staging(options.details_dir, names) as staging:
+            checker = _read_and_check(run, (reference, status, roster), staging)
+            survey = checker.survey()
+            findings = sort_findings(checker.findings)
+            run.progress("checked", total, total)
+            written = _write(_outputs(options, survey, findings), staging)
+    except Interrupted as stop:  # after the outputs were written, say so
+        stop.outputs_written = stop.outputs_written or bool(written)
+        raise
+    return checker, findings, written
 
 
 def _look_up_early(options: IngestOptions, found: Discovery, readers: Readers) -> Job | None:
@@ -111,15 +132,7 @@ def _look_up_early(options: IngestOptions, found: Discovery, readers: Readers) -
 Lists = tuple["ReferenceList | None", "StatusList | None", "list[RosterEntry] | None"]
 
 
-def _read_and_check(
-    options: IngestOptions,
-    found: Discovery,
-    lists: Lists,
-    early: Job | None,
-    staging: Staging,
-    progress: Progress,
-    readers: Readers,
-) -> Checker:
+def _read_and_check(run: _Run, lists: Lists, staging: Staging) -> Checker:
     """Read every workbook and check it. With --reference the list is known before reading:
     each workbook is checked while the workers read the next ones. Otherwise the newest
     template found is the reference: the workbooks wait (compressed) until all are read, and
@@ -127,6 +140,7 @@ def _read_and_check(
     from .checking import Checker, GuessedReference, Packed, compact, default_reference
     from .locations import load_location_tables
 
+    options, found, readers, early = run.options, run.found, run.readers, run.early
     reference, status, roster = lists
     checker = Checker(options, reference, status, roster) if reference is not None else None
     packed: list[Packed] = []
@@ -135,23 +149,21 @@ def _read_and_check(
     guess = None
     if checker is None and early is not None:
         guess = GuessedReference(early, lambda found: Checker(options, found, status, roster))
-    results = readers.read(jobs, options.cache_dir, options.details_dir is not None)
-    with contextlib.closing(results):  # an interrupted run stops its workers on the way out
-        for index, result in enumerate(results, start=1):
-            if index == 1 and options.jobs > 0:
-                # This process waits for the workers now: load the place-name tables the checks
-                # need here, rather than after the last read, when the run waits for them.
-                load_location_tables()
-            result = first_copies.check(result)
-            staging.put(result)
-            lean = compact(result)
-            if checker is not None:
-                checker.add(lean)
-            else:
-                packed.append(Packed.of(jobs[index - 1], lean))
-                if guess is not None:
-                    guess.follow(packed, readers, latest=lean)
-            progress("read", index, len(jobs))
+    for index, result in enumerate(run.results, start=1):
+        if index == 1 and options.jobs > 0:
+            # This process waits for the workers now: load the place-name tables the checks
+            # need here, rather than after the last read, when the run waits for them.
+            load_location_tables()
+        result = first_copies.check(result)
+        staging.put(result)
+        lean = compact(result)
+        if checker is not None:
+            checker.add(lean)
+        else:
+            packed.append(Packed.of(jobs[index - 1], lean))
+            if guess is not None:
+                guess.follow(packed, readers, latest=lean)
+        run.progress("read", index, len(jobs))
     aside = found.refused + found.duplicates
     for item in aside:
         staging.put(item)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..manifest import sha256
 from ..outputs import address_space, die_with_parent, write_atomic
@@ -347,7 +347,8 @@ class Readers:
             self._pool = None
 
     def read(self, jobs: list[Job], cache_dir: Path | None, with_products: bool = True) -> Iterator[Result]:
-        """Results in the order of `jobs`.
+        """Results in the order of `jobs`. The workers start on the first files at once, before
+        the first result is asked for: the caller may do other work meanwhile.
 
         A worker that dies (a native crash or an aborted allocation in the reader) or stops
         answering takes down only the files it was reading: those are re-read one by one in
@@ -357,12 +358,20 @@ class Readers:
         cache = str(cache_dir) if cache_dir else None
         prepared = [Job(job.path, job.file, cache, with_products) for job in jobs]
         if self.workers <= 0:
-            yield from _read_in_process(prepared, salt)
-            return
+            return _read_in_process(prepared, salt)
+        if not prepared:
+            return iter(())
+        reading = self._read_in_workers(prepared, salt)
+        next(reading)  # runs up to the first wait: the first files are submitted
+        return cast(Iterator[Result], reading)
+
+    def _read_in_workers(self, prepared: list[Job], salt: str) -> Iterator[Result | None]:
+        """A generator whose first step submits the first files and yields None; then the results."""
         results: dict[int, Result] = {}
         waiting = deque(enumerate(prepared))
         in_flight: dict[Future, int] = {}
         emitted = 0
+        started = False
         try:
             while waiting or in_flight:
                 pool = self._live_pool()
@@ -375,6 +384,9 @@ class Readers:
                         # and are re-read below (with none in flight, the pool is replaced).
                         break
                     waiting.popleft()
+                if not started:
+                    started = True
+                    yield None  # the priming step (see read)
                 done, _ = wait(in_flight, timeout=PER_FILE_SECONDS + 30, return_when=FIRST_COMPLETED)
                 suspects: list[int] = []
                 for future in done:
