@@ -205,14 +205,20 @@ def _row_kind(lookup_name: str | None, name: str | None, cid: str | None) -> Row
     return RowKind.UNIDENTIFIED
 
 
+_SMELTER_ROW_FIELDS = frozenset(SmelterRow.model_fields)
+
+
 def _filled_rows(sheet: Sheet, first: int, last: int, columns: list[int]) -> list[int]:
     """Row numbers (1-based) from first to last whose cells in `columns` hold anything.
 
     Templates carry thousands of formula rows that cache "" or 0; a C-level truthiness test per
     row is the cheapest way past them (this loop runs for every row of every workbook)."""
     pick = itemgetter(*columns) if len(columns) > 1 else (lambda values: (values[columns[0]],))
+    rows = sheet.rows[first - 1 : last]
+    if rows and min(map(len, rows)) > max(columns):  # no short row: the fast path
+        return [number for number, values in enumerate(rows, start=first) if any(pick(values))]
     found = []
-    for number, values in enumerate(sheet.rows[first - 1 : last], start=first):
+    for number, values in enumerate(rows, start=first):
         try:
             if any(pick(values)):
                 found.append(number)
@@ -269,7 +275,7 @@ def _smelters(workbook: Workbook, cellmap: CellMap) -> list[SmelterRow]:
                 cid_raw=raw_id,
                 cid_from=cid_from,
                 kind=_row_kind(fields.get("lookup_name"), fields.get("name"), cid),
-                **{k: v for k, v in fields.items() if k in SmelterRow.model_fields},
+                **{k: v for k, v in fields.items() if k in _SMELTER_ROW_FIELDS},
             )
         )
     return rows
