@@ -149,18 +149,12 @@ class _Writer:
             out.append(written + ":" if inline else newline + written + ":")
             inline = False
             kind = type(value)
-            if kind is dict:
-                if value:
-                    self._mapping(value, indent + INDENT, inline=False)
-                else:
-                    self._enter(value)
-                    out.append(" {}")
+            if (kind is dict or kind is list) and not value:
+                self._empty(value)
+            elif kind is dict:
+                self._mapping(value, indent + INDENT, inline=False)
             elif kind is list:
-                if value:
-                    self._sequence(value, indent, inline=False)  # "key:\n- item": not indented
-                else:
-                    self._enter(value)
-                    out.append(" []")
+                self._sequence(value, indent, inline=False)  # "key:\n- item": not indented
             else:
                 out.append(self._scalar(value, indent + INDENT, indent + len(written) + 1, len(written)))
 
@@ -173,22 +167,21 @@ class _Writer:
             out.append("-" if inline else dash)
             inline = False
             kind = type(item)
-            if kind is dict:
-                if item:
-                    out.append(" ")
-                    self._mapping(item, indent + INDENT, inline=True)
-                else:
-                    self._enter(item)
-                    out.append(" {}")
+            if (kind is dict or kind is list) and not item:
+                self._empty(item)
+            elif kind is dict:
+                out.append(" ")
+                self._mapping(item, indent + INDENT, inline=True)
             elif kind is list:
-                if item:
-                    out.append(" ")
-                    self._sequence(item, indent + INDENT, inline=True)
-                else:
-                    self._enter(item)
-                    out.append(" []")
+                out.append(" ")
+                self._sequence(item, indent + INDENT, inline=True)
             else:
                 out.append(self._scalar(item, indent + INDENT, indent + 1, None))
+
+    def _empty(self, collection: dict | list) -> None:
+        """An empty dict or list, written in flow style after its key or dash."""
+        self._enter(collection)
+        self._out.append(" {}" if type(collection) is dict else " []")
 
     # ----- scalars -----
 
@@ -242,8 +235,8 @@ class _Writer:
         key = (text, style, column, indent)
         folded = self._folded.get(key)
         if folded is None:
-            fold = _fold_plain if style == "plain" else _fold_single_quoted
-            folded = self._folded[key] = fold(text, column, indent)
+            quote = "" if style == "plain" else "'"
+            folded = self._folded[key] = _fold(text, column, indent, quote)
         return folded
 
     def _style(self, text: str, tag: str) -> str | None:
@@ -315,34 +308,14 @@ def _plain_allowed(text: str) -> bool:
     return ": " not in rest and not rest.endswith(":") and " #" not in text
 
 
-def _fold_plain(text: str, column: int, indent: int) -> str:
-    """libyaml's yaml_emitter_write_plain_scalar after an indicator ending at `column`: a
-    single space met once the column is past the width becomes a line break and indent."""
-    parts = [" "]
-    column += 1
-    spaces = False
-    last = len(text) - 1
-    for i, char in enumerate(text):
-        if char == " ":
-            if not spaces and column > WIDTH and (i == last or text[i + 1] != " "):
-                parts.append("\n" + " " * indent)
-                column = indent
-            else:
-                parts.append(" ")
-                column += 1
-            spaces = True
-        else:
-            parts.append(char)
-            column += 1
-            spaces = False
-    return "".join(parts)
-
-
-def _fold_single_quoted(text: str, column: int, indent: int) -> str:
-    """libyaml's yaml_emitter_write_single_quoted_scalar for a scalar without line breaks: as
-    plain, but never at the first or last character, and a quote is doubled (two columns)."""
-    parts = [" '"]
-    column += 2
+def _fold(text: str, column: int, indent: int, quote: str) -> str:
+    """libyaml's yaml_emitter_write_plain_scalar (quote "") and, for a scalar without line
+    breaks, yaml_emitter_write_single_quoted_scalar (quote "'", a quote inside doubled, two
+    columns), after an indicator ending at `column`: a single space met once the column is
+    past the width becomes a line break and indent. Never at the first or last character
+    (the single-quoted rule; a plain scalar has no space there: see _plain_allowed)."""
+    parts = [" " + quote]
+    column += 1 + len(quote)
     spaces = False
     last = len(text) - 1
     for i, char in enumerate(text):
@@ -354,13 +327,10 @@ def _fold_single_quoted(text: str, column: int, indent: int) -> str:
                 parts.append(" ")
                 column += 1
             spaces = True
-        elif char == "'":
-            parts.append("''")
-            column += 2
-            spaces = False
         else:
-            parts.append(char)
-            column += 1
+            written = "''" if quote and char == "'" else char
+            parts.append(written)
+            column += len(written)
             spaces = False
-    parts.append("'")
+    parts.append(quote)
     return "".join(parts)
