@@ -3,6 +3,7 @@ only what they use (issue 11)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import subprocess
@@ -164,3 +165,16 @@ def test_an_html_diff_loads_no_weasyprint(sample_2024: Path, sample_2025: Path, 
     )
     assert (tmp_path / "d" / "diff.html").is_file()
     assert "weasyprint" not in loaded and "pydyf" not in loaded
+
+
+@pytest.mark.parametrize("output_format", ["html", "docx"])
+def test_a_build_without_pdfs_loads_no_weasyprint(
+    sample_2025: Path, tmp_path: Path, output_format: str
+) -> None:
+    """Its manifest still names the renderer's version, from WeasyPrint's package metadata."""
+    out = tmp_path / "out"
+    loaded = _loaded("build", str(sample_2025), "--out", str(out), "--format", output_format)
+    assert (out / f"form-sd.{output_format}").is_file()
+    assert "weasyprint" not in loaded and "pydyf" not in loaded
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["weasyprint"] == importlib.metadata.version("weasyprint")

@@ -13,7 +13,16 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .documents import EDGAR_DIR, MANIFEST, OWN_OUTPUT, SNAPSHOT, Document, OutputFormat, documents_for
+from .documents import (
+    ATTACHING_VARIANTS,
+    EDGAR_DIR,
+    MANIFEST,
+    OWN_OUTPUT,
+    SNAPSHOT,
+    Document,
+    OutputFormat,
+    documents_for,
+)
 from .filing.deadline import filing_deadline
 from .filing.inputs import read_input_file
 from .filing.loader import LoadedFiling, load_filing
@@ -69,7 +78,7 @@ def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedF
     """PDF/A-3 copies carry the survey results and the manifest of the inputs.
 
     The manifest embedded is the inputs half: a PDF cannot carry its own hash."""
-    from .report.pdf import ATTACHING_VARIANTS, EmbeddedFile
+    from .report.pdf import EmbeddedFile
 
     if variant not in ATTACHING_VARIANTS:
         return []
@@ -130,8 +139,6 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
     # this number come from?" must sit beside every build.
     outputs |= evidence_outputs(loaded, context, out_dir)
     pages = render_html(loaded, context)
-    from .report.pdf import render_all  # WeasyPrint: only when writing
-
     written = [
         (doc, output_format)
         for doc in documents_for(context.files_cmr)
@@ -140,8 +147,12 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
     ]
     # The PDFs take most of the time: they are rendered at once, one process per core.
     pdf_docs = [doc for doc, output_format in written if output_format is OutputFormat.PDF]
-    renders = [partial(document_pdf, loaded, pages[doc.stem], options.pdf_variant) for doc in pdf_docs]
-    pdfs = dict(zip((doc.stem for doc in pdf_docs), render_all(renders, options.jobs), strict=True))
+    pdfs: dict[str, bytes] = {}
+    if pdf_docs:
+        from .report.pdf import render_all  # WeasyPrint: only when a PDF is written
+
+        renders = [partial(document_pdf, loaded, pages[doc.stem], options.pdf_variant) for doc in pdf_docs]
+        pdfs = dict(zip((doc.stem for doc in pdf_docs), render_all(renders, options.jobs), strict=True))
     for doc, output_format in written:
         path = out_dir / doc.file_name(output_format)
         if output_format is OutputFormat.PDF:

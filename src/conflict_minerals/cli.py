@@ -22,7 +22,7 @@ import typer
 from typer.core import TyperCommand
 
 from . import __version__
-from .documents import OutputFormat
+from .documents import PDF_VARIANTS, OutputFormat
 from .filing.starter import NotAFolder, StarterExists, write_starter
 from .ingest.stopping import Interrupted
 from .outputs import OutputBusy
@@ -242,7 +242,6 @@ def build_command(
     evidence.json, evidence.html and manifest.json."""
     from .build import BuildOptions, build
     from .filing.dates import long_date
-    from .report.pdf import PDF_VARIANTS
 
     if pdf_variant is not None and pdf_variant not in PDF_VARIANTS:
         raise typer.BadParameter(f"choose one of {', '.join(PDF_VARIANTS)}", param_hint="--pdf-variant")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -51,15 +52,23 @@ def _json_bytes(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def _head(loaded: LoadedFiling) -> dict[str, Any]:
-    # Imported here: only a build writes a manifest, and it has loaded WeasyPrint already.
-    import weasyprint
+def _weasyprint_version() -> str:
+    """The renderer's version, as WeasyPrint states it; from its package metadata when it is
+    not loaded (a build without PDFs need not spend half a second importing it)."""
+    loaded = sys.modules.get("weasyprint")
+    if loaded is not None:
+        return loaded.__version__
+    from importlib.metadata import version
 
+    return version("weasyprint")
+
+
+def _head(loaded: LoadedFiling) -> dict[str, Any]:
     base = loaded.base_dir
     return {
         "manifest_version": MANIFEST_VERSION,
         "tool": {"name": "conflict-minerals", "version": __version__},
-        "weasyprint": weasyprint.__version__,
+        "weasyprint": _weasyprint_version(),
         "filing": relative_to(loaded.filing_path, base),
         "reporting_year": loaded.filing.reporting_year,
         "mode": loaded.filing.mode.value,

@@ -86,25 +86,6 @@ def source_date_epoch(fallback: date) -> Iterator[None]:
         os.environ.pop("SOURCE_DATE_EPOCH", None)
 
 
-# Variants that render deterministically (pdf/x-4 writes a random UUID); WeasyPrint does not
-# validate conformance, it only writes what the standard asks for.
-PDF_VARIANTS = (
-    "pdf/a-1b",
-    "pdf/a-2b",
-    "pdf/a-2u",
-    "pdf/a-3b",
-    "pdf/a-3u",
-    "pdf/a-4u",
-    "pdf/a-1a",
-    "pdf/a-2a",
-    "pdf/a-3a",
-    "pdf/ua-1",
-    "pdf/ua-2",
-)
-# PDF/A-3 is the part that allows embedding arbitrary files (the survey results, the manifest).
-ATTACHING_VARIANTS = ("pdf/a-3b", "pdf/a-3u", "pdf/a-3a")
-
-
 @dataclass(frozen=True)
 class EmbeddedFile:
     name: str

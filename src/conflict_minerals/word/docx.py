@@ -235,6 +235,7 @@ class Writer:
     _bookmarks: int = field(init=False, default=0)
     _bookmark_names: set[str] = field(init=False, default_factory=set)
     _lists: dict[int, str] = field(init=False, default_factory=dict)
+    _style_ids: dict[str | None, str | None] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._docx = Document()
@@ -351,7 +352,7 @@ class Writer:
             wrapper.append(self._run(span, revision))
 
     def _format(self, paragraph: DocxParagraph, block: Paragraph) -> None:
-        paragraph.style = self._docx.styles[block.style if block.style in self._style_names else "Normal"]
+        paragraph._p.style = self._style_id(block.style)
         layout = paragraph.paragraph_format
         if block.align:
             layout.alignment = ALIGNMENT[block.align]
@@ -362,9 +363,16 @@ class Writer:
         if block.list_id:
             self._restart_numbering(paragraph, block.list_id)
 
-    @property
-    def _style_names(self) -> set[str]:
-        return {style.name for style in self._docx.styles}
+    def _style_id(self, name: str | None) -> str | None:
+        """The w:pStyle value python-docx writes for a paragraph of this style (None for the
+        default style; an unknown name is Normal), looked up once per name: python-docx
+        searches every style of the document on each assignment, which made a table-heavy
+        report take seconds."""
+        if name not in self._style_ids:
+            styles = self._docx.styles
+            style = styles[name] if name in {style.name for style in styles} else styles["Normal"]
+            self._style_ids[name] = self._docx.part.get_style_id(style, WD_STYLE_TYPE.PARAGRAPH)
+        return self._style_ids[name]
 
     def _restart_numbering(self, paragraph: DocxParagraph, list_id: int) -> None:
         """Each <ol> counts from 1: its own w:num over the List Number style's abstract numbering."""
