@@ -148,7 +148,7 @@ def _read_and_check(run: _Run, lists: Lists, staging: Staging) -> Checker:
     jobs = found.jobs
     guess = None
     if checker is None and early is not None:
-        guess = GuessedReference(early, lambda found: Checker(options, found, status, roster))
+        guess = GuessedReference(early, lambda guessed: Checker(options, guessed, status, roster))
     for index, result in enumerate(run.results, start=1):
         if index == 1 and options.jobs > 0:
             # This process waits for the workers now: load the place-name tables the checks
