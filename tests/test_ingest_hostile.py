@@ -662,3 +662,13 @@ def test_a_file_is_read_whole_and_never_past_the_limit(tmp_path: Path) -> None:
         read_limited(str(path), Limits(max_file_bytes=4999))
     assert refused.value.code == "file-refused"
     assert read_limited(str(path), Limits(max_file_bytes=5000)) == b"x" * 5000
+
+
+@pytest.mark.parametrize("offset", [0x7FFFFFF0, 0xFFFFFFFF])
+def test_a_part_whose_header_lies_outside_the_file_is_damaged(offset: int) -> None:
+    data = bytearray(_zip_bytes({"xl/workbook.xml": b"<workbook/>"}))
+    directory = data.index(b"PK\x01\x02")  # the central directory's entry for the part
+    data[directory + 42 : directory + 46] = offset.to_bytes(4, "little")  # its local header's offset
+    with pytest.raises(ReadFailure) as damaged:
+        check_zip(bytes(data), Limits())
+    assert damaged.value.code == "file-corrupt" and "xl/workbook.xml" in damaged.value.message

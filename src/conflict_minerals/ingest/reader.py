@@ -159,7 +159,9 @@ def _head(data: bytes, archive: zipfile.ZipFile, member: zipfile.ZipInfo, size: 
     if encrypted or member.compress_type not in (_STORED, _DEFLATED):
         with archive.open(member) as stream:
             return stream.read(size)
-    header = _LOCAL_HEADER.unpack_from(data, member.header_offset)  # struct.error is a ValueError
+    if not 0 <= member.header_offset <= len(data) - _LOCAL_HEADER.size:
+        raise zipfile.BadZipFile("the part's header lies outside the file")
+    header = _LOCAL_HEADER.unpack_from(data, member.header_offset)
     name_length, extra_length = header[10], header[11]
     if header[0] != _LOCAL_SIGNATURE:
         raise zipfile.BadZipFile("bad magic number for file header")
