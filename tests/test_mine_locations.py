@@ -638,3 +638,9 @@ def test_subdivision_table_is_pycountrys_records() -> None:
     assert table.everywhere == {key: frozenset(codes) for key, codes in everywhere.items()}
     assert table.names == spelled
     assert len(table.names) > 5000
+
+
+def test_the_cell_cache_is_bounded() -> None:
+    """A folder of hostile workbooks, each cell different, must not grow it without limit."""
+    maxsize = read_cell.cache_info().maxsize
+    assert maxsize is not None and maxsize <= 65_536

@@ -21,7 +21,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 
 import pycountry
@@ -400,7 +400,9 @@ def _absorb_regions(prepared: str, pieces: list[_Piece], parts: list[Part]) -> l
     return list(reversed(result))
 
 
-@cache
+# The same cells recur across a folder's workbooks; a folder of hostile ones, all different,
+# must not grow the cache for the whole run.
+@lru_cache(maxsize=16_384)
 def read_cell(text: str) -> tuple[Part, ...]:
     """Every part of one mine-location cell; a non-empty cell always gives at least one part."""
     prepared = _INITIALISM.sub(lambda m: m.group().replace(".", ""), text)
