@@ -301,6 +301,19 @@ def test_ingested_survey_validates_with_the_filing(ingested: Path, tmp_path: Pat
     assert result.exit_code == 0, result.output
 
 
+def ingest_into(folder: Path, out: Path, jobs: int) -> None:
+    """`cmr ingest` in this process with the default reference: survey.yaml and the findings in `out`."""
+    options = IngestOptions(
+        folder=folder,
+        out=out / "survey.yaml",
+        reporting_year=2024,
+        as_of=date(2024, 12, 31),
+        findings_dir=out,
+        jobs=jobs,
+    )
+    run_ingest(options, lambda *a: None)
+
+
 @pytest.mark.parametrize(
     ("last_file", "source", "guess_kept"),
     [
@@ -331,15 +344,7 @@ def test_checks_made_during_the_read_give_the_same_survey(
     outputs = {}
     for jobs in (1, 2):
         out = tmp_path / f"jobs-{jobs}"
-        options = IngestOptions(
-            folder=folder,
-            out=out / "survey.yaml",
-            reporting_year=2024,
-            as_of=date(2024, 12, 31),
-            findings_dir=out,
-            jobs=jobs,
-        )
-        run_ingest(options, lambda *a: None)
+        ingest_into(folder, out, jobs)
         names = ("survey.yaml", "findings.csv", "findings.html")
         outputs[jobs] = [(out / name).read_bytes() for name in names]
     assert outputs[1] == outputs[2]
@@ -368,18 +373,10 @@ def test_revisions_are_ordered_as_decimals(tmp_path: Path) -> None:
     for version in ("6.22", "6.31", "6.5"):
         template = CORPUS / f"cirscn__cm-reporting__RMI_CMRT_{version}.xlsx"
         shutil.copy(template, folder / f"cmrt-{version}.xlsx")
-    findings = tmp_path / "findings"
-    options = IngestOptions(
-        folder=folder,
-        out=tmp_path / "survey.yaml",
-        reporting_year=2024,
-        as_of=date(2024, 12, 31),
-        findings_dir=findings,
-        jobs=1,
-    )
-    run_ingest(options, lambda *a: None)
-    survey = yaml.safe_load((tmp_path / "survey.yaml").read_text(encoding="utf-8"))
+    out = tmp_path / "out"
+    ingest_into(folder, out, jobs=1)
+    survey = yaml.safe_load((out / "survey.yaml").read_text(encoding="utf-8"))
     assert survey["ingest"]["reference_list"] == "Smelter Look-up of CMRT 6.5 (cmrt-6.5.xlsx)"
-    rows = csv.DictReader(io.StringIO((findings / "findings.csv").read_text(encoding="utf-8")))
+    rows = csv.DictReader(io.StringIO((out / "findings.csv").read_text(encoding="utf-8")))
     outdated = sorted(row["file"] for row in rows if row["code"] == "template-outdated")
     assert outdated == ["cmrt-6.22.xlsx", "cmrt-6.31.xlsx"]
