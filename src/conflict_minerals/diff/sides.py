@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .. import __version__
+from ..characters import refuse_invalid_document
 from ..documents import DOCUMENTS, FORM_SD, MANIFEST, SNAPSHOT, OutputFormat
 from ..filing.inputs import decode_text
 from ..filing.loader import load_filing
@@ -70,6 +71,7 @@ def from_build(folder: Path) -> Side:
         name = doc.file_name(OutputFormat.HTML)
         if name in outputs:
             documents[doc.stem] = decode_text(manifest.verified(name, outputs[name]), folder / name)
+            refuse_invalid_document(documents[doc.stem], display_path(folder / name), "was it edited?")
     if FORM_SD.stem not in documents:
         raise _fail(manifest_path, "the build has no HTML documents; rebuild it with --format html (or both)")
     try:

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from ..characters import describe, invalid_characters
 from ..filing.survey import SurveyResults
 from ..problems import InputError, Problem
 from .aggregate import Aggregator
 from .cellmap import load_cellmap
 from .checks import CheckContext, check_workbook
+from .cleantext import CODE as TEXT_INVALID
 from .detect import version_order
 from .discover import folder_name, printable
 from .lists import ReferenceList, RosterEntry, StatusList, reference_from_csv, reference_from_lookup_rows
@@ -63,6 +65,7 @@ def default_reference(
     for item in reference_candidates(packed)[:MAX_REFERENCE_TRIES]:
         outcome = readers.lookup(item.path, item.sha256)
         if isinstance(outcome, LookupSheet):
+            failures += _invalid_lookup_text(outcome, item)
             return reference_from_lookup_rows(lookup_source(outcome, item.file), outcome.rows), failures
         failures.append(
             Finding(
@@ -83,6 +86,29 @@ def default_reference(
         "give the list with --reference"
     )
     raise InputError([Problem(where, None, None, "", message)])
+
+
+def _invalid_lookup_text(sheet: LookupSheet, item: Packed) -> list[Finding]:
+    """The reference list's names keep U+FFFD where a character no output may hold was
+    (lists.py); the template that gave them says so once."""
+    named = sorted(
+        {describe(m[0]) for row in sheet.rows for value in row if value for m in invalid_characters(value)}
+    )
+    if not named:
+        return []
+    message = (
+        f"its Smelter Look-up, used as the reference list, holds {', '.join(named)}, which no "
+        "document can hold; each is replaced by U+FFFD (\ufffd)"
+    )
+    return [
+        Finding(
+            code=TEXT_INVALID,
+            severity=FindingSeverity.WARNING,
+            file=item.file,
+            sheet=item.lookup_sheet,
+            message=message,
+        )
+    ]
 
 
 def reference_candidates(packed: list[Packed]) -> list[Packed]:
@@ -244,6 +270,8 @@ class GuessedReference:
         first = candidates[0]
         if (first.path, first.file, first.sha256) != (self.path, self.file, self.lookup.sha256):
             return None
+        for finding in _invalid_lookup_text(self.lookup, first):
+            self.checker.note(finding)
         return self.checker
 
 

@@ -52,6 +52,11 @@ CODES: dict[str, tuple[FindingSeverity, str]] = {
     "smelter-not-listed-incomplete": (ERROR, "A 'Smelter not listed' row lacks the smelter name or country."),
     "smelter-not-yet-identified": (INFO, "A row says 'Smelter not yet identified'."),
     "smelter-unidentified": (WARNING, "A smelter row has a name but no smelter ID."),
+    "text-invalid-character": (
+        WARNING,
+        "A cell holds a character no document can hold (a control character, U+FFFE); it is "
+        "replaced by U+FFFD in the survey results.",
+    ),
     "mine-location-unresolved": (
         WARNING,
         "A place in a mine-location cell could not be resolved to a country (free text, a misspelling, "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..manifest import sha256
 from .cellmap import CellMap, CompanyQuestion, load_cellmap
+from .cleantext import replace_invalid_text
 from .detect import Detected, detect
 from .models import (
     Answer,
@@ -44,8 +45,8 @@ DEFAULT_LIMITS = Limits()
 
 # Bump when extraction changes, so cached results are not reused. 4: results that ran out of
 # memory are no longer cached (the ones cached before are dropped), and mine-location cells
-# keep their line breaks.
-EXTRACTOR_VERSION = "4"
+# keep their line breaks. 5: characters no output may hold are replaced, with a finding.
+EXTRACTOR_VERSION = "5"
 OUT_OF_MEMORY = "reading the file needed more memory than allowed"
 
 NOT_LISTED = "smelter not listed"
@@ -321,7 +322,7 @@ def extract(
                 message=f"the {cellmap.smelter_list.sheet} sheet is missing, so no smelter could be read",
             )
         )
-    return SupplierWorkbook(
+    book = SupplierWorkbook(
         file=file,
         sha256=digest,
         size=len(data),
@@ -338,6 +339,7 @@ def extract(
         products=_products(workbook, cellmap) if with_products else [],
         read_findings=read_findings,
     )
+    return replace_invalid_text(book, cellmap)
 
 
 def _unreadable(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from ..characters import XML_INVALID, describe, replace_invalid
 from ..filing.survey import RmapStatus
 from ..problems import InputError, Problem
 from .reader import normalise_cid, parse_date_text, text
@@ -132,7 +133,7 @@ def _read_list_bytes(path: Path) -> bytes:
 def _decode(path: Path, raw: bytes) -> str:
     body = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
     try:
-        return body.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         offset = error.start + len(raw) - len(body)
         line = raw.count(b"\n", 0, offset) + 1
@@ -142,6 +143,13 @@ def _decode(path: Path, raw: bytes) -> str:
             "so that no name is misread"
         )
         raise _problem(path, message, line, column) from None
+    if (bad := XML_INVALID.search(text)) is not None:
+        # A list is the user's own file: refused, as in the filing (characters.py).
+        line = text.count("\n", 0, bad.start()) + 1
+        column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        message = f"holds {describe(bad[0])}, which no Word, EDGAR or CMRT file can hold; remove it"
+        raise _problem(path, message, line, column)
+    return text
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -205,6 +213,10 @@ def reference_from_lookup_rows(
     aliases: dict[str, set[str]] = {}
     reference = ReferenceList(source=source)
     for metal, lookup_name, name, country, cid in rows:
+        # A template's look-up is a stranger's text too: shown with U+FFFD where a character no
+        # output may hold was (checking.py reports it for the default reference list).
+        lookup_name, name = replace_invalid(lookup_name), replace_invalid(name)
+        country = replace_invalid(country) if country is not None else None
         aliases.setdefault(cid, set()).add(lookup_name)
         if cid not in reference.entries:
             reference.entries[cid] = ReferenceEntry(cid=cid, metal=metal.lower(), name=name, country=country)

@@ -7,6 +7,7 @@ WeasyPrint here: validating or diffing HTML must not pay for loading it.
 
 from __future__ import annotations
 
+from ..characters import refuse_invalid_document
 from ..documents import documents_for
 from ..filing.inputs import read_input_text
 from ..filing.loader import LoadedFiling
@@ -21,10 +22,15 @@ def render_html(loaded: LoadedFiling, context: DocumentContext) -> dict[str, str
     env = make_environment(loaded.template_dir)
     variables = {name: getattr(context, name) for name in DocumentContext.model_fields}
     variables["stylesheet"] = theme_stylesheet(STYLESHEET, _presentation_css(loaded))
-    return {
+    pages = {
         doc.stem: render_template(env, doc.template, {**variables, "document_title": doc.title})
         for doc in documents_for(context.files_cmr)
     }
+    for stem, html in pages.items():
+        # The filing's own text was checked at validation: such a character comes from a template.
+        origin = "it comes from a template of presentation.template_dir or the CSS"
+        refuse_invalid_document(html, f"{stem}.html (as rendered)", origin)
+    return pages
 
 
 def _presentation_css(loaded: LoadedFiling) -> str | None:

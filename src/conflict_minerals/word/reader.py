@@ -14,6 +14,7 @@ from datetime import date
 
 from lxml import html as lxml_html
 
+from ..characters import refuse_invalid_document
 from ..problems import InputError, Problem
 from .chart import ChartError, rasterize
 from .model import (
@@ -367,6 +368,8 @@ def _running_header(root: lxml_html.HtmlElement) -> RunningHeader:
 
 def read_document(document_html: str, source: str, created: date) -> WordDocument:
     """The blocks of one rendered document; `source` names it in errors."""
+    # Rendered documents are checked when rendered; a build folder's may have been edited since.
+    refuse_invalid_document(document_html, source, "Word cannot hold it (was the document edited?)")
     root = lxml_html.document_fromstring(document_html.encode("utf-8"))
     title = root.find(".//title")
     reader = _Reader(source)
