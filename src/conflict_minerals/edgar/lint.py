@@ -31,6 +31,7 @@ from urllib.parse import unquote
 
 from lxml import etree
 
+from ..characters import describe, is_allowed_code_point
 from ..filing.inputs import MAX_ASSET_BYTES, read_input_file
 from ..problems import InputError
 
@@ -50,6 +51,8 @@ RULES: dict[str, str] = {
     "image-type": "<img src> names a .jpg or .gif file",
     "nested-table": "no <table> inside another <table>",
     "css-external": "no url(, @import, expression( or behavior: in style attributes",
+    "control-character": "no control characters but tab, line feed and carriage return, and no "
+    "noncharacters (U+FFFE, U+FFFF), written as themselves or as character references (&#1;)",
     "draft-banner": "no draft banner ('DRAFT', as `cmr build` prints while presentation.draft is true): "
     "what is filed is the final copy",
 }
@@ -105,15 +108,18 @@ _CSS_FORBIDDEN = (
     (re.compile(r"behaviou?r\s*:", re.I), "behavior:"),
     (re.compile(r"-moz-binding", re.I), "-moz-binding"),
 )
-_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 _GOOD_DOCTYPE = re.compile(r'<!doctype\s+html\s+public\s+"-//w3c//dtd\s+html\s+(3\.2|4\.01?)\b', re.I)
 _HTML_START = re.compile(r"<html(?=[\s>])", re.I)
 _LEADING_JUNK = re.compile(r"(?:\s+|<!--.*?-->)*", re.S)
 _MARKUP = re.compile(r"<[A-Za-z!?/]")
-# A start tag: name, then attributes (quoted values may hold '>' and newlines), then '>'.
-_START_TAG = re.compile(r"""<([A-Za-z][^\s/>]*)(?:[^>"']|"[^"]*"|'[^']*')*>""")
-# Comments, and the raw text inside <script> and <style>, where '<p' is not a tag.
-_RAW_TEXT = re.compile(r"<!--.*?-->|<(script|style)\b[^>]*>(.*?)(?=</\1)", re.S | re.I)
+# A start tag is `<`, a name, then attributes (quoted values may hold '>' and newlines), then
+# '>'; `_start_tags` finds them. Comments, and the raw text inside <script> and <style>, where
+# '<p' is not a tag, are blanked first (`_mask`).
+_TAG_OPEN = re.compile(r"<[A-Za-z]")
+_NAME_STOP = re.compile(r"[\s/>]")
+_TAG_BOUNDARY = re.compile(r"[>\"']")
+_RAW_OPEN = re.compile(r"<!--|<(script|style)\b", re.I)
+_ATTRIBUTE_NAME = re.compile(r"[\s\"'/]([^\s\"'/=>]+)(?=[\s=/>])")
 # The word a draft banner prints in capitals; filed text has no reason to shout it.
 _DRAFT_WORD = re.compile(r"\bDRAFT\b")
 _DOCTYPE_FIX = 'start with <!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN"> or <HTML>'
@@ -143,6 +149,8 @@ class _Doc:
     other_ids: dict[str, frozenset[str] | None] = field(default_factory=dict)
     _newlines: list[int] = field(init=False)
     _spans: dict[etree._Element, tuple[int, int]] = field(init=False)
+    _attributes: dict[etree._Element, dict[str, int]] = field(default_factory=dict)
+    _inside: tuple[set[etree._Element], set[etree._Element]] | None = None
 
     def __post_init__(self) -> None:
         self.ids = _anchors(self.root)
@@ -156,6 +164,30 @@ class _Doc:
     def problem(self, line: int, rule: str, message: str, fix: str) -> EdgarProblem:
         return EdgarProblem(self.name, line, rule, message, fix)
 
+    def inside_refused(self, element: etree._Element) -> bool:
+        """Whether an ancestor of the element is itself a refused tag."""
+        return element in self._ancestry()[0]
+
+    def inside_table(self, element: etree._Element) -> bool:
+        return element in self._ancestry()[1]
+
+    def _ancestry(self) -> tuple[set[etree._Element], set[etree._Element]]:
+        """The elements inside a refused element, and those inside a table, found in one pass
+        from the root down (asking each element for its ancestors is quadratic in the depth)."""
+        if self._inside is None:
+            refused: set[etree._Element] = set()
+            tables: set[etree._Element] = set()
+            for element in self.root.iter():
+                parent = element.getparent()
+                if parent is None or not isinstance(parent.tag, str):
+                    continue
+                if parent in refused or _refusal(parent) is not None:
+                    refused.add(element)
+                if parent in tables or parent.tag == "table":
+                    tables.add(element)
+            self._inside = (refused, tables)
+        return self._inside
+
     def line_of(self, offset: int) -> int:
         return bisect_left(self._newlines, offset) + 1
 
@@ -168,34 +200,128 @@ class _Doc:
         span = self._spans.get(element)
         if span is None:
             return element.sourceline or 1
-        pattern = re.compile(rf"[\s\"'/]({re.escape(attribute)})(?=[\s=/>])", re.I)
-        found = pattern.search(self.text, span[0], span[1])
-        return self.line_of(found.start(1) if found else span[0])
+        if element not in self._attributes:
+            # Where each name is first written in the start tag, found in one pass over it:
+            # an element with thousands of attributes must not be searched once for each.
+            first: dict[str, int] = {}
+            for match in _ATTRIBUTE_NAME.finditer(self.text, span[0], span[1]):
+                first.setdefault(match[1].lower(), match.start(1))
+            self._attributes[element] = first
+        return self.line_of(self._attributes[element].get(attribute.lower(), span[0]))
 
     def _match_start_tags(self) -> dict[etree._Element, tuple[int, int]]:
         """Each element's start tag in the source: lxml gives the line where the tag ends, so the
         n-th element with a tag name ending on a line is the n-th such start tag in the text."""
         found: dict[tuple[str, int], list[tuple[int, int]]] = {}
-        for match in _START_TAG.finditer(_mask(self.text)):
-            key = (match[1].lower(), self.line_of(match.end() - 1))
-            found.setdefault(key, []).append(match.span())
+        for name, start, end in _start_tags(_mask(self.text)):
+            key = (name.lower(), self.line_of(end - 1))
+            found.setdefault(key, []).append((start, end))
+        taken: dict[tuple[str, int], int] = {}
         spans = {}
         for element in self.root.iter():
             if isinstance(element.tag, str):
-                candidates = found.get((element.tag, element.sourceline or 0))
-                if candidates:
-                    spans[element] = candidates.pop(0)
+                key = (element.tag, element.sourceline or 0)
+                candidates = found.get(key)
+                if candidates and taken.get(key, 0) < len(candidates):
+                    spans[element] = candidates[taken.get(key, 0)]
+                    taken[key] = taken.get(key, 0) + 1
         return spans
 
 
+class _Searches:
+    """`pattern.search(text, position)` for positions that mostly grow, each part of the text
+    scanned once: a search that found its match at `r` from `p` answers every later search
+    from a position between `p` and `r` (none of them can match earlier), and one that found
+    nothing answers every search from further on."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.last: dict[re.Pattern[str], tuple[int, int]] = {}
+
+    def find(self, pattern: re.Pattern[str], position: int) -> int:
+        """The start of the first match at or after `position`, or -1."""
+        known = self.last.get(pattern)
+        if known is not None and known[0] <= position and (position <= known[1] or known[1] < 0):
+            return known[1]
+        match = pattern.search(self.text, position)
+        found = match.start() if match else -1
+        self.last[pattern] = (position, found)
+        return found
+
+
+_COMMENT_END = re.compile("-->")
+_GREATER = re.compile(">")
+_RAW_END = {"script": re.compile("</script", re.I), "style": re.compile("</style", re.I)}
+
+
 def _mask(text: str) -> str:
-    """The text with comments and script/style content blanked (same length, same lines)."""
+    """The text with comments and script/style content blanked (same length, same lines). An
+    unclosed comment or script is left as it is. Linear: each end is searched for once."""
+    searches = _Searches(text)
+    pieces: list[str] = []
+    done = position = 0
+    while (opening := _RAW_OPEN.search(text, position)) is not None:
+        start = opening.start()
+        if opening[1] is None:  # <!-- ... -->
+            close = searches.find(_COMMENT_END, opening.end())
+            blank_from, blank_to = start, close + 3
+        else:  # <script ...> ... up to </script
+            tag_end = searches.find(_GREATER, opening.end())
+            close = searches.find(_RAW_END[opening[1].lower()], tag_end + 1) if tag_end >= 0 else -1
+            blank_from, blank_to = tag_end + 1, close
+        if close < 0:
+            position = start + 1
+            continue
+        pieces += (text[done:blank_from], re.sub(r"[^\n]", " ", text[blank_from:blank_to]))
+        done = position = blank_to
+    pieces.append(text[done:])
+    return "".join(pieces)
 
-    def blank(match: re.Match[str]) -> str:
-        keep = match.start(2) - match.start() if match[2] is not None else 0
-        return match[0][:keep] + re.sub(r"[^\n]", " ", match[0][keep:])
 
-    return _RAW_TEXT.sub(blank, text)
+def _start_tags(text: str) -> Iterator[tuple[str, int, int]]:
+    """(name, start, end) of each start tag, as the pattern
+    `<([A-Za-z][^\\s/>]*)(?:[^>"']|"[^"]*"|'[^']*')*>` finds them, in linear time: that pattern,
+    tried at every `<` of a document with no `>` after it, took time cubic in its length."""
+    searches = _Searches(text)
+    ends: dict[int, int] = {}  # a quote or '>' -> where the tag walking from it ends (-1: never)
+
+    def walk(boundary: int) -> int:
+        """Where a start tag ends when its attributes reach `boundary` (a quote or '>'). Each
+        quote is followed once: the next quote of its kind closes it (one of a kind cannot
+        lie in between), and the text after it up to the next quote or '>' holds neither."""
+        path: list[int] = []
+        result = -1
+        while boundary >= 0:
+            if boundary in ends:
+                result = ends[boundary]
+                break
+            path.append(boundary)
+            if text[boundary] == ">":
+                result = boundary + 1
+                break
+            close = text.find(text[boundary], boundary + 1)
+            after = _TAG_BOUNDARY.search(text, close + 1) if close >= 0 else None
+            boundary = after.start() if after is not None else -1
+        for visited in path:
+            ends[visited] = result
+        return result
+
+    position = 0
+    in_names = _Searches(text)  # the first quote after each `<`: its searches only grow too
+    while (opening := _TAG_OPEN.search(text, position)) is not None:
+        start = opening.start()
+        name_end = searches.find(_NAME_STOP, start + 2)
+        name_end = len(text) if name_end < 0 else name_end
+        first = searches.find(_TAG_BOUNDARY, name_end)
+        end = walk(first) if first >= 0 else -1
+        if end < 0 and 0 <= (quote := in_names.find(_TAG_BOUNDARY, start + 1)) < name_end:
+            # The pattern would shorten the name to its first quote and try again from there.
+            name_end, end = quote, walk(quote)
+        if end < 0:
+            position = start + 1
+            continue
+        yield text[start + 1 : name_end], start, end
+        position = end
 
 
 def lint_files(paths: Iterable[Path]) -> list[EdgarProblem]:
@@ -227,6 +353,7 @@ def lint_html(text_bytes: bytes, name: str, folder: Path | None = None) -> list[
         return _sorted(problems)
     doc = _Doc(name, folder, text, root)
     problems += _ascii(text_bytes, name)
+    problems += _control_characters(doc)
     problems += _doctype(doc)
     for element in root.iter():
         if isinstance(element.tag, str):
@@ -305,6 +432,33 @@ def _ascii(data: bytes, name: str) -> list[EdgarProblem]:
     return problems
 
 
+# Control characters EDGAR refuses (tab, line feed and carriage return are text), as themselves
+# or as numeric character references; references are checked for their code point below.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CHARACTER_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}))")
+
+
+def _refused_reference(match: re.Match[str]) -> bool:
+    code = int(match[1], 16) if match[1] is not None else int(match[2])
+    return not is_allowed_code_point(code) or 0x7F <= code <= 0x9F
+
+
+def _control_characters(doc: _Doc) -> list[EdgarProblem]:
+    """One problem per line holding a control character or a reference to one (or to U+FFFE)."""
+    found: dict[int, str] = {}
+    for match in _CONTROL.finditer(doc.text):
+        found.setdefault(doc.line_of(match.start()), f"{describe(match[0])}")
+    for match in _CHARACTER_REFERENCE.finditer(doc.text):
+        if _refused_reference(match):
+            code = int(match[1], 16) if match[1] is not None else int(match[2])
+            what = describe(chr(code)) if code <= 0x10FFFF else "no such character"
+            found.setdefault(doc.line_of(match.start()), f"{match[0]!r}: {what}")
+    return [
+        doc.problem(line, "control-character", f"{what} is not a character EDGAR accepts", "remove it")
+        for line, what in sorted(found.items())
+    ]
+
+
 def _describe_char(char: str, raw: bytes) -> tuple[str, str]:
     generic = "write it as a numeric character reference such as &#8220;"
     if char == "\ufffd" and "\ufffd".encode() not in raw:
@@ -362,7 +516,7 @@ def _refusal(element: etree._Element) -> tuple[str, str] | None:
 
 def _tag(doc: _Doc, element: etree._Element) -> list[EdgarProblem]:
     refusal = _refusal(element)
-    if refusal is None or any(_refusal(parent) for parent in element.iterancestors()):
+    if refusal is None or doc.inside_refused(element):
         return []  # reported once, at the outermost refused element
     why, fix = refusal
     return [doc.problem(doc.element_line(element), "disallowed-tag", f"<{element.tag}>: {why}", fix)]
@@ -382,7 +536,7 @@ def _draft_banner(doc: _Doc, element: etree._Element) -> list[EdgarProblem]:
 
 
 def _nested_table(doc: _Doc, element: etree._Element) -> list[EdgarProblem]:
-    if element.tag != "table" or next(element.iterancestors("table"), None) is None:
+    if element.tag != "table" or not doc.inside_table(element):
         return []
     message = "a <table> inside another <table>"
     fix = "put the inner table after the outer one, or merge the cells"
@@ -417,8 +571,22 @@ def _attribute(doc: _Doc, element: etree._Element, attribute: str, value: str) -
     return []
 
 
+def _without_comments(css: str) -> str:
+    """CSS without its /* comments */ (an unclosed one is kept, as the pattern
+    `/\\*.*?\\*/` would keep it, found in linear time)."""
+    pieces, done = [], 0
+    while (start := css.find("/*", done)) >= 0:
+        end = css.find("*/", start + 2)
+        if end < 0:
+            break  # no comment closes after this one either
+        pieces.append(css[done:start])
+        done = end + 2
+    pieces.append(css[done:])
+    return "".join(pieces)
+
+
 def _style(doc: _Doc, element: etree._Element, value: str) -> list[EdgarProblem]:
-    css = _CSS_COMMENT.sub("", value).replace("\\", "")
+    css = _without_comments(value).replace("\\", "")
     found = [label for pattern, label in _CSS_FORBIDDEN if pattern.search(css)]
     if not found:
         return []

@@ -12,6 +12,8 @@ turns the nodes into plain values itself so that:
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from ..characters import describe, escaped, invalid_characters
 from ..problems import InputError, Problem
 from .inputs import read_input_file
 
@@ -57,6 +60,11 @@ class LoadedYaml:
     key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     # The source text, so a check can point at the line inside a multi-line value.
     text: str = ""
+    # Where each text value is written in `text`: start and end index, and its YAML style.
+    value_spans: dict[Path_, tuple[int, int, str]] = field(default_factory=dict)
+    _lines: list[str] | None = field(default=None, repr=False)
+    _folded: dict[int, str] = field(default_factory=dict, repr=False)
+    _starts: list[int] | None = field(default=None, repr=False)
 
     def position(self, loc: Path_) -> tuple[int | None, int | None]:
         """Line and column (1-based) for a path; falls back to the nearest parent."""
@@ -87,23 +95,87 @@ class LoadedYaml:
     def text_position(self, loc: Path_, needle: str, skip: int = 0) -> tuple[int | None, int | None]:
         """Line and column of `needle` inside the value at `loc` (a line of a block scalar),
         after `skip` earlier occurrences of its first word in that value; the start of the
-        value when the source text does not show it."""
+        value when the source text does not show it. Looks no further than the value's end."""
         line, column = self.value_position(loc)
         words = needle.split()
         if not self.text or line is None or not words:
             return line, column
         # The first word only: YAML may fold the rest of a long needle onto the next line.
         head = words[0].casefold()
-        lines = self.text.split("\n")
-        for number in range(line, len(lines) + 1):
+        lines = self._source_lines()
+        last = self._end_line(loc, len(lines))
+        for number in range(line, last + 1):
             start = (column or 1) - 1 if number == line else 0
-            found = lines[number - 1].casefold().find(head, start)
+            folded = self._folded_line(number)
+            found = folded.find(head, start)
             while found >= 0:
                 if skip == 0:
                     return number, found + 1
                 skip -= 1
-                found = lines[number - 1].casefold().find(head, found + len(head))
+                found = folded.find(head, found + len(head))
         return line, column
+
+    def offset_positions(self, loc: Path_, offsets: list[int]) -> list[tuple[int | None, int | None]]:
+        """Line and column in the source of each character offset into the text value at `loc`,
+        in one pass over the value, however many offsets (a value with thousands of problems
+        must not be searched once for each). Offsets that cannot be followed into the source
+        (the value is not in the text) give the start of the value."""
+        start = self.value_position(loc)
+        value = self._value(loc)
+        span = self.value_spans.get(loc)
+        if not offsets or span is None or not isinstance(value, str) or not self.text:
+            return [start] * len(offsets)
+        found = _align(self.text, span, value, sorted(set(offsets)))
+        starts = self._line_starts()
+        positions = []
+        for offset in offsets:
+            index = found.get(offset)
+            if index is None:
+                positions.append(start)
+                continue
+            line = bisect_right(starts, index)
+            positions.append((line, index - starts[line - 1] + 1))
+        return positions
+
+    def offset_problems(self, loc: Path_, found: list[tuple[int, str]], **kwargs: Any) -> list[Problem]:
+        """A problem for each (offset into the value at `loc`, message), placed at its character."""
+        positions = self.offset_positions(loc, [offset for offset, _ in found])
+        field_name = dotted(loc)
+        return [
+            Problem(self.file, line, column, field_name, message, **kwargs)
+            for (line, column), (_, message) in zip(positions, found, strict=True)
+        ]
+
+    def _value(self, loc: Path_) -> Any:
+        value: Any = self.data
+        for part in loc:
+            listed = isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
+            if not listed and not (isinstance(value, dict) and part in value):
+                return None
+            value = value[part]
+        return value
+
+    def _source_lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines
+
+    def _folded_line(self, number: int) -> str:
+        if number not in self._folded:
+            self._folded[number] = self._source_lines()[number - 1].casefold()
+        return self._folded[number]
+
+    def _line_starts(self) -> list[int]:
+        if self._starts is None:
+            self._starts = [0] + [match.end() for match in re.finditer("\n", self.text)]
+        return self._starts
+
+    def _end_line(self, loc: Path_, last: int) -> int:
+        """The line the value at `loc` ends on (the last line when not known)."""
+        span = self.value_spans.get(loc)
+        if span is None:
+            return last
+        return min(last, bisect_right(self._line_starts(), span[1]))
 
     def text_problem(self, loc: Path_, needle: str, message: str, *, skip: int = 0, **kwargs: Any) -> Problem:
         line, column = self.text_position(loc, needle, skip)
@@ -130,10 +202,91 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+# An escape in a double-quoted YAML scalar: the only way a character that no output may hold
+# gets into a value (the YAML reader refuses them written as themselves).
+_ESCAPE = re.compile(r"\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[\s\S])")
+_DECODED = {
+    "0": "\x00", "a": "\x07", "b": "\x08", "t": "\t", "\t": "\t", "n": "\n", "v": "\x0b", "f": "\x0c",
+    "r": "\r", "e": "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\", "N": "\x85", "_": "\xa0",
+    "L": "\u2028", "P": "\u2029",
+}  # fmt: skip
+_FOLDED_SPACE = frozenset(" \t\r\n")
+
+
+def _decoded(escape: str) -> str:
+    if len(escape) > 2:
+        code = int(escape[2:], 16)
+        return chr(code) if code <= 0x10FFFF else ""
+    return _DECODED.get(escape[1], "")
+
+
+def _align(source: str, span: tuple[int, int, str], value: str, wanted: list[int]) -> dict[int, int]:
+    """The source index of each wanted offset of `value`, written in `source` within `span`.
+
+    The value's characters are found in order in the source, skipping what YAML does not keep
+    (indentation, quotes, the `|` or `>` header), a line break standing for a folded space, and
+    reading escapes in double-quoted text. Linear in the span: nothing is searched twice."""
+    begin, end, style = span
+    targets = set(wanted)
+    found: dict[int, int] = {}
+    position = begin
+    for offset, char in enumerate(value[: wanted[-1] + 1]):
+        while position < end:
+            here = source[position]
+            if here == char or (char in _FOLDED_SPACE and here in _FOLDED_SPACE):
+                width = 1
+                break
+            if here == "\\" and style == '"' and (escape := _ESCAPE.match(source, position)):
+                if _decoded(escape[0]) == char:
+                    width = len(escape[0])
+                    break
+                position += len(escape[0])
+                continue
+            position += 1
+        else:
+            break  # the rest of the value is not in the source as expected: those offsets stay unknown
+        if offset in targets:
+            found[offset] = position
+        position += width
+    return found
+
+
 class _Converter:
     def __init__(self, loaded: LoadedYaml) -> None:
         self.loaded = loaded
         self.visited = 0
+        # Characters that no output may hold (see characters.py): every one is reported.
+        self.invalid: list[Problem] = []
+        self._line_starts: list[int] | None = None
+
+    def _check_characters(self, node: yaml.ScalarNode, path: Path_) -> None:
+        value = node.value
+        if not isinstance(value, str):
+            return
+        bad = [match[0] for match in invalid_characters(value)]
+        if not bad:
+            return
+        places = self._escape_places(node, set(bad))
+        for index, char in enumerate(bad):
+            line, column, written = places[index] if index < len(places) else (*_mark(node), "")
+            how = f", written {written}," if written else ""
+            message = f"holds {describe(char)}{how} which no Word, EDGAR or CMRT file can hold; remove it"
+            self.invalid.append(Problem(self.loaded.file, line, column, escaped(dotted(path)), message))
+
+    def _escape_places(self, node: yaml.ScalarNode, bad: set[str]) -> list[tuple[int, int, str]]:
+        """Line, column and text of each escape in the scalar's source that gives a refused character."""
+        text = self.loaded.text
+        start, end = node.start_mark.index, node.end_mark.index
+        if node.style != '"' or not 0 <= start < end <= len(text):
+            return []
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        places = []
+        for match in _ESCAPE.finditer(text, start, end):
+            if _decoded(match[0]) in bad:
+                line = bisect_right(self._line_starts, match.start())
+                places.append((line, match.start() - self._line_starts[line - 1] + 1, match[0]))
+        return places
 
     def fail(self, node: yaml.Node, message: str) -> InputError:
         line, column = _mark(node)
@@ -151,6 +304,9 @@ class _Converter:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+        self._check_characters(node, path)
+        start, end = node.start_mark.index, node.end_mark.index
+        self.loaded.value_spans.setdefault(path, (start, end, node.style or ""))
         return self._scalar(node)
 
     def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[str, Any]:
@@ -161,6 +317,7 @@ class _Converter:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise self.fail(key_node, "mapping keys must be plain text")
             key = str(key_node.value)
+            self._check_characters(key_node, (*path, key))
             if key in result:
                 first_line = self.loaded.key_marks[(*path, key)][0]
                 raise self.fail(key_node, f"duplicate key {key!r} (first defined on line {first_line})")
@@ -243,7 +400,10 @@ def parse_yaml(raw: bytes, name: str) -> LoadedYaml:
         raise InputError([Problem(name, None, None, "", f"not valid YAML: {detail}")]) from None
     if root is None:
         raise InputError([Problem(name, None, None, "", "file is empty")])
-    loaded.data = _Converter(loaded).convert(root, ())
+    converter = _Converter(loaded)
+    loaded.data = converter.convert(root, ())
+    if converter.invalid:
+        raise InputError(converter.invalid)
     if not isinstance(loaded.data, dict):
         line, column = _mark(root)
         raise InputError(

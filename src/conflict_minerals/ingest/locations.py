@@ -316,13 +316,17 @@ def _unresolved_note(key: str, mentions: tuple[Country, ...]) -> str:
 
 # ----- one cell -----
 
+# The most places one cell is read as; real cells name a few, a long list a few dozen.
+MAX_PARTS = 200
 # Abbreviations whose full stop does not end a name ("Kab. Bangka", "Dem. Rep. Congo").
 _ABBREVIATION = re.compile(r"\b(kab|prov|dem|rep|dist|reg|dept|mt|st|ste|ft|pt|co|ltd|inc|no|nr|rd)\.", re.I)
 _KEEP_DOT = "\u2024"  # one-dot leader: a full stop that is not a separator, restored in the part text
 _KEEP_SLASH = "\u2044"  # fraction slash: the slash of "N/A", restored in the part text
 _INITIALISM = re.compile(r"\b(?:[A-Za-z]\.){2,}")  # U.S.A., D.R.C.
 _NOT_APPLICABLE = re.compile(r"\bn\s*/\s*a\b", re.I)
-_ETC = re.compile(r"\s*\betc\b\.?", re.I)
+# The spaces before "etc" are matched only from where they begin: a pattern free to start
+# anywhere in a long run of spaces would scan the rest of the run from each of them.
+_ETC = re.compile(r"(?<!\s)\s*\betc\b\.?", re.I)
 # Separators between places: , ; / | line breaks, two or more spaces, " and ", "&", "+",
 # a spaced dash ("Puno - Peru"), and a full stop that ends a name ("Malaysia.Rwanda", "Chile. Peru").
 _SEPARATOR = re.compile(
@@ -412,7 +416,14 @@ def read_cell(text: str) -> tuple[Part, ...]:
     whole = normalise(text)
     if whole in _tables().declined_exact:
         return (Part(text.strip(), PartKind.DECLINED, note="names no place"),)
-    pieces = _merge_names(prepared, _pieces(prepared))
+    pieces = _pieces(prepared)
+    if len(pieces) > MAX_PARTS:
+        # No supplier lists hundreds of places in one cell; a cell that does is read by a person
+        # (each part costs a search for the closest country name, and this runs for every cell).
+        mentions = _mentions(whole)
+        note = f"lists more than {MAX_PARTS} places; read it and give the countries"
+        return (Part(text.strip(), PartKind.UNRESOLVED, note=note, mentions=mentions),)
+    pieces = _merge_names(prepared, pieces)
     if not pieces:
         return (Part(text.strip(), PartKind.DECLINED, note="names no place"),)
     alone = len(pieces) == 1
