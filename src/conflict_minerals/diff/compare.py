@@ -16,7 +16,7 @@ from ..outputs import rename_target, write_locked
 from ..problems import InputError, Problem
 from ..report.templating import builtin_theme_dir, make_environment, render_template, theme_stylesheet
 from .datadiff import DataDiff, diff_data
-from .prose import SectionDiff, diff_document
+from .prose import MAX_WORDS, SectionDiff, diff_document
 from .sides import Side, load_side
 
 DIFF_JSON = "diff.json"
@@ -86,6 +86,7 @@ def diff_json(comparison: Comparison) -> bytes:
                 "changed": s.changed,
                 "insertions": s.insertions,
                 "deletions": s.deletions,
+                **({"paragraphs_compared_by_sentence": s.by_sentence} if s.by_sentence else {}),
                 **({"redline_html": str(s.html)} if s.changed else {}),
             }
             for s in comparison.sections
@@ -118,6 +119,13 @@ def diff_html(comparison: Comparison) -> str:
                 if metal in by_metal
             ],
             "documents": documents,
+            "by_sentence": [
+                (doc.list_title, s.title, s.by_sentence)
+                for doc in DOCUMENTS
+                for s in comparison.sections
+                if s.document == doc.stem and s.by_sentence
+            ],
+            "max_words": MAX_WORDS,
             "tool_version": __version__,
             "stylesheet": theme_stylesheet("css/diff.css"),
         },

@@ -12,18 +12,24 @@ which reads badly for lawyers used to "struck, then underlined".
 
 from __future__ import annotations
 
-import difflib
 import re
+from collections import deque
 from dataclasses import dataclass, field
 
 from lxml import html as lxml_html
 from markupsafe import Markup, escape
+
+from .matching import Opcode, opcodes, ratio
 
 BLOCK_TAGS = {"h1", "h2", "h3", "h4", "p", "li", "dt", "dd", "tr", "caption"}
 SKIP_CLASSES = {"running-header", "draft-notice", "toc", "data"}
 # A word keeps its inner punctuation, so "6.4", "1,234", "240.13p-1" and "supplier’s" are each
 # one token: a changed number is struck and inserted whole, never digit by digit.
 _TOKEN = re.compile(r"\s+|\w+(?:[.,:/’'\-]\w+)*|[^\w\s]")
+# Past this many words on a side, a paragraph is compared sentence by sentence (and the redline
+# says so): word by word it stays within seconds up to here (tests/test_diff_hostile.py).
+MAX_WORDS = 10_000
+_SENTENCE_END = frozenset({".", "!", "?", ";", ":"})
 # Between two changes, a stretch of nothing but spaces and punctuation joins them into one, so
 # "May 29, 2025" -> "May 27, 2026" reads "May [29, 2025][27, 2026]", not alternating pieces.
 _GLUE = re.compile(r"[^\w]*")
@@ -45,6 +51,7 @@ class SectionDiff:
     html: Markup  # the redline (or the unchanged text)
     insertions: int = 0
     deletions: int = 0
+    by_sentence: int = 0  # changed paragraphs past MAX_WORDS, compared sentence by sentence
 
 
 def _skipped(element: lxml_html.HtmlElement) -> bool:
@@ -113,14 +120,24 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-Opcode = tuple[str, int, int, int, int]
+def word_count(items: list[str]) -> int:
+    """The words among a paragraph's tokens (not its spaces or punctuation)."""
+    return sum(1 for token in items if token[0].isalnum() or token[0] == "_")
+
+
+def compared_by_sentence(a: list[str], b: list[str]) -> bool:
+    """Whether a paragraph pair is past the word-level limit and compared sentence by sentence."""
+    return max(len(a), len(b)) > MAX_WORDS and max(word_count(a), word_count(b)) > MAX_WORDS
 
 
 def word_opcodes(a: list[str], b: list[str]) -> list[Opcode]:
-    """difflib's opcodes over two token lists, whole words only, with changes separated by
-    nothing but spaces and punctuation joined into one replacement."""
+    """Opcodes over two token lists, whole words only, with changes separated by nothing but
+    spaces and punctuation joined into one replacement. Past MAX_WORDS words on a side the
+    pair is compared sentence by sentence: each changed sentence is struck and inserted whole."""
+    if compared_by_sentence(a, b):
+        return _sentence_opcodes(a, b)
     merged: list[Opcode] = []
-    for opcode in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    for opcode in opcodes(a, b):
         tag, _, i2, _, j2 = opcode
         if (
             tag != "equal"
@@ -154,8 +171,48 @@ def redline_text(old: str, new: str) -> tuple[Markup, int, int]:
     return Markup("".join(parts)), insertions, deletions
 
 
-def _similar(a: str, b: str) -> bool:
-    return difflib.SequenceMatcher(None, tokens(a), tokens(b), autojunk=False).ratio() >= 0.5
+def _sentences(items: list[str]) -> list[tuple[int, int]]:
+    """The token ranges of a paragraph's sentences, each with the spaces after it."""
+    ranges, start = [], 0
+    for index, token in enumerate(items):
+        ends = token in _SENTENCE_END and (index + 1 == len(items) or items[index + 1].isspace())
+        if ends or index + 1 == len(items):
+            stop = index + 2 if index + 1 < len(items) else index + 1
+            ranges.append((start, stop))
+            start = stop
+    return [(first, last) for first, last in ranges if first < last]
+
+
+def _sentence_opcodes(a: list[str], b: list[str]) -> list[Opcode]:
+    """Opcodes over word tokens, decided sentence by sentence (see word_opcodes)."""
+    spans_a, spans_b = _sentences(a), _sentences(b)
+    texts_a = ["".join(a[first:last]) for first, last in spans_a]
+    texts_b = ["".join(b[first:last]) for first, last in spans_b]
+
+    def bounds(spans: list[tuple[int, int]], low: int, high: int, length: int) -> tuple[int, int]:
+        if low == high:
+            start = spans[low][0] if low < len(spans) else length
+            return start, start
+        return spans[low][0], spans[high - 1][1]
+
+    found: list[Opcode] = []
+    for tag, i1, i2, j1, j2 in opcodes(texts_a, texts_b):
+        found.append((tag, *bounds(spans_a, i1, i2, len(a)), *bounds(spans_b, j1, j2, len(b))))
+    return found
+
+
+def similar(a: list[str], b: list[str]) -> bool:
+    """Whether two paragraphs' tokens are close enough to be shown as one changed paragraph (half
+    their words the same; half their sentences, past MAX_WORDS words)."""
+    if compared_by_sentence(a, b):
+        spans_a, spans_b = _sentences(a), _sentences(b)
+        texts_a = ["".join(a[first:last]) for first, last in spans_a]
+        return ratio(texts_a, ["".join(b[first:last]) for first, last in spans_b]) >= 0.5
+    return ratio(a, b) >= 0.5
+
+
+def _long(text: str) -> bool:
+    return word_count(tokens(text)) > MAX_WORDS
 
 
 def _context(texts: list[str]) -> list[str]:
@@ -170,28 +227,35 @@ def _context(texts: list[str]) -> list[str]:
     ]
 
 
-def redline_blocks(old: list[str], new: list[str]) -> tuple[Markup, int, int]:
-    """Redline of a section: whole blocks added or removed, changed blocks word by word."""
+def redline_blocks(old: list[str], new: list[str]) -> tuple[Markup, int, int, int]:
+    """Redline of a section: whole blocks added or removed, changed blocks word by word (or
+    sentence by sentence past MAX_WORDS words: the fourth number counts those)."""
     out: list[str] = []
-    insertions = deletions = 0
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    insertions = deletions = by_sentence = 0
+    for tag, i1, i2, j1, j2 in opcodes(old, new):
         if tag == "equal":
             out += _context(old[i1:i2])
             continue
-        olds, news = list(old[i1:i2]), list(new[j1:j2])
+        olds, news = deque(old[i1:i2]), deque(new[j1:j2])
         while olds or news:
-            if olds and news and _similar(olds[0], news[0]):
-                marked, ins, dels = redline_text(olds.pop(0), news.pop(0))
-                out.append(f'<p class="changed">{marked}</p>')
+            if olds and news and similar(tokens(olds[0]), tokens(news[0])):
+                before, after = olds.popleft(), news.popleft()
+                marked, ins, dels = redline_text(before, after)
+                coarse = compared_by_sentence(tokens(before), tokens(after))
+                by_sentence += coarse
+                out.append(f'<p class="changed{" by-sentence" if coarse else ""}">{marked}</p>')
                 insertions, deletions = insertions + ins, deletions + dels
             elif olds and (not news or len(olds) >= len(news)):
-                out.append(f'<p class="removed"><del>{escape(olds.pop(0))}</del></p>')
+                # A long paragraph with no sentence in common with the one beside it: compared
+                # sentence by sentence too, and shown whole.
+                by_sentence += bool(news) and _long(olds[0])
+                out.append(f'<p class="removed"><del>{escape(olds.popleft())}</del></p>')
                 deletions += 1
             else:
-                out.append(f'<p class="added"><ins>{escape(news.pop(0))}</ins></p>')
+                by_sentence += bool(olds) and _long(news[0])
+                out.append(f'<p class="added"><ins>{escape(news.popleft())}</ins></p>')
                 insertions += 1
-    return Markup("\n".join(out)), insertions, deletions
+    return Markup("\n".join(out)), insertions, deletions, by_sentence
 
 
 def diff_document(document: str, old_html: str | None, new_html: str | None) -> list[SectionDiff]:
@@ -205,7 +269,7 @@ def diff_document(document: str, old_html: str | None, new_html: str | None) -> 
         old_blocks = before.blocks if before else []
         new_blocks = after.blocks if after else []
         title = (after or before).title
-        marked, insertions, deletions = redline_blocks(old_blocks, new_blocks)
+        marked, insertions, deletions, by_sentence = redline_blocks(old_blocks, new_blocks)
         retitled = before is not None and after is not None and before.title != after.title
         if retitled:
             title_marks, title_ins, title_dels = redline_text(before.title, after.title)
@@ -220,6 +284,7 @@ def diff_document(document: str, old_html: str | None, new_html: str | None) -> 
                 html=marked,
                 insertions=insertions,
                 deletions=deletions,
+                by_sentence=by_sentence,
             )
         )
     return result

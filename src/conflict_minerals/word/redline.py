@@ -11,20 +11,20 @@ removed is tracked with its mark, so accepting or rejecting removes it entirely.
 
 from __future__ import annotations
 
-import difflib
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 
 from lxml import html as lxml_html
 
-from ..diff.prose import tokens, word_opcodes
+from ..diff.matching import opcodes
+from ..diff.prose import similar, tokens, word_opcodes
 from .docx import RevisionStamp, RowPlan, Segment, Writer
 from .model import Block, Cell, Contents, Figure, Paragraph, Row, RunningHeader, Span, Table, WordDocument
 from .reader import read_document
 
 AUTHOR = "cmr diff"
-SIMILAR = 0.5  # below this share of equal words two paragraphs are a removal and an addition
 
 
 def _key(block: Block) -> tuple:
@@ -68,31 +68,28 @@ def _joined(segments: list[Segment]) -> list[Segment]:
 
 
 def _similar(a: str, b: str) -> bool:
-    return difflib.SequenceMatcher(None, tokens(a), tokens(b), autojunk=False).ratio() >= SIMILAR
+    return similar(tokens(a), tokens(b))
 
 
 def _row_plans(old: Table, new: Table) -> list[RowPlan]:
     plans: list[RowPlan] = []
-    matcher = difflib.SequenceMatcher(
-        None, [r.text for r in old.rows], [r.text for r in new.rows], autojunk=False
-    )
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in opcodes([r.text for r in old.rows], [r.text for r in new.rows]):
         if tag == "equal":
             plans += [RowPlan(row) for row in new.rows[j1:j2]]
             continue
-        olds, news = list(old.rows[i1:i2]), list(new.rows[j1:j2])
+        olds, news = deque(old.rows[i1:i2]), deque(new.rows[j1:j2])
         while olds or news:
             if olds and news and _same_row(olds[0], news[0]):
-                before, after = olds.pop(0), news.pop(0)
+                before, after = olds.popleft(), news.popleft()
                 cells = [
                     word_segments(_cell_spans(x), _cell_spans(y))
                     for x, y in zip(before.cells, after.cells, strict=True)
                 ]
                 plans.append(RowPlan(after, None, cells))
             elif olds and (not news or len(olds) >= len(news)):
-                plans.append(RowPlan(olds.pop(0), "del"))
+                plans.append(RowPlan(olds.popleft(), "del"))
             else:
-                plans.append(RowPlan(news.pop(0), "ins"))
+                plans.append(RowPlan(news.popleft(), "ins"))
     return plans
 
 
@@ -141,10 +138,7 @@ class Redline:
         return False
 
     def blocks(self, old: Sequence[Block], new: Sequence[Block]) -> None:
-        matcher = difflib.SequenceMatcher(
-            None, [_key(b) for b in old], [_key(b) for b in new], autojunk=False
-        )
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        for tag, i1, i2, j1, j2 in opcodes([_key(b) for b in old], [_key(b) for b in new]):
             if tag == "equal":
                 for before, after in zip(old[i1:i2], new[j1:j2], strict=True):
                     if before == after or isinstance(after, Paragraph):
@@ -152,14 +146,14 @@ class Redline:
                     else:
                         self.changed(before, after)
                 continue
-            olds, news = list(old[i1:i2]), list(new[j1:j2])
+            olds, news = deque(old[i1:i2]), deque(new[j1:j2])
             while olds or news:
                 if olds and news and self.pairable(olds[0], news[0]):
-                    self.changed(olds.pop(0), news.pop(0))
+                    self.changed(olds.popleft(), news.popleft())
                 elif olds and (not news or len(olds) >= len(news)):
-                    self.whole(olds.pop(0), "del")
+                    self.whole(olds.popleft(), "del")
                 else:
-                    self.whole(news.pop(0), "ins")
+                    self.whole(news.popleft(), "ins")
 
 
 def _signature_date(document_html: str | None, fallback: date) -> date:
