@@ -669,7 +669,8 @@ def test_a_folder_where_an_output_goes_is_refused_before_anything_changes(
     (out / "form-sd.pdf").mkdir()
     (out / "form-sd.pdf" / "keep.txt").write_text("someone's", encoding="utf-8")
     before = folder_state(out)
-    with pytest.raises(IsADirectoryError) as raised:
+    with pytest.raises(InputError) as raised:  # before any work (issue 20): not at the write
         build(filing, out)
-    assert raised.value.filename == str(out / "form-sd.pdf")
+    assert raised.value.problems[0].file.endswith("out/form-sd.pdf")
+    assert "is a folder, not a regular file" in raised.value.problems[0].message
     assert folder_state(out) == before

@@ -7,6 +7,8 @@ renders the HTML and writes nothing, never loads them.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -28,7 +30,7 @@ from .filing.inputs import read_input_file
 from .filing.loader import LoadedFiling, load_filing
 from .filing.yamlio import MAX_YAML_BYTES
 from .manifest import NotAManifest, inputs_manifest, make_manifest, read_manifest
-from .outputs import rename_target, write_locked
+from .outputs import refuse_unusable_outputs, rename_target, write_locked
 from .problems import InputError, Problem, display_path
 from .report.context import build_context
 from .report.evidence import evidence_outputs
@@ -173,6 +175,7 @@ def build(
 ) -> BuildResult:
     """Render everything in memory, then replace the files; a failure writes nothing."""
     options = formats if isinstance(formats, BuildOptions) else BuildOptions(formats=formats)
+    refuse_unusable_outputs(named_like_outputs(out_dir), folders=[out_dir, out_dir / EDGAR_DIR])
     loaded = load_filing(filing_path)
     if options.edgar and loaded.filing.presentation.draft and not options.allow_draft:
         raise InputError([_draft_edgar_problem(loaded)])
@@ -228,6 +231,23 @@ def refuse_overwriting_inputs(loaded: LoadedFiling, out_dir: Path, outputs: dict
         raise InputError(problems)
 
 
+def named_like_outputs(out_dir: Path) -> list[Path]:
+    """What the output folder holds under a name a build writes (whatever this build writes):
+    each must be a regular file for the build to go ahead."""
+    found = []
+    for folder, prefix in ((out_dir, ""), (out_dir / EDGAR_DIR, f"{EDGAR_DIR}/")):
+        try:
+            names = os.listdir(folder)
+        except OSError:  # not there yet, or not a folder (refused on its own)
+            continue
+        found += [
+            folder / name
+            for name in sorted(names)
+            if OWN_OUTPUT.fullmatch(prefix + name) or prefix + name == MANIFEST
+        ]
+    return found
+
+
 def previous_outputs(out_dir: Path, filing_dir: Path) -> list[Path]:
     """The files the previous build's manifest lists, for removing those this build no longer makes
     (a CMR after switching to rcoi_only, a PDF after `--format html`).
@@ -239,4 +259,18 @@ def previous_outputs(out_dir: Path, filing_dir: Path) -> list[Path]:
         listed = read_manifest(out_dir).outputs_inside(filing_dir)
     except (InputError, NotAManifest):
         return []
-    return sorted({out_dir / relative for relative in listed if OWN_OUTPUT.fullmatch(relative)})
+    return sorted(
+        {
+            out_dir / relative
+            for relative in listed
+            # A FIFO or a device that took a listed name since is not what the build wrote.
+            if OWN_OUTPUT.fullmatch(relative) and _is_regular(out_dir / relative)
+        }
+    )
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False

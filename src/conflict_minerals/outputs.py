@@ -29,6 +29,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from .problems import InputError, Problem, display_path
+
 LOCK_NAME = ".cmr.lock"
 TEMP_PREFIX = ".cmr-"
 TEMP_SUFFIX = ".tmp"
@@ -87,16 +89,70 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _refuse_folder(path: Path) -> None:
-    """An output name taken by a folder (someone else's) is an error, never renamed away."""
+def kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def not_replaceable(path: Path) -> str | None:
+    """What is at an output path that cmr must not replace: a folder, a FIFO, a socket or a
+    device (`/dev/null` given as --out would otherwise be renamed over, and gone). None when
+    the path is free, a regular file, or a symlink (a rename replaces the link itself and
+    never touches what it points to)."""
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
-        return
+        return None
+    except OSError as error:  # a part of the path is not a folder, a name too long...
+        return f"cannot be used ({error.strerror or error})"
+    if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+        return None
+    return f"is {kind_of(mode)}, not a regular file; cmr replaces only regular files"
+
+
+def not_a_folder(path: Path) -> str | None:
+    """Why an output folder that exists cannot be used as one (None: free or a folder)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # a parent that is not a folder says so itself
+        return None
     except OSError as error:
-        raise _naming(error, path) from None
-    if stat.S_ISDIR(mode):
-        raise OSError(errno.EISDIR, "a folder has this name; cmr will not replace it", str(path))
+        return f"cannot be used as a folder ({error.strerror or error})"
+    return None if stat.S_ISDIR(mode) else f"is {kind_of(mode)}, not a folder"
+
+
+def refuse_unusable_outputs(files: Iterable[Path], folders: Iterable[Path] = ()) -> None:
+    """Before any work: an InputError naming every output file that exists and is not a
+    regular file (a device, a FIFO, a socket, a folder), and every output folder that exists
+    and is not a folder."""
+    problems = [
+        Problem(display_path(folder), None, None, "", why)
+        for folder in folders
+        if (why := not_a_folder(folder)) is not None
+    ]
+    problems += [
+        Problem(display_path(path), None, None, "", f"{why}: remove it, or write the output elsewhere")
+        for path in dict.fromkeys(files)
+        if (why := not_replaceable(path)) is not None
+    ]
+    if problems:
+        raise InputError(problems)
+
+
+def _refuse_folder(path: Path) -> None:
+    """An output name taken by a folder, a FIFO, a socket or a device (someone else's) is an
+    error, never renamed away."""
+    if (why := not_replaceable(path)) is not None:
+        raise OSError(errno.EEXIST, why, str(path))
 
 
 def _set_aside(path: Path) -> Path | None:
@@ -203,6 +259,9 @@ def clear_stale_temporaries(folder: Path) -> None:
 def locked_folder(folder: Path) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
     lock_path = folder / LOCK_NAME
+    # Never opened when it is a device: opening one can act on it (a tape rewinds).
+    if (why := not_replaceable(lock_path)) is not None and not why.startswith("cannot"):
+        raise OSError(errno.EINVAL, f"{why}; remove it", str(lock_path))
     try:
         # Not following a symlink, and not waiting on a FIFO someone put there.
         handle = os.open(

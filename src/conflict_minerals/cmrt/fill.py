@@ -18,7 +18,7 @@ from pathlib import Path
 from ..filing.countries import lookup_country
 from ..filing.loader import load_filing
 from ..filing.survey import Smelter
-from ..outputs import write_atomic
+from ..outputs import refuse_unusable_outputs, write_atomic
 from ..problems import InputError, Problem, Severity, display_path
 from .answers import Declaration, derive_declaration
 from .template import PRODUCT_ROWS, SMELTER_ROWS, LookupRow, Template, open_template
@@ -50,6 +50,7 @@ def write_company_cmrt(filing_path: Path, template_path: Path, out_path: Path) -
 
     Raises InputError (every problem, nothing written) for invalid input or a refused template.
     """
+    refuse_unusable_outputs([out_path])
     loaded = load_filing(filing_path)
     template = open_template(template_path)
     _refuse_output_over_input(out_path, [filing_path, loaded.survey_path, template_path])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..documents import DOCUMENTS, OutputFormat
-from ..outputs import rename_target, write_locked
+from ..outputs import refuse_unusable_outputs, rename_target, write_locked
 from ..problems import InputError, Problem
 from ..report.templating import builtin_theme_dir, make_environment, render_template, theme_stylesheet
 from .datadiff import DataDiff, diff_data
@@ -170,6 +170,8 @@ def write_diff(
 ) -> DiffResult:
     """Compare two filings and write diff.json, and diff.html, diff.pdf and diff.docx as `formats` asks,
     all or nothing; an output that would replace one of the two inputs is refused first."""
+    names = [DIFF_JSON] + [f"{DIFF_PAGE}.{output_format.value}" for output_format in formats]
+    refuse_unusable_outputs([out_dir / name for name in names], folders=[out_dir])
     comparison = compare(old_path, new_path)
     outputs = {out_dir / DIFF_JSON: diff_json(comparison)}
     html = diff_html(comparison)

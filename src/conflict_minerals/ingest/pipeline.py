@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..outputs import locked_folders, replace_together
+from ..outputs import locked_folders, not_a_folder, not_replaceable, replace_together
 from ..problems import InputError, Problem
 from .details import Staging, details_names
 from .discover import Discovery, discover, duplicate, folder_name, printable
@@ -284,8 +284,13 @@ def _check_outputs(options: IngestOptions, details: set[str]) -> None:
     for label, path in files:
         if (real := path.resolve()) in inputs:
             refuse(path, f"{label}: is the {inputs[real]} input file; it would be replaced")
-    if options.out.is_dir():
-        refuse(options.out, "--out: is a folder; give the survey file's name")
+    details_files = [options.details_dir / name for name in sorted(details)] if options.details_dir else []
+    for label, path in [*files, *(("--details", path) for path in details_files)]:
+        if (why := not_replaceable(path)) is not None:
+            refuse(path, f"{label}: {why}; remove it, or write the output elsewhere")
+    for label, folder in folders:
+        if (why := not_a_folder(folder)) is not None:
+            refuse(folder, f"{label}: {why}")
     seen: dict[Path, str] = {}
     for label, path in files:
         if (other := seen.setdefault(path.resolve(), label)) != label:

@@ -6,7 +6,7 @@ import os
 from importlib.resources import files
 from pathlib import Path
 
-from ...outputs import write_atomic
+from ...outputs import refuse_unusable_outputs, write_atomic
 
 STARTER_FILES = ("filing.yaml", "survey.yaml")
 
@@ -23,6 +23,7 @@ def write_starter(directory: Path, *, force: bool = False) -> list[Path]:
     if os.path.lexists(directory) and not directory.is_dir():
         raise NotAFolder(str(directory))
     targets = [directory / name for name in STARTER_FILES]
+    refuse_unusable_outputs(targets)  # --force replaces files, never a FIFO or a device
     if not force:
         for target in targets:
             # lexists: a dangling symlink is an existing file too (it is replaced, never followed).
