@@ -114,7 +114,8 @@ def cmrt_args(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Pa
     filing = copy_sample("acme-2025", tmp)
     monkeypatch.setattr(fill, "load_filing", no_work)
     template = tmp / "RMI_CMRT_6.5.xlsx"  # refused before the template is even opened
-    return ["cmrt", str(filing), "--template", str(template), "--out", str(tmp / "cmrt.xlsx")], tmp / "cmrt.xlsx"
+    out = tmp / "cmrt.xlsx"
+    return ["cmrt", str(filing), "--template", str(template), "--out", str(out)], out
 
 
 def init_args(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Path]:
@@ -160,7 +161,9 @@ def _made(kind: str, path: Path) -> Iterator[None]:
 
 
 @pytest.mark.skipif(not ROOT, reason="mknod needs root")
-def test_an_output_folder_that_is_a_device_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_output_folder_that_is_a_device_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     args, _ = build_args(tmp_path, monkeypatch)
     make("character-device", tmp_path / "dev")
     args[args.index("--out") + 1] = str(tmp_path / "dev")
