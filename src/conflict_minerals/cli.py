@@ -545,12 +545,25 @@ def cmrt_command(
     out: Annotated[
         Path, typer.Option("--out", metavar="FILE", help="The company's filled CMRT to write (.xlsx).")
     ],
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow",
+            metavar="WHAT",
+            help="Copy what RMI's template has none of: macros, external-links, hidden-sheets (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Write the company's own CMRT for its customers into the official RMI template."""
     from .cmrt.fill import write_company_cmrt
+    from .cmrt.template import ALLOWABLE
 
+    unknown = sorted(set(allow or ()) - set(ALLOWABLE))
+    if unknown:
+        choices = ", ".join(ALLOWABLE)
+        raise typer.BadParameter(f"{', '.join(unknown)}: choose from {choices}", param_hint="--allow")
     with _reported():
-        result = write_company_cmrt(filing, template, out)
+        result = write_company_cmrt(filing, template, out, frozenset(allow or ()))
     _print_problems(result.warnings)
     typer.echo(
         f"wrote {out} (CMRT {result.version}: {result.smelters} smelters and refiners, "

@@ -45,18 +45,22 @@ class CmrtResult:
     warnings: list[Problem] = field(default_factory=list)
 
 
-def write_company_cmrt(filing_path: Path, template_path: Path, out_path: Path) -> CmrtResult:
+def write_company_cmrt(
+    filing_path: Path, template_path: Path, out_path: Path, allow: frozenset[str] = frozenset()
+) -> CmrtResult:
     """Fill the template from the filing and its survey and write it to `out_path` atomically.
 
     Raises InputError (every problem, nothing written) for invalid input or a refused template.
+    `allow` names what the template may hold and be copied though RMI's has none (ALLOWABLE).
     """
     refuse_unusable_outputs([out_path])
     loaded = load_filing(filing_path)
-    template = open_template(template_path)
+    template = open_template(template_path, allow)
     _refuse_output_over_input(out_path, [filing_path, loaded.survey_path, template_path])
     declaration = derive_declaration(loaded)
     problems = list(declaration.problems)
     warnings = [p for p in loaded.warnings if p.severity is Severity.WARNING]
+    warnings += [Problem(template.shown, None, None, "", note, Severity.WARNING) for note in template.copied]
     rows, smelter_problems = _smelter_rows(template, loaded.survey.smelters, declaration, loaded.survey_yaml)
     problems += smelter_problems
     errors = [p for p in problems if p.severity is Severity.ERROR]

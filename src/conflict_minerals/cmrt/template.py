@@ -8,9 +8,12 @@ parsed without entities or network access, after the zip-bomb guard ingest uses.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 from lxml import etree
@@ -72,6 +75,7 @@ class Template:
     subdivisions: list[tuple[str, str, str]]  # sheet SorP: (code, name, country code & name)
     editors: dict[str, SheetEditor] = field(default_factory=dict)
     leftover_rows: list[int] = field(default_factory=list)  # Smelter List rows holding values
+    copied: list[str] = field(default_factory=list)  # what --allow let through, said as warnings
 
     def editor(self, sheet: str) -> SheetEditor:
         """The sheet's XML, parsed once and edited in place; written back by `package_bytes`."""
@@ -88,8 +92,10 @@ def _fail(shown: str, message: str) -> InputError:
     return InputError([Problem(shown, None, None, "", message)])
 
 
-def open_template(path: Path) -> Template:
-    """Read and check the blank template; raise InputError naming the file on anything wrong."""
+def open_template(path: Path, allow: frozenset[str] = frozenset()) -> Template:
+    """Read and check the blank template; raise InputError naming the file on anything wrong.
+
+    `allow` names what may be copied although RMI's template has none of it (ALLOWABLE)."""
     shown = display_path(path)
     limits = Limits()
     data = read_input_file(path, limits.max_file_bytes, shown)
@@ -112,6 +118,8 @@ def open_template(path: Path) -> Template:
         shared = _shared_strings(package)
         template = Template(path, shown, "", package, sheet_parts, shared, [], [], {}, [])
         template.version = _version(template)
+        _check_layout(template)
+        template.copied = _check_contents(template, allow)
         _refuse_filled(template)
         template.lookup = _lookup(template)
         template.countries = [
@@ -152,6 +160,141 @@ def _sheet_parts(package: Package) -> dict[str, str]:
         if part in package.parts:
             parts[sheet.get("name")] = part
     return parts
+
+
+# ----- is it RMI's template? ------------------------------------------------------------
+
+# What `--allow` may name: parts RMI's blank template never has, copied into the output only
+# when the user says so.
+ALLOWABLE = {
+    "macros": "macros (a VBA project or ActiveX controls)",
+    "external-links": "links to other workbooks or data sources",
+    "hidden-sheets": "sheets hidden otherwise than in RMI's template",
+}
+_MACRO_PART = re.compile(r"(^|/)vbaProject[^/]*\.bin$|^xl/activeX/", re.IGNORECASE)
+_EXTERNAL_PART = re.compile(r"^xl/(externalLinks/|connections\.xml$|queryTables/)", re.IGNORECASE)
+_RELATIONSHIP = re.compile(rb"<Relationship\b[^>]*>")
+_LABEL_OF = 'MATCH("{sheet}"&ADDRESS(ROW(),COLUMN(),4)'
+
+
+@cache
+def _layouts() -> dict[str, dict]:
+    """The per-version map of RMI's template: templates.json (data, not code)."""
+    text = (files(__package__) / "templates.json").read_text(encoding="utf-8")
+    return json.loads(text)["versions"]
+
+
+def _sheets(package: Package) -> list[tuple[str, str]]:
+    """(name, state) of every sheet in the workbook's order; state is visible, hidden or veryHidden."""
+    workbook = _xml(package, "xl/workbook.xml")
+    return [
+        (sheet.get("name") or "", sheet.get("state") or "visible")
+        for sheet in workbook.iterfind("m:sheets/m:sheet", _NS)
+    ]
+
+
+def _check_layout(template: Template) -> None:
+    """Sheet names, their order and the cells that identify each sheet must be the version's:
+    a workbook whose "Smelter List" and "Product List" swapped names reads back wrong."""
+    layout = _layouts()[template.version]
+    expected = [sheet["name"] for sheet in layout["sheets"]]
+    names = [name for name, _ in _sheets(template.package)]
+    if names != expected:
+        raise template.failure(
+            f"is not RMI's CMRT {template.version} template: its sheets are {_listed(names)}, where the "
+            f"template has {_listed(expected)}; give the blank template downloaded from RMI"
+        )
+    shared = template.shared_strings
+    for sheet, cells in layout["cells"].items():
+        editor = template.editor(sheet)
+        for cell, rule in cells.items():
+            if (why := _cell_differs(editor, cell, rule, shared)) is None:
+                continue
+            actually = next(
+                (
+                    other
+                    for other, others in layout["cells"].items()
+                    if other != sheet
+                    and all(_cell_differs(editor, c, r, shared) is None for c, r in others.items())
+                ),
+                None,
+            )
+            if actually is not None:
+                why = (
+                    f"the sheet named {sheet!r} is RMI's {actually!r} sheet (the sheets' names were changed)"
+                )
+            else:
+                why = f"{sheet}!{cell} {why} (was the sheet renamed or edited?)"
+            raise template.failure(
+                f"is not RMI's CMRT {template.version} template: {why}; give the blank template "
+                "downloaded from RMI"
+            )
+
+
+def _cell_differs(editor: SheetEditor, cell: str, rule: dict[str, str], shared: list[str]) -> str | None:
+    if "label_of" in rule:
+        formula = editor.formula(cell) or ""
+        if _LABEL_OF.format(sheet=rule["label_of"]) in formula:
+            return None
+        named = re.search(r'MATCH\("([^"]*)"&ADDRESS', formula)
+        if named:
+            return f"is a label of the {named[1]!r} sheet, not of {rule['label_of']!r}"
+        return f"is not the template's {rule['label_of']} label formula"
+    value = editor.raw_value(cell, shared) or ""
+    if "text" in rule and value != rule["text"]:
+        return f"holds {value[:40]!r}, not {rule['text']!r}"
+    if "starts" in rule and not value.startswith(rule["starts"]):
+        return f"holds {value[:40]!r}, not {rule['starts']!r}"
+    return None
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(repr(name) for name in names)
+
+
+def _check_contents(template: Template, allow: frozenset[str]) -> list[str]:
+    """Refuse what RMI's template never holds and would reach customers in the copy: macros,
+    links to other workbooks, sheets hidden otherwise than RMI hides them. With --allow naming
+    it, the part is copied as it is and a warning says so."""
+    found = {kind: parts for kind, parts in _unusual_parts(template).items() if parts}
+    refused = [kind for kind in found if kind not in allow]
+    if refused:
+        reasons = "; ".join(f"{ALLOWABLE[kind]}: {', '.join(found[kind])}" for kind in refused)
+        allowing = " ".join(f"--allow {kind}" for kind in refused)
+        raise template.failure(
+            f"holds what RMI's blank template does not, and it would be copied into what goes to "
+            f"customers ({reasons}); give the blank template downloaded from RMI, or {allowing} "
+            "to copy it as it is"
+        )
+    return [
+        f"--allow {kind}: copied as they are into the output: {ALLOWABLE[kind]} ({', '.join(parts)})"
+        for kind, parts in found.items()
+    ]
+
+
+def _unusual_parts(template: Template) -> dict[str, list[str]]:
+    package = template.package
+    content_types = package.parts.get("[Content_Types].xml", b"")
+    macros = [name for name in package.parts if _MACRO_PART.search(name)]
+    if b"macroEnabled" in content_types and not macros:
+        macros.append("[Content_Types].xml: a macro-enabled workbook")
+    external = [name for name in package.parts if _EXTERNAL_PART.search(name)]
+    for name, data in package.parts.items():
+        if not name.endswith(".rels"):
+            continue
+        for relationship in _RELATIONSHIP.findall(data):
+            outside = b'TargetMode="External"' in relationship or b"TargetMode='External'" in relationship
+            if outside and b"/hyperlink" not in relationship:  # RMI's sheets link to its website
+                target = re.search(rb'Target="([^"]*)"', relationship)
+                shown = target[1].decode("utf-8", "replace")[:80] if target else "?"
+                external.append(f"{name} -> {shown!r}")
+    layout = {sheet["name"]: sheet["state"] for sheet in _layouts()[template.version]["sheets"]}
+    hidden = [
+        f"{name} is {state} (RMI's is {layout.get(name, 'absent')})"
+        for name, state in _sheets(package)
+        if state != layout.get(name, "visible") and state in ("hidden", "veryHidden")
+    ]
+    return {"macros": macros, "external-links": external, "hidden-sheets": hidden}
 
 
 def _shared_strings(package: Package) -> list[str]:
