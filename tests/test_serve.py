@@ -295,7 +295,9 @@ def test_override_assets_are_served_relative_to_the_template_folder(served: Serv
     theme = served.filing.parent / "theme"
     (theme / "images").mkdir(parents=True)
     (theme / "images" / "logo.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>", encoding="utf-8")
-    edit(served.filing, "  draft: true", "  draft: true\n  template_dir: theme")
+    # Served because the documents use it (issue 20: nothing else of the folder is served).
+    (served.filing.parent / "extra.css").write_text("h1 { background: url(images/logo.svg); }")
+    edit(served.filing, "  draft: true", "  draft: true\n  template_dir: theme\n  css: extra.css")
     events.next_version()
     status, headers, body = served.get("/images/logo.svg")
     assert status == 200 and headers["Content-Type"] == "image/svg+xml" and body.startswith(b"<svg")
@@ -351,7 +353,9 @@ def test_symlinks_out_of_the_asset_folders_are_refused(
     (theme / "leak.txt").symlink_to(secret)
     (theme / "outside").symlink_to(tmp_path)
     (theme / "inside.txt").write_text("fine", encoding="utf-8")
-    edit(served.filing, "  draft: true", "  draft: true\n  template_dir: theme")
+    css = "p { background: url(inside.txt) url(leak.txt) url(outside/secret.txt); }"
+    (served.filing.parent / "extra.css").write_text(css, encoding="utf-8")
+    edit(served.filing, "  draft: true", "  draft: true\n  template_dir: theme\n  css: extra.css")
     events.next_version()
     assert served.get("/inside.txt")[:1] == (200,)
     for target in ("/leak.txt", "/outside/secret.txt"):

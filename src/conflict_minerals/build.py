@@ -99,7 +99,7 @@ def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedF
 def document_pdf(loaded: LoadedFiling, html: str, variant: str | None = None) -> bytes:
     """One document's PDF from its HTML, with the filing's assets and fonts only (also used by
     `cmr serve`); a refused asset is an InputError naming the filing."""
-    from .report.pdf import AssetRefused, render_pdf
+    from .report.pdf import AssetRefused, RenderTooLong, render_pdf
 
     theme = builtin_theme_dir()
     roots = [theme] + ([loaded.template_dir] if loaded.template_dir else [])
@@ -115,7 +115,7 @@ def document_pdf(loaded: LoadedFiling, html: str, variant: str | None = None) ->
             variant=variant,
             embedded=_embedded_files(loaded, variant),
         )
-    except AssetRefused as refused:
+    except (AssetRefused, RenderTooLong) as refused:
         raise InputError([Problem(str(loaded.filing_path.name), None, None, "", str(refused))]) from None
 
 

@@ -133,17 +133,20 @@ def diff_html(comparison: Comparison) -> str:
 
 
 def diff_pdf(html: str, comparison: Comparison) -> bytes:
-    from ..report.pdf import render_pdf
+    from ..report.pdf import RenderTooLong, render_pdf
 
     theme = builtin_theme_dir()
-    return render_pdf(
-        html,
-        base_url=theme,
-        font_stylesheet=theme / "css" / "fonts.css",
-        asset_roots=[theme],
-        # The redline has no date of its own: pin font timestamps to one derived from the inputs.
-        document_date=date(comparison.new.reporting_year + 1, 1, 1),
-    )
+    try:
+        return render_pdf(
+            html,
+            base_url=theme,
+            font_stylesheet=theme / "css" / "fonts.css",
+            asset_roots=[theme],
+            # The redline has no date of its own: pin font timestamps to one derived from the inputs.
+            document_date=date(comparison.new.reporting_year + 1, 1, 1),
+        )
+    except RenderTooLong as too_long:
+        raise InputError([Problem(f"{DIFF_PAGE}.pdf", None, None, "", str(too_long))]) from None
 
 
 def diff_docx(comparison: Comparison, html: str) -> bytes:

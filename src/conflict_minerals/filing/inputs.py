@@ -62,6 +62,16 @@ def _open_failure(error: OSError) -> str:
     return f"cannot read file: {error.strerror or error}"
 
 
+def kind_of_file(path: Path) -> str | None:
+    """Why `path` cannot be read as a file the user named (`file not found`, `is a named pipe
+    (FIFO), not a file`), without opening it; None for a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError) as error:
+        return _open_failure(error) if isinstance(error, OSError) else "not a usable path"
+    return None if stat.S_ISREG(mode) else f"is {_kind(mode)}, not a file"
+
+
 def read_input_file(path: Path, limit: int, display: str | None = None) -> bytes:
     """The bytes of a regular file of at most `limit` bytes, or an InputError naming it."""
     shown = display if display is not None else path

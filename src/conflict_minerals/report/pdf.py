@@ -34,6 +34,44 @@ from ..filing.inputs import MAX_ASSET_BYTES, read_input_file
 from ..outputs import die_with_parent
 from ..problems import InputError
 
+# The longest a PDF may take to render, in `cmr build`, `cmr diff` and `cmr serve` alike. The
+# sample's CMR takes about 3 s; a filing of a few megabytes, under a minute. A render past it
+# stops with an error instead of holding the command (or the preview) without end.
+PDF_RENDER_SECONDS = 300.0
+
+
+class RenderTooLong(Exception):
+    """A PDF render went past PDF_RENDER_SECONDS."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"rendering the PDF took longer than {seconds:g} s (the limit for one document); "
+            "the filing or its templates make a document too large to lay out"
+        )
+
+
+@contextlib.contextmanager
+def render_time_limit(seconds: float | None = None) -> Iterator[None]:
+    """Stop a render in this thread after `seconds` (PDF_RENDER_SECONDS by default) by raising
+    RenderTooLong from a SIGALRM timer: WeasyPrint lays out in Python, so the exception lands
+    within a moment. Only the main thread receives signals: elsewhere the caller must run the
+    render in a process it can kill (as `cmr serve` does)."""
+    limit = PDF_RENDER_SECONDS if seconds is None else seconds
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise RenderTooLong(limit)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
 
 class AssetRefused(FatalURLFetchingError):
     """A document asked for a resource outside the allowed asset folders."""
@@ -125,7 +163,7 @@ def render_pdf(
         )
         for item in embedded
     ]
-    with source_date_epoch(document_date):
+    with source_date_epoch(document_date), render_time_limit():
         pdf = document.write_pdf(
             stylesheets=[stylesheet], font_config=fonts, pdf_variant=variant, attachments=attachments or None
         )

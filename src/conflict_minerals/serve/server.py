@@ -39,10 +39,12 @@ from types import FrameType
 
 import jinja2
 
+from ..filing.inputs import kind_of_file
 from ..problems import InputError, Problem, display_path
-from ..report.templating import builtin_theme_dir
-from .assets import AssetMissing, AssetRefused, read_asset, resolve_asset, url_segments
+from ..report.templating import FONT_STYLESHEET, builtin_theme_dir
+from .assets import AssetMissing, AssetRefused, read_asset, referenced_files, resolve_asset, url_segments
 from .preview import PdfCache, Preview, render_preview
+from .render import KillableRenderer, RenderStopped
 from .watch import FolderWatcher
 
 # An open page hears from the server at least this often, so a closed tab's thread ends.
@@ -56,6 +58,16 @@ DOCUMENT_POLICY = (
     "default-src 'self' data:; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
 )
+# Sent with every response, whatever it is (a document, an asset, the PDF, an error, the event
+# stream): an .svg or .html in the template folder runs no script at the preview's origin.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": DOCUMENT_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+# The preview's own stylesheet of the documents' fonts, added to every page's head.
+FONTS_URL = "/_cmr/theme/" + FONT_STYLESHEET
 
 _DOCUMENT_PATH = re.compile(r"/(?P<stem>[a-z0-9][a-z0-9-]*)\.(?P<format>html|pdf)")
 _HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
@@ -63,6 +75,11 @@ _HEAD_END = re.compile(r"</head\s*>", re.IGNORECASE)
 
 class ServeError(Exception):
     """The preview cannot start: no such filing, or the address cannot be used."""
+
+
+class PreviewStopping(BaseException):
+    """Raised in the main thread by SIGTERM or Ctrl-C while it renders the documents, so that
+    the preview stops at once (a BaseException: no `except Exception` on the way holds it)."""
 
 
 @dataclass
@@ -114,7 +131,11 @@ class PreviewServer:
         self.port = port
         self.loopback = is_loopback(host)
         self.theme = builtin_theme_dir()
-        self.pdfs = PdfCache()
+        self.renderer = KillableRenderer()
+        self.pdfs = PdfCache(self.renderer)
+        self.rendering = False  # the main thread is rendering the documents (see PreviewStopping)
+        self._assets: tuple[str, frozenset[Path]] = ("", frozenset())
+        self._assets_lock = threading.Lock()
         self.pages = _page_environment()
         self._changed = threading.Condition()
         # From the watcher to `run()`: sets of changed paths; None asks `run()` to return.
@@ -130,9 +151,9 @@ class PreviewServer:
 
     def start(self) -> None:
         """Render the filing, bind the address and start watching and serving (in threads)."""
-        if not self.filing.is_file():
-            raise ServeError(f"{self.filing}: file not found (give the filing YAML to preview)")
-        self._publish(render_preview(self.filing))
+        if (kind := kind_of_file(self.filing)) is not None:
+            raise ServeError(f"{self.filing}: {kind} (give the filing YAML to preview)")
+        self._publish(self._render())
         try:
             self._http = _HttpServer(self)
         except OSError as error:
@@ -144,8 +165,11 @@ class PreviewServer:
         self.port = self._http.server_address[1]
         self._watcher = FolderWatcher(self.filing.parent, self._changes.put, self.log)
         self._watcher.start()
-        self._serving = threading.Thread(target=self._http.serve_forever, name="cmr-serve-http")
+        self._serving = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.1}, name="cmr-serve-http"
+        )
         self._serving.start()
+        self.renderer.start()  # the PDF worker imports WeasyPrint while the first page is read
 
     def run(self) -> None:
         """Re-render after each change until `request_stop()`. Meant for the main thread, where
@@ -165,7 +189,9 @@ class PreviewServer:
         self._changes.put(None)
 
     def stop(self) -> None:
-        """Stop watching and serving; returns once every thread of the preview has ended."""
+        """Stop watching and serving; returns once every thread of the preview has ended. A PDF
+        being rendered is killed: its process ends, and its request is answered at once."""
+        self.renderer.stop()
         if self._watcher is not None:
             self._watcher.stop()
         with self._changed:
@@ -200,7 +226,7 @@ class PreviewServer:
         if not self._concerns_inputs(changed):
             return
         try:
-            preview = render_preview(self.filing)
+            preview = self._render()
         except Exception as error:  # a bug, not the user's input: keep serving the last rendering
             self.log(f"cmr serve: internal error while rendering, the preview was not updated: {error!r}")
             return
@@ -216,6 +242,14 @@ class PreviewServer:
             for problem in preview.problems:
                 self.log(f"  {problem}")
         self._publish(preview)
+
+    def _render(self) -> Preview:
+        """render_preview, marked as under way: a stop signal then interrupts it (run_server)."""
+        self.rendering = True
+        try:
+            return render_preview(self.filing)
+        finally:
+            self.rendering = False
 
     def _concerns_inputs(self, changed: set[Path]) -> bool:
         """Whether a change touches what the documents are made from. While the filing cannot be
@@ -311,16 +345,13 @@ class PreviewServer:
             return None  # perhaps an asset of an override folder; else not found
         if format == "html":
             html = _with_live_reload(preview.pages[stem], self._live_head(preview.version))
-            return Response(
-                HTTPStatus.OK,
-                "text/html; charset=utf-8",
-                html.encode("utf-8"),
-                {"Content-Security-Policy": DOCUMENT_POLICY},
-            )
+            return Response(HTTPStatus.OK, "text/html; charset=utf-8", html.encode("utf-8"))
         try:
             pdf = self.pdfs.get(preview, stem)
         except InputError as error:
             return self._problems_page(preview, list(error.problems), heading="The PDF cannot be rendered")
+        except RenderStopped:
+            return self._text(HTTPStatus.SERVICE_UNAVAILABLE, "the preview is stopping")
         return Response(HTTPStatus.OK, "application/pdf", pdf)
 
     def _live_head(self, version: str) -> str:
@@ -365,12 +396,39 @@ class PreviewServer:
             found = resolve_asset(url_segments(path), base, roots)
             if found in self._private_files():
                 raise AssetRefused("the filing and its survey results are not assets")
+            if found not in self.served_assets():
+                # The template folder may be the project's folder: only what the documents use.
+                raise AssetMissing("not a file the documents use")
             data, content_type = read_asset(found)
         except AssetRefused as refused:
             return self._text(HTTPStatus.FORBIDDEN, f"refused: {refused}")
         except AssetMissing as missing:
             return self._text(HTTPStatus.NOT_FOUND, f"not found: {missing}")
         return Response(HTTPStatus.OK, content_type, data)
+
+    def served_assets(self) -> frozenset[Path]:
+        """The files the current documents reference (images, stylesheets, fonts, directly or
+        through CSS `url()` and `@import`) and the preview's own fonts: the only files served."""
+        preview = self.preview
+        with self._assets_lock:
+            if self._assets[0] != preview.version:
+
+                def locate(path: str) -> Path | None:
+                    return self._locate(preview, path)
+
+                self._assets = (preview.version, referenced_files(preview.pages, FONTS_URL, locate))
+            return self._assets[1]
+
+    def _locate(self, preview: Preview, path: str) -> Path | None:
+        """The file a URL path of the preview leads to, or None."""
+        if path.startswith("/_cmr/theme/"):
+            path, (base, roots) = path.removeprefix("/_cmr/theme"), (self.theme, [self.theme])
+        else:
+            base, roots = self._asset_roots(preview)
+        try:
+            return resolve_asset(url_segments(path), base, roots)
+        except (AssetRefused, AssetMissing):
+            return None
 
     def _private_files(self) -> set[Path]:
         """The filing and the survey: never served, even through a symlink in the template folder
@@ -382,12 +440,7 @@ class PreviewServer:
 
     @staticmethod
     def _html(status: HTTPStatus, html: str) -> Response:
-        return Response(
-            status,
-            "text/html; charset=utf-8",
-            html.encode("utf-8"),
-            {"Content-Security-Policy": DOCUMENT_POLICY},
-        )
+        return Response(status, "text/html; charset=utf-8", html.encode("utf-8"))
 
     @staticmethod
     def _text(status: HTTPStatus, text: str) -> Response:
@@ -426,6 +479,13 @@ class _HttpServer(ThreadingHTTPServer):
                 self._open.add(connection)
             else:
                 self._open.discard(connection)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away mid-response (a reload, a closed tab) is not news: nothing is
+        printed. Anything else is a bug, and the standard report (a traceback) says so."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         """End every open connection (event streams, slow clients) so their threads return."""
@@ -468,13 +528,26 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(preview.respond(self.path, self.headers.get("Host")), send_body)
 
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._headers_sent: set[str] = set()
+        super().send_response(code, message)
+
+    def send_header(self, keyword: str, value: str) -> None:
+        getattr(self, "_headers_sent", set()).add(keyword.lower())
+        super().send_header(keyword, value)
+
+    def end_headers(self) -> None:
+        """Every response gets the same security headers, the server's own errors (400, 501)
+        and the event stream included."""
+        for name, value in SECURITY_HEADERS.items():
+            if name.lower() not in getattr(self, "_headers_sent", set()):
+                self.send_header(name, value)
+        super().end_headers()
+
     def _send(self, response: Response, send_body: bool) -> None:
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Referrer-Policy", "no-referrer")
         for name, value in response.headers.items():
             self.send_header(name, value)
         self.end_headers()
@@ -485,7 +558,6 @@ class _Handler(BaseHTTPRequestHandler):
         """Send the preview's version now and after every change, until the page goes away."""
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-store")
         self.end_headers()
         version = preview.preview.version
         try:
@@ -518,21 +590,29 @@ def run_server(filing: Path, host: str = "127.0.0.1", port: int = 8000) -> None:
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         server.request_stop()
+        if server.rendering:  # the documents are being rendered in this thread: stop that now
+            raise PreviewStopping
 
     previous = {number: signal.signal(number, on_signal) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.start()
-        preview = server.preview
-        if preview.ok:
-            echo(f"{display_path(filing)}: rendered in {preview.seconds:.2f} s")
-        else:
-            echo(f"{display_path(filing)}: {len(preview.problems)} problem(s), shown in the browser")
-            for problem in preview.problems:
-                echo(f"  {problem}")
-        print(f"Serving the preview at {server.url} (Ctrl-C to stop)", flush=True)
-        server.run()
+        _serve(server, filing, echo)
+    except PreviewStopping:
+        pass
     finally:
         server.stop()
         for number, handler in previous.items():
             signal.signal(number, handler)
     echo("cmr serve: stopped")
+
+
+def _serve(server: PreviewServer, filing: Path, echo: Callable[[str], None]) -> None:
+    server.start()
+    preview = server.preview
+    if preview.ok:
+        echo(f"{display_path(filing)}: rendered in {preview.seconds:.2f} s")
+    else:
+        echo(f"{display_path(filing)}: {len(preview.problems)} problem(s), shown in the browser")
+        for problem in preview.problems:
+            echo(f"  {problem}")
+    print(f"Serving the preview at {server.url} (Ctrl-C to stop)", flush=True)
+    server.run()
