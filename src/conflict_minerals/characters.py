@@ -3,8 +3,10 @@
 Word (.docx), the company CMRT (.xlsx) and the EDGAR documents are XML or are checked as such,
 and XML 1.0 allows only tab, line feed, carriage return and U+0020-U+D7FF, U+E000-U+FFFD and
 U+10000-U+10FFFF. Anything else (C0 control characters, lone surrogates, the noncharacters
-U+FFFE and U+FFFF) makes lxml refuse the whole document. A YAML file can still carry them as
-escapes ("\\x01", "\\uFFFE"), and a supplier's workbook or an override template as text.
+U+FFFE and U+FFFF) makes lxml refuse the whole document. The control characters XML only
+discourages (DEL and U+0080-U+009F) are refused too: EDGAR refuses them, and no filing means
+one. A YAML file can still carry them as escapes ("\\x01", "\\uFFFE", "\\N"), and a supplier's
+workbook or an override template as text.
 
 So: in the user's own files they are refused at validation, naming the file, the line, the
 column and the character (filing/yamlio.py); in text read from supplier workbooks they are
@@ -21,12 +23,12 @@ from collections.abc import Iterator
 
 from .problems import InputError, Problem
 
-# Every character XML 1.0 does not allow (a single pass, linear in the text).
-XML_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Every character XML 1.0 does not allow, and DEL and the C1 controls (one pass, linear).
+REFUSED = re.compile("[^\t\n\r\u0020-\u007e\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Shown in place of a character that was taken out: visible, and allowed everywhere.
 REPLACEMENT = "\ufffd"
 # A numeric character reference in HTML: `&#1;`, `&#x1F;` (the `;` may be left out).
-_CHARACTER_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}))")
+_CHARACTER_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));?")
 
 
 def describe(char: str) -> str:
@@ -45,33 +47,33 @@ def describe(char: str) -> str:
 
 def invalid_characters(text: str) -> Iterator[re.Match[str]]:
     """Each character of `text` that no output may hold, in order."""
-    return XML_INVALID.finditer(text)
+    return REFUSED.finditer(text)
 
 
 def has_invalid(text: str) -> bool:
-    return XML_INVALID.search(text) is not None
+    return REFUSED.search(text) is not None
 
 
 def replace_invalid(text: str) -> str:
     """The text with each character no output may hold replaced by U+FFFD."""
-    return XML_INVALID.sub(REPLACEMENT, text)
+    return REFUSED.sub(REPLACEMENT, text)
 
 
 def escaped(text: str) -> str:
     """The text with each character no output may hold written as an escape (`\\x01`, `\\ufffe`),
     for a message that quotes it."""
-    return XML_INVALID.sub(lambda m: m[0].encode("unicode_escape", "backslashreplace").decode("ascii"), text)
+    return REFUSED.sub(lambda m: m[0].encode("unicode_escape", "backslashreplace").decode("ascii"), text)
 
 
 def is_allowed_code_point(code: int) -> bool:
-    return code <= 0x10FFFF and XML_INVALID.match(chr(code)) is None
+    return code <= 0x10FFFF and REFUSED.match(chr(code)) is None
 
 
 def invalid_in_html(html: str) -> tuple[int, str] | None:
     """The offset and description of the first character an HTML document holds that no output
     may hold, written as itself or as a numeric character reference (`&#1;`); None if none."""
     found: list[tuple[int, str]] = []
-    if (raw := XML_INVALID.search(html)) is not None:
+    if (raw := REFUSED.search(html)) is not None:
         found.append((raw.start(), describe(raw[0])))
     for match in _CHARACTER_REFERENCE.finditer(html):
         code = int(match[1], 16) if match[1] is not None else int(match[2])

@@ -435,12 +435,12 @@ def _ascii(data: bytes, name: str) -> list[EdgarProblem]:
 # Control characters EDGAR refuses (tab, line feed and carriage return are text), as themselves
 # or as numeric character references; references are checked for their code point below.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CHARACTER_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}))")
+_CHARACTER_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));?")
 
 
 def _refused_reference(match: re.Match[str]) -> bool:
     code = int(match[1], 16) if match[1] is not None else int(match[2])
-    return not is_allowed_code_point(code) or 0x7F <= code <= 0x9F
+    return not is_allowed_code_point(code)
 
 
 def _control_characters(doc: _Doc) -> list[EdgarProblem]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from ..characters import XML_INVALID, describe, replace_invalid
+from ..characters import REFUSED, describe, replace_invalid
 from ..filing.survey import RmapStatus
 from ..problems import InputError, Problem
 from .reader import normalise_cid, parse_date_text, text
@@ -143,7 +143,7 @@ def _decode(path: Path, raw: bytes) -> str:
             "so that no name is misread"
         )
         raise _problem(path, message, line, column) from None
-    if (bad := XML_INVALID.search(text)) is not None:
+    if (bad := REFUSED.search(text)) is not None:
         # A list is the user's own file: refused, as in the filing (characters.py).
         line = text.count("\n", 0, bad.start()) + 1
         column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
