@@ -90,6 +90,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def kind_of(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "a file"
     if stat.S_ISDIR(mode):
         return "a folder"
     if stat.S_ISFIFO(mode):
@@ -127,7 +129,11 @@ def not_a_folder(path: Path) -> str | None:
         return None
     except OSError as error:
         return f"cannot be used as a folder ({error.strerror or error})"
-    return None if stat.S_ISDIR(mode) else f"is {kind_of(mode)}, not a folder"
+    return (
+        None
+        if stat.S_ISDIR(mode)
+        else f"is {kind_of(mode)}, not a folder; cmr cannot write its outputs in it"
+    )
 
 
 def refuse_unusable_outputs(files: Iterable[Path], folders: Iterable[Path] = ()) -> None:
