@@ -234,9 +234,12 @@ def test_manifest_hashes_inputs_and_outputs(sample_build: tuple[Path, Path]) -> 
     assert manifest["weasyprint"] == "70.0"
     assert manifest["tool"]["name"] == "conflict-minerals"
     inputs = {entry["path"]: entry["sha256"] for entry in manifest["inputs"]}
+    previous = filing.parent.parent / "acme-2024" / "filing.yaml"
     assert inputs == {
         "filing.yaml": hashlib.sha256(filing.read_bytes()).hexdigest(),
         "survey.yaml": hashlib.sha256((filing.parent / "survey.yaml").read_bytes()).hexdigest(),
+        # Last year's filing, read for the steps it promised (previous_filing).
+        "../acme-2024/filing.yaml": hashlib.sha256(previous.read_bytes()).hexdigest(),
     }
     outputs = {entry["path"]: entry["sha256"] for entry in manifest["outputs"]}
     assert len(outputs) == 9  # six documents, filing-data.json, evidence.json and evidence.html
