@@ -31,7 +31,9 @@ def copy_sample(name: str, destination: Path) -> Path:
     filing it names as previous_filing (`../acme-2024/filing.yaml`) is copied beside it."""
     target = destination / name
     shutil.copytree(SAMPLES / name, target)
-    previous = re.search(r"^previous_filing: \.\./([\w-]+)/filing\.yaml$", (target / "filing.yaml").read_text(), re.M)
+    previous = re.search(
+        r"^previous_filing: \.\./([\w-]+)/filing\.yaml$", (target / "filing.yaml").read_text(), re.M
+    )
     if previous and not (destination / previous[1]).exists():
         copy_sample(previous[1], destination)
     return target / "filing.yaml"

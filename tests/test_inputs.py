@@ -131,13 +131,17 @@ class Project:
             shutil.copyfile(SAMPLES / sample / name, folder / name)
         if sample == "acme-2025":  # its previous_filing, ../acme-2024/filing.yaml
             (folder.parent / "acme-2024").mkdir(exist_ok=True)
-            shutil.copyfile(SAMPLES / "acme-2024" / "filing.yaml", folder.parent / "acme-2024" / "filing.yaml")
+            shutil.copyfile(
+                SAMPLES / "acme-2024" / "filing.yaml", folder.parent / "acme-2024" / "filing.yaml"
+            )
         # The company's own survey, not the sample's illustrative one (tests of the final-copy
         # gate put the markings back).
         unmark_illustrative(folder / "survey.yaml")
         # and its own web addresses, not the sample's under the reserved .example name.
         filing = folder / "filing.yaml"
-        filing.write_text(filing.read_text(encoding="utf-8").replace("acme-devices.example", "acme-devices.com"))
+        filing.write_text(
+            filing.read_text(encoding="utf-8").replace("acme-devices.example", "acme-devices.com")
+        )
         self.folder = folder
         self.filing_path = folder / "filing.yaml"
         self.survey_path = folder / "survey.yaml"

@@ -96,7 +96,9 @@ def _unmatched_decisions(survey: SurveyResults, loaded: LoadedYaml) -> Iterator[
                 "the decision names countries but no metal they count for",
             )
             continue
-        listed = {c.code for c in survey.countries_of_origin.get(decision.metal, [])} if decision.metal else set()
+        listed = (
+            {c.code for c in survey.countries_of_origin.get(decision.metal, [])} if decision.metal else set()
+        )
         missing = [c.name for c in decision.countries if c.code not in listed]
         if missing:
             yield loaded.problem(

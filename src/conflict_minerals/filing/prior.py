@@ -114,7 +114,11 @@ def _previous_steps(
     try:
         prior_year = int(str(found_year))
     except ValueError:
-        return None, [], [loaded.problem(where, f"{previous.file} has no reporting_year; is it a filing YAML?")]
+        return (
+            None,
+            [],
+            [loaded.problem(where, f"{previous.file} has no reporting_year; is it a filing YAML?")],
+        )
     if prior_year >= year:
         message = f"{previous.file} is the filing for {prior_year}, not a year before {year}"
         return None, [], [loaded.problem(where, message)]

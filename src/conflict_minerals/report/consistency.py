@@ -45,7 +45,9 @@ _SUBJECTS = {
     "survey": re.compile(r"\b(?:suppliers?|survey|responses?|response rate)\b", re.IGNORECASE),
     "sors": re.compile(r"\b(?:SORs?|smelters?|refiners?|facilit(?:y|ies)|RMAP status)\b", re.IGNORECASE),
     "countries": re.compile(r"\b(?:countr(?:y|ies)|origin)\b", re.IGNORECASE),
-    "trend": re.compile(r"\b(?:trend|multi-year|by year|each year|\d{4}\s*(?:–|-|to)\s*\d{4})\b", re.IGNORECASE),
+    "trend": re.compile(
+        r"\b(?:trend|multi-year|by year|each year|\d{4}\s*(?:–|-|to)\s*\d{4})\b", re.IGNORECASE
+    ),
 }
 _CID = re.compile(r"\bCID\d{6}\b")
 _ROMAN = re.compile(r"^([IVXL]+)\.\s")
@@ -167,9 +169,7 @@ class _Walker:
         title = _text(element)
         self.section = title
         self.annex = None
-        if found := _ROMAN.match(title):
-            self._add(Part("section", f"Section {found[1]}", self.order, self.order, title))
-        elif found := _SECTION_TITLE.match(title):
+        if (found := _ROMAN.match(title)) or (found := _SECTION_TITLE.match(title)):
             self._add(Part("section", f"Section {found[1]}", self.order, self.order, title))
         elif found := _ANNEX_TITLE.match(title):
             self.annex = Part("annex", f"Annex {found[1]}", self.order, self.order, title)
@@ -229,7 +229,7 @@ def _subjects(text: str) -> set[str]:
 
 
 def _what_it_lists(table: lxml_html.HtmlElement) -> str | None:
-    """"sors" for a table with a smelter ID in its rows, "countries" for one whose rows are
+    """ "sors" for a table with a smelter ID in its rows, "countries" for one whose rows are
     countries; None for a table of figures."""
     rows = [row for row in table.iter("tr") if any(cell.tag == "td" for cell in row)]
     if not rows:
@@ -289,7 +289,10 @@ def figures(context: DocumentContext) -> Figures:
     sors["removed"] = removals
     sors["located"] = {len(context.covered_located)}
     sors[""] |= removals | sors["located"]
-    countries: dict[str, set[int]] = {"": {context.countries_total}, "covered": {len(context.covered_country_origins)}}
+    countries: dict[str, set[int]] = {
+        "": {context.countries_total},
+        "covered": {len(context.covered_country_origins)},
+    }
     for metal, found in context.countries_by_metal:
         countries.setdefault(metal.lower(), set()).add(len(found))
         countries[""].add(len(found))
@@ -335,7 +338,11 @@ def figures(context: DocumentContext) -> Figures:
             countries={},
             entries=set(),
             places=set(),
-            percents={"response": {v for v in [_percent_value(row.response_rate)] if v is not None}, "spend": set(), "": set()},
+            percents={
+                "response": {v for v in [_percent_value(row.response_rate)] if v is not None},
+                "spend": set(),
+                "": set(),
+            },
         )
         found.years[row.year] = prior
     return found
@@ -356,7 +363,8 @@ _NUMBERED = re.compile(
     r"|\bSections?\s+([IVXL]+\b|\d\b(?!\s*\())"
 )
 _GENERIC = re.compile(
-    r"\b(?:the|these|those|this)\s+((?:[\w’'-]+,?\s+){0,4}?)(tables?|figures?|charts?|annex(?:es)?)\b(?!\s+[A-Z\d]\b)",
+    r"\b(?:the|these|those|this)\s+((?:(?!(?:the|these|those|this|and|or|as|in|of|to|by|with|for|from)\b)"
+    r"[\w’'-]+,?\s+){0,4}?)(tables?|figures?|charts?|annex(?:es)?)\b(?!\s+[A-Z\d]\b)",
     re.IGNORECASE,
 )
 _TABLE_OF = re.compile(r"\b(tables?)\s+of\s+((?:[\w’'-]+\s+){0,4}[\w’'-]+)", re.IGNORECASE)
@@ -377,12 +385,14 @@ class Reference:
     plural: bool = False
 
 
-def _side(sentence: str, start: int, end: int) -> str | None:
-    found = _SIDE_AFTER.match(sentence[end : end + 40]) or _SIDE_BEFORE.search(sentence[max(0, start - 20) : start])
+def _side(sentence: str, start: int, end: int) -> tuple[str | None, int]:
+    """The side a reference says its part is on, and where its words end ("the tables below")."""
+    after = _SIDE_AFTER.match(sentence[end : end + 40])
+    found = after or _SIDE_BEFORE.search(sentence[max(0, start - 20) : start])
     if not found:
-        return None
+        return None, end
     word = found[1].lower()
-    return "below" if word in ("below", "following") else "above"
+    return ("below" if word in ("below", "following") else "above"), end + (after.end() if after else 0)
 
 
 def _labels(kind: str, numbers: str) -> list[str]:
@@ -399,8 +409,10 @@ def references(sentence: str) -> list[Reference]:
             kind, labels = "Annex", _labels("Annex", match[3])
         else:
             kind, labels = "Section", [f"Section {match[4]}"]
-        side = _side(sentence, match.start(), match.end())
-        found.append(Reference(match.start(), match.end(), kind.lower(), labels, match[0], side))
+        side, ends = _side(sentence, match.start(), match.end())
+        found.append(
+            Reference(match.start(), match.end(), kind.lower(), labels, sentence[match.start() : ends], side)
+        )
     taken = [(r.start, r.end) for r in found]
     for match in [*_GENERIC.finditer(sentence), *_TABLE_OF.finditer(sentence)]:
         if any(a <= match.start() < b or match.start() <= a < match.end() for a, b in taken):
@@ -409,12 +421,17 @@ def references(sentence: str) -> list[Reference]:
             noun, descriptor = match[2].lower(), match[1]
         else:
             noun, descriptor = match[1].lower(), match[2]
-        kind = "annex" if noun.startswith("annex") else ("figure" if noun.startswith(("figure", "chart")) else "table")
+        kind = (
+            "annex"
+            if noun.startswith("annex")
+            else ("figure" if noun.startswith(("figure", "chart")) else "table")
+        )
         subjects = _subjects(descriptor)
         subject = next((s for s in ("countries", "survey", "trend", "sors") if s in subjects), None)
-        side = _side(sentence, match.start(), match.end())
-        plural = noun.endswith("s") and not noun.endswith("ss") or noun == "annexes"
-        found.append(Reference(match.start(), match.end(), kind, [], match[0], side, subject, plural))
+        side, ends = _side(sentence, match.start(), match.end())
+        plural = (noun.endswith("s") and not noun.endswith("ss")) or noun == "annexes"
+        text = sentence[match.start() : ends]
+        found.append(Reference(match.start(), match.end(), kind, [], text, side, subject, plural))
         taken.append((match.start(), match.end()))
     return sorted(found, key=lambda r: r.start)
 
@@ -444,7 +461,9 @@ def _reference_findings(sentence: Sentence, layout: Layout) -> Iterator[tuple[Re
             if parts:
                 yield ref, parts, ""
             continue
-        candidates = [p for p in layout.parts if p.kind == ref.kind and _on_side(p, sentence.position, ref.side)]
+        candidates = [
+            p for p in layout.parts if p.kind == ref.kind and _on_side(p, sentence.position, ref.side)
+        ]
         if ref.kind == "table" and ref.side is None:
             # "The countries of origin table": a reader looks for it where the sentence stands.
             candidates = [p for p in candidates if p.section == sentence.section]
@@ -474,8 +493,14 @@ def _missing_message(ref: Reference, sentence: Sentence, layout: Layout) -> str:
     if ref.subject is None:
         return f"refers to {ref.text!r}, but there is no {ref.kind} {where}"
     elsewhere = [p.label for p in layout.parts if ref.subject in p.subjects and p.kind in ("table", "annex")]
-    hint = f"; {_SUBJECT_WORDS[ref.subject]} {'are' if ref.subject != 'survey' else 'is'} in {_series(elsewhere)}" if elsewhere else ""
-    return f"refers to {ref.text!r}, but no {what.rstrip('s')} of {_SUBJECT_WORDS[ref.subject]} stands {where}{hint}"
+    hint = (
+        f"; {_SUBJECT_WORDS[ref.subject]} {'are' if ref.subject != 'survey' else 'is'} "
+        f"in {_series(elsewhere)}"
+        if elsewhere
+        else ""
+    )
+    subject = _SUBJECT_WORDS[ref.subject]
+    return f"refers to {ref.text!r}, but no {what.rstrip('s')} of {subject} stands {where}{hint}"
 
 
 def _series(items: list[str]) -> str:
@@ -486,7 +511,9 @@ def _series(items: list[str]) -> str:
 _CLAIM_NOUN = r"(?P<noun>SORs?|smelters?|refiners?|facilit(?:y|ies)|countries)"
 # "<reference> lists the SORs ...": the reference, a listing verb, then what it lists.
 _ACTIVE_LISTING = re.compile(
-    r"^[\s,]*(?:\w+\s+)?(?:lists?|names?|sets? out|identif(?:y|ies))\b(?P<between>[^.;]{0,60}?)\b" + _CLAIM_NOUN + r"\b",
+    r"^[\s,]*(?:\w+\s+)?(?:lists?|names?|sets? out|identif(?:y|ies))\b(?P<between>[^.;]{0,60}?)\b"
+    + _CLAIM_NOUN
+    + r"\b",
     re.IGNORECASE,
 )
 # "... each identified SOR is shown in <reference>", "the SORs are listed in <reference>".
@@ -498,7 +525,7 @@ _PASSIVE_LISTING = re.compile(
 
 
 def _listing_claim(sentence: str, ref: Reference) -> str | None:
-    """"sors" or "countries" when the sentence says the part it refers to lists them one by one
+    """ "sors" or "countries" when the sentence says the part it refers to lists them one by one
     (and not merely how many there are)."""
     active = _ACTIVE_LISTING.match(sentence[ref.end : ref.end + 120])
     if active and not _COUNTING.search(active["between"]):
@@ -527,12 +554,14 @@ def check_references(sentence: Sentence, layout: Layout) -> Iterator[str]:
 
 # The source of the countries of origin.
 _ORIGIN = re.compile(
-    r"\b(?:countr(?:y|ies) of origin(?!\s+inquiry)|originated|originate|sources of the 3TG|source from the Covered Countries|mine locations?)\b",
+    r"\b(?:countr(?:y|ies) of origin(?!\s+inquiry)|originated|originate|sources of the 3TG"
+    r"|source from the Covered Countries|mine locations?)\b",
     re.IGNORECASE,
 )
 _SOURCES = {
     "rmi": re.compile(
-        r"\b(?:RMI|Responsible Minerals Initiative)\b[^.;]{0,80}\b(?:data|information|makes available|made available)\b"
+        r"\b(?:RMI|Responsible Minerals Initiative)\b[^.;]{0,80}"
+        r"\b(?:data|information|makes available|made available)\b"
         r"|\b(?:data|information)\b[^.;]{0,60}\b(?:RMI|Responsible Minerals Initiative)\b",
         re.IGNORECASE,
     ),
@@ -541,8 +570,12 @@ _SOURCES = {
         r"|\bsupplier(?:s’|s'|’s|'s)? declarations?\b",
         re.IGNORECASE,
     ),
-    "survey_results": re.compile(r"\brecorded in (?:the )?(?:Company’s |Company's )?(?:supplier )?survey results\b", re.IGNORECASE),
-    "unspecified": re.compile(r"\binformation available to (?:the Company|us|it|the registrant)\b", re.IGNORECASE),
+    "survey_results": re.compile(
+        r"\brecorded in (?:the )?(?:Company’s |Company's )?(?:supplier )?survey results\b", re.IGNORECASE
+    ),
+    "unspecified": re.compile(
+        r"\binformation available to (?:the Company|us|it|the registrant)\b", re.IGNORECASE
+    ),
 }
 _BASIS_WORDS = {
     "rmi": "RMI country of origin data",
@@ -578,21 +611,32 @@ def check_origin_source(sentence: Sentence, basis: list[str], named_elsewhere: s
             stated = _series([_BASIS_WORDS[b] for b in basis]) if basis else None
             yield (
                 f"says the countries of origin come from {_BASIS_WORDS[name]}, but "
-                + (f"the survey says they are based on {stated}" if stated else "the survey does not say where they came from (countries_of_origin_basis)")
+                + (
+                    f"the survey says they are based on {stated}"
+                    if stated
+                    else "the survey does not say where they came from (countries_of_origin_basis)"
+                )
             )
 
 
 # Numbers stated of what the tables count.
-_NUMBER_WORDS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
+_NUMBER_WORDS = {
+    word: number
+    for number, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve".split()
+    )
+}
 _NOUN = (
-    r"(?P<noun>supplier\s+entries|entries|suppliers?|SORs?|smelters?(?:\s+(?:and|or)\s+refiners?)?|refiners?"
+    r"(?P<noun>supplier\s+entr(?:y|ies)|entr(?:y|ies)|suppliers?|SORs?|smelters?(?:\s+(?:and|or)\s+refiners?)?|refiners?"
     r"|facilities|countries|country|places|responses|CMRTs)"
 )
 _STOP = (
-    r"(?:of|to|from|in|on|at|by|for|with|and|or|that|which|who|the|a|an|were|was|are|is|be|been|have|has|had|we|our|its|their|per|percent)"
+    r"(?:of|to|from|in|on|at|by|for|with|and|or|that|which|who|the|a|an|were|was|are|is|be|been"
+    r"|have|has|had|we|our|its|their|per|percent)"
 )
 _STATED = re.compile(
-    r"(?P<bound>\b(?:at least|no fewer than|more than|over|fewer than|less than|under|up to|at most|no more than|approximately|about|nearly|almost|roughly|some)\s+)?"
+    r"(?P<bound>\b(?:at least|no fewer than|more than|over|fewer than|less than|under|up to|at most"
+    r"|no more than|approximately|about|nearly|almost|roughly|some)\s+)?"
     r"(?<![\w.,])(?P<number>\d{1,3}(?:,\d{3})+|\d+|" + "|".join(w for w in _NUMBER_WORDS if w != "one") + r")"
     r"(?!\.\d|,\d|%|\w)"
     r"(?P<modifiers>(?:\s+(?!" + _STOP + r"\b)[A-Za-z][\w’'-]*){0,3}?)\s+" + _NOUN + r"\b",
@@ -695,7 +739,7 @@ def check_numbers(sentence: Sentence, found: Figures, reporting_year: int) -> It
         modifiers = match["modifiers"] or ""
         what, values = "", set()
         for figures_set in sets:
-            if noun.startswith("supplier") and "entries" not in noun:
+            if noun.startswith("supplier") and "entr" not in noun:
                 what, more = _supplier_values(figures_set, clause)
             elif noun in ("responses", "cmrts"):
                 what, more = "responses", figures_set.suppliers["responded"]
@@ -703,7 +747,7 @@ def check_numbers(sentence: Sentence, found: Figures, reporting_year: int) -> It
                 what, more = _sor_values(figures_set, modifiers, clause)
             elif noun in ("countries", "country"):
                 what, more = _country_values(figures_set, modifiers, clause)
-            elif "entries" in noun:
+            elif "entr" in noun:
                 what, more = "entries", figures_set.entries
             else:
                 what, more = "places", figures_set.places
@@ -711,7 +755,7 @@ def check_numbers(sentence: Sentence, found: Figures, reporting_year: int) -> It
         if not values:
             continue
         if not _agrees(match["bound"], stated, values):
-            kind = " ".join(match[0].split()[-2:]) if not what else f"{match['noun']} ({what})"
+            kind = match["noun"] if not what else f"{match['noun']} ({what})"
             shown = _series([f"{v:,}" for v in sorted(values)][:6])
             yield f"states {match[0].strip()!r}, but the figures show {shown} for {kind}"
     for match in _PERCENT.finditer(text):
@@ -735,8 +779,14 @@ _COVERED_NAMES = re.compile(
     r"\b(?:Democratic Republic of (?:the )?Congo|DRC(?! conflict)|Republic of (?:the )?Congo|Central African Republic|"
     r"South Sudan|Angola|Burundi|Rwanda|Tanzania|Uganda|Zambia)\b"
 )
-_DEFINING = re.compile(r"\badjoining countr|\binternationally recognized border|\bwhether\b|\bany of the\b", re.IGNORECASE)
-_CAVEAT = re.compile(r"could not be read|no decision has|not yet been decided|undecided|may therefore be incomplete|not necessarily", re.IGNORECASE)
+_DEFINING = re.compile(
+    r"\badjoining countr|\binternationally recognized border|\bwhether\b|\bany of the\b", re.IGNORECASE
+)
+_CAVEAT = re.compile(
+    r"could not be read|no decision has|not yet been decided|undecided|may therefore be incomplete"
+    r"|not necessarily",
+    re.IGNORECASE,
+)
 _NONE_COVERED = re.compile(r"\b(?:None of them is|It is not) a Covered Country\b")
 
 
@@ -755,7 +805,8 @@ def check_covered(sentence: Sentence, layout: Layout) -> Iterator[str]:
         return
     text = sentence.text
     if _NONE_COVERED.search(text) and layout.annex_marked:
-        yield f"says no country of origin is a Covered Country, but Annex B marks {_names(layout.annex_marked)}"
+        marked = _names(layout.annex_marked)
+        yield f"says no country of origin is a Covered Country, but Annex B marks {marked}"
         return
     if _DEFINING.search(text) or _CAVEAT.search(text):
         return
@@ -764,7 +815,11 @@ def check_covered(sentence: Sentence, layout: Layout) -> Iterator[str]:
         return
     unmarked = named - layout.annex_marked
     if unmarked:
-        yield f"names {_names(unmarked)} as {'a country' if len(unmarked) == 1 else 'countries'} of origin, but Annex B does not mark {'it' if len(unmarked) == 1 else 'them'} as a Covered Country of origin"
+        one = len(unmarked) == 1
+        yield (
+            f"names {_names(unmarked)} as {'a country' if one else 'countries'} of origin, but Annex B "
+            f"does not mark {'it' if one else 'them'} as a Covered Country of origin"
+        )
     missing = layout.annex_marked - named
     if "Covered Countr" in text and missing:
         yield f"lists the Covered Countries of origin without {_names(missing)}, which Annex B marks"
@@ -779,7 +834,9 @@ def _names(codes: set[str]) -> str:
 # ----- the check as a whole -----
 
 
-def document_findings(document_html: str, context: DocumentContext, found: Figures | None = None) -> list[Finding]:
+def document_findings(
+    document_html: str, context: DocumentContext, found: Figures | None = None
+) -> list[Finding]:
     """Every inconsistency in one rendered document."""
     layout = read_layout(document_html)
     found = found or figures(context)

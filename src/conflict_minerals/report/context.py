@@ -371,7 +371,9 @@ def scope_statement(filing: Filing) -> ScopeStatement | None:
             )
             for item in scope.excluded_acquisitions
         ],
-        subsidiaries=[ExcludedBusiness(name=item.name, detail=item.reason) for item in scope.excluded_subsidiaries],
+        subsidiaries=[
+            ExcludedBusiness(name=item.name, detail=item.reason) for item in scope.excluded_subsidiaries
+        ],
     )
 
 
@@ -381,7 +383,8 @@ def prior_steps(loaded: LoadedFiling) -> tuple[int | None, list[PriorStep]]:
     if prior is None:
         return None, []
     return prior.year, [
-        PriorStep(step=render_markdown(step), progress=_optional(progress)) for step, progress in prior.answered()
+        PriorStep(step=render_markdown(step), progress=_optional(progress))
+        for step, progress in prior.answered()
     ]
 
 
