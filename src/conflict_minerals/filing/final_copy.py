@@ -141,16 +141,28 @@ def _placeholders(filing_yaml: LoadedYaml, gate: Severity) -> Iterator[Problem]:
 
 def reserved_addresses(text: str) -> list[str]:
     """Host names and e-mail addresses in `text` under a name reserved for documentation or
-    testing (`investors.acme.example`, `someone@example.com`), in the order written."""
+    testing (`investors.acme.example`, `someone@example.com`), in the order written.
+
+    Each run of address characters is looked at in place, from its end: only its last two labels
+    decide, and no copy of a long run is made."""
     found = []
     for run in _ADDRESS_RUN.finditer(text):
-        address = run[0].strip(".-@+")
-        host = address.rsplit("@", 1)[-1].casefold()
-        labels = host.split(".")
-        if len(labels) < 2 or not all(labels):
+        start, end = run.span()
+        while end > start and text[end - 1] in ".-@+":
+            end -= 1
+        while start < end and text[start] in ".-@+":
+            start += 1
+        host = text.rfind("@", start, end) + 1 or start
+        last_dot = text.rfind(".", host, end)
+        if last_dot <= host or last_dot == end - 1:
             continue
-        if labels[-1] in RESERVED_TOP_LEVEL or ".".join(labels[-2:]) in RESERVED_SECOND_LEVEL:
-            found.append(address)
+        second_dot = text.rfind(".", host, last_dot)
+        top = text[last_dot + 1 : end].casefold()
+        second = text[second_dot + 1 if second_dot >= 0 else host : last_dot].casefold()
+        if not second:
+            continue
+        if top in RESERVED_TOP_LEVEL or f"{second}.{top}" in RESERVED_SECOND_LEVEL:
+            found.append(text[start:end])
     return found
 
 

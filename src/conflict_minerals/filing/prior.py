@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..problems import InputError, Problem, Severity, display_path
+from ..problems import InputError, Problem, Severity
 from .models import Filing, FilingMode
 from .yamlio import LoadedYaml, Path_, load_yaml
 
@@ -61,7 +61,7 @@ def load_prior_steps(
     problems = []
     steps, answers, places = [], {}, {}
     for index, entry in enumerate(entries):
-        if isinstance(entry.step, int):
+        if _step_number(entry.step) is not None:
             problems.append(
                 loaded.problem(
                     (*WHERE, index, "step"),
@@ -72,7 +72,7 @@ def load_prior_steps(
             continue
         places[len(steps)] = (*WHERE, index)
         answers[len(steps)] = entry.progress
-        steps.append(entry.step)
+        steps.append(str(entry.step))
     return PriorSteps(filing.reporting_year - 1, steps, dotted_where(), answers, places), problems
 
 
@@ -86,7 +86,7 @@ def _from_previous_filing(
     relative = filing.previous_filing or ""
     path = base / relative
     try:
-        previous = load_yaml(path, display_path(path))
+        previous = load_yaml(path, relative)
     except InputError as error:
         return None, [loaded.problem(("previous_filing",), f"cannot be read: {_reason(error)}")]
     year, steps, problems = _previous_steps(previous, loaded, filing.reporting_year)
@@ -140,10 +140,11 @@ def _match_answers(filing: Filing, loaded: LoadedYaml, prior: PriorSteps) -> lis
     by_words = {_normal(step): index for index, step in enumerate(prior.steps)}
     for position, entry in enumerate(filing.narrative.progress_on_prior_steps):
         here = (*WHERE, position, "step")
-        if isinstance(entry.step, int):
-            index = entry.step - 1 if 1 <= entry.step <= len(prior.steps) else None
+        number = _step_number(entry.step)
+        if number is not None:
+            index = number - 1 if 1 <= number <= len(prior.steps) else None
         else:
-            index = by_words.get(_normal(entry.step))
+            index = by_words.get(_normal(str(entry.step)))
         if index is None:
             listed = "; ".join(f"{n}. {_quote(s)}" for n, s in enumerate(prior.steps, 1)) or "none"
             message = f"is not one of the steps in {prior.source} (its steps: {listed})"
@@ -156,6 +157,13 @@ def _match_answers(filing: Filing, loaded: LoadedYaml, prior: PriorSteps) -> lis
         prior.answers[index] = entry.progress
         prior.places[index] = (*WHERE, position)
     return problems
+
+
+def _step_number(step: str | int) -> int | None:
+    """A step given by its number in last year's list (YAML gives `3` as text here)."""
+    if isinstance(step, int):
+        return step
+    return int(step) if step.strip().isdigit() else None
 
 
 def unanswered_problems(prior: PriorSteps, loaded: LoadedYaml, gate: Severity) -> list[Problem]:

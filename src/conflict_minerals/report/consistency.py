@@ -25,6 +25,7 @@ so the time grows linearly with the documents.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ def split_sentences(text: str) -> list[str]:
     start = 0
     for match in _SENTENCE_END.finditer(text):
         candidate = text[start : match.start()].strip()
-        if _ABBREVIATION.search(candidate):
+        if _ABBREVIATION.search(candidate[-8:]):  # the tail only: a run of "Inc." stays linear
             continue
         if candidate:
             pieces.append(candidate)
@@ -363,7 +364,7 @@ _NUMBERED = re.compile(
     r"|\bSections?\s+([IVXL]+\b|\d\b(?!\s*\())"
 )
 _GENERIC = re.compile(
-    r"\b(?:the|these|those|this)\s+((?:(?!(?:the|these|those|this|and|or|as|in|of|to|by|with|for|from)\b)"
+    r"\b(?:the|these|those|this)\s+((?:(?!(?:the|these|those|this|and|or|as|in|to|by|with|for|from)\b)"
     r"[\w’'-]+,?\s+){0,4}?)(tables?|figures?|charts?|annex(?:es)?)\b(?!\s+[A-Z\d]\b)",
     re.IGNORECASE,
 )
@@ -413,9 +414,11 @@ def references(sentence: str) -> list[Reference]:
         found.append(
             Reference(match.start(), match.end(), kind.lower(), labels, sentence[match.start() : ends], side)
         )
-    taken = [(r.start, r.end) for r in found]
-    for match in [*_GENERIC.finditer(sentence), *_TABLE_OF.finditer(sentence)]:
-        if any(a <= match.start() < b or match.start() <= a < match.end() for a, b in taken):
+    # A generic reference overlapping a numbered one (or one taken before it) is the same words.
+    taken = _Spans([(r.start, r.end) for r in found])
+    generic = sorted([*_GENERIC.finditer(sentence), *_TABLE_OF.finditer(sentence)], key=lambda m: m.start())
+    for match in generic:
+        if taken.overlaps(match.start(), match.end()):
             continue
         if match.re is _GENERIC:
             noun, descriptor = match[2].lower(), match[1]
@@ -432,8 +435,28 @@ def references(sentence: str) -> list[Reference]:
         plural = (noun.endswith("s") and not noun.endswith("ss")) or noun == "annexes"
         text = sentence[match.start() : ends]
         found.append(Reference(match.start(), match.end(), kind, [], text, side, subject, plural))
-        taken.append((match.start(), match.end()))
+        taken.add(match.start(), match.end())
     return sorted(found, key=lambda r: r.start)
+
+
+class _Spans:
+    """Spans of a sentence, asked in increasing order of start: overlap in logarithmic time."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self.starts = [a for a, _ in spans]
+        self.ends = [b for _, b in spans]
+        self.last_end = -1  # the end of the spans added in order
+
+    def overlaps(self, start: int, end: int) -> bool:
+        index = bisect.bisect_right(self.starts, start)
+        if index and self.ends[index - 1] > start:
+            return True
+        if index < len(self.starts) and self.starts[index] < end:
+            return True
+        return start < self.last_end
+
+    def add(self, start: int, end: int) -> None:
+        self.last_end = max(self.last_end, end)
 
 
 def _on_side(part: Part, position: int, side: str | None) -> bool:
@@ -689,11 +712,18 @@ def _agrees(bound: str | None, stated: float, values: Iterable[float]) -> bool:
     return False
 
 
-def _clause(text: str, start: int) -> str:
-    """The clause a number stands in: to the next semicolon or the sentence's end."""
-    end = text.find(";", start)
-    begin = text.rfind(";", 0, start) + 1
-    return text[begin : end if end >= 0 else len(text)]
+class _Clauses:
+    """The clauses of a sentence (cut at semicolons), found by position in logarithmic time."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.cuts = [index for index, char in enumerate(text) if char == ";"]
+
+    def at(self, position: int) -> str:
+        index = bisect.bisect_left(self.cuts, position)
+        begin = self.cuts[index - 1] + 1 if index else 0
+        end = self.cuts[index] if index < len(self.cuts) else len(self.text)
+        return self.text[begin:end]
 
 
 def _supplier_values(found: Figures, clause: str) -> tuple[str, set[int]]:
@@ -746,10 +776,11 @@ def check_numbers(sentence: Sentence, found: Figures, reporting_year: int) -> It
     if other_years and not all(year in found.years for year in other_years):
         return  # a year the data does not cover: nothing to compare with
     sets = [found] + [found.years[y] for y in other_years]
+    clauses = _Clauses(text)
     for match in _STATED.finditer(text):
         noun = match["noun"].lower()
         stated = _parse_number(match["number"])
-        clause = _clause(text, match.start())
+        clause = clauses.at(match.start())
         modifiers = match["modifiers"] or ""
         what, values = "", set()
         for figures_set in sets:
@@ -773,7 +804,7 @@ def check_numbers(sentence: Sentence, found: Figures, reporting_year: int) -> It
             shown = _series([f"{v:,}" for v in sorted(values)][:6])
             yield f"states {match[0].strip()!r}, but the figures show {shown} for {kind}"
     for match in _PERCENT.finditer(text):
-        lowered = _clause(text, match.start()).lower()
+        lowered = clauses.at(match.start()).lower()
         key = "response" if "response rate" in lowered else ("spend" if "spend" in lowered else None)
         if key is None:
             continue
@@ -847,6 +878,8 @@ def _names(codes: set[str]) -> str:
 
 # ----- the check as a whole -----
 
+MAX_PER_SENTENCE = 8
+
 
 def document_findings(
     document_html: str, context: DocumentContext, found: Figures | None = None
@@ -863,7 +896,10 @@ def document_findings(
             *check_numbers(sentence, found, context.reporting_year),
             *check_covered(sentence, layout),
         ]
-        findings += [Finding(sentence, message) for message in dict.fromkeys(messages)]
+        # A sentence with more than a few faults is shown with the first few: it needs rewriting.
+        findings += [
+            Finding(sentence, message) for message in list(dict.fromkeys(messages))[:MAX_PER_SENTENCE]
+        ]
     return findings
 
 
@@ -892,14 +928,14 @@ def consistency_problems(
 
     titles = {doc.stem: (doc.title, doc.file_name(OutputFormat.HTML)) for doc in DOCUMENTS}
     found = figures(context)
-    narrative = _narrative_index(loaded.filing_yaml)
+    narrative = _NarrativeSources(loaded.filing_yaml)
     problems = []
     for stem, document_html in pages.items():
         title, file_name = titles.get(stem, (stem, f"{stem}.html"))
         for finding in document_findings(document_html, context, found):
             quoted = _quote(finding.sentence.text)
             place = f"{title}, {finding.sentence.section}" if finding.sentence.section else title
-            source = _source(narrative, finding.sentence.text)
+            source = narrative.source(finding.sentence.text)
             if source is not None and loaded.filing_yaml is not None:
                 path, needle, skip = source
                 problems.append(
@@ -926,20 +962,35 @@ def _normal(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _narrative_index(loaded: LoadedYaml | None) -> list[tuple[Path_, str]]:
-    if loaded is None or not isinstance(loaded.data, dict):
-        return []
-    return [(path, _normal(text)) for path, text in strings(loaded.data.get("narrative"), ("narrative",))]
+class _NarrativeSources:
+    """Which narrative field a sentence was written in, and how to find its line there.
 
+    Each lookup searches the narrative once; past MAX_LOOKUPS sentences (a filing whose text is
+    wrong throughout) the rest are reported by document and section only, so the time stays
+    bounded by the narrative's size."""
 
-def _source(index: list[tuple[Path_, str]], sentence: str) -> tuple[Path_, str, int] | None:
-    """The narrative field a sentence was written in, and how to find its line there."""
-    wanted = _normal(sentence)[:80]
-    if len(wanted) < 12:
+    MAX_LOOKUPS = 200
+
+    def __init__(self, loaded: LoadedYaml | None) -> None:
+        data = loaded.data if loaded is not None and isinstance(loaded.data, dict) else {}
+        self.index = [(path, _normal(text)) for path, text in strings(data.get("narrative"), ("narrative",))]
+        self.found: dict[str, tuple[Path_, str, int] | None] = {}
+
+    def source(self, sentence: str) -> tuple[Path_, str, int] | None:
+        if sentence in self.found:
+            return self.found[sentence]
+        if len(self.found) >= self.MAX_LOOKUPS:
+            return None
+        self.found[sentence] = self._search(sentence)
+        return self.found[sentence]
+
+    def _search(self, sentence: str) -> tuple[Path_, str, int] | None:
+        wanted = _normal(sentence)[:80]
+        if len(wanted) < 12:
+            return None
+        for path, text in self.index:
+            at = text.find(wanted)
+            if at >= 0:
+                head = wanted.split()[0]
+                return path, head, text[:at].count(head)
         return None
-    for path, text in index:
-        at = text.find(wanted)
-        if at >= 0:
-            head = wanted.split()[0]
-            return path, head, text[:at].count(head)
-    return None
