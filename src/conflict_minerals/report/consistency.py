@@ -87,10 +87,6 @@ class Layout:
     annex_countries: set[str] | None = None
     annex_marked: set[str] = field(default_factory=set)
 
-    def find(self, kind: str, number: str) -> Part | None:
-        label = f"{kind.capitalize()} {number}"
-        return next((p for p in self.parts if p.kind == kind and p.label == label), None)
-
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\u201d\"’)]?\s+(?=[A-Z\u201c\"(])")
 _ABBREVIATION = re.compile(r"\b(?:Inc|Co|Corp|Ltd|No|U\.S|e\.g|i\.e|Mr|Ms|Dr|St|vs)\.$")
@@ -102,9 +98,10 @@ def split_sentences(text: str) -> list[str]:
     pieces: list[str] = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
-        candidate = text[start : match.start()].strip()
-        if _ABBREVIATION.search(candidate[-8:]):  # the tail only: a run of "Inc." stays linear
+        # The tail only (no slice of the whole candidate): a run of "Inc. Inc. ..." stays linear.
+        if _ABBREVIATION.search(text[max(start, match.start() - 8) : match.start()].rstrip()):
             continue
+        candidate = text[start : match.start()].strip()
         if candidate:
             pieces.append(candidate)
         start = match.end()
@@ -280,9 +277,8 @@ def figures(context: DocumentContext) -> Figures:
         sors[""].add(row.total)
         cells = [*zip(statuses, row.counts, strict=True), ("conformant or active", row.conformant_or_active)]
         for status, cell in cells:
-            key = f"{metal} {status}".strip()
-            sors.setdefault(key, set()).add(cell.count)
-            sors.setdefault(status, set()).add(cell.count)
+            # "tin conformant" for a metal's row; "conformant" alone is the Total row's.
+            sors.setdefault(f"{metal} {status}".strip(), set()).add(cell.count)
             sors[""].add(cell.count)
             if (value := _percent_value(cell.percent)) is not None:
                 percents[""].add(value)
