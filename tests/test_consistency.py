@@ -270,6 +270,8 @@ TABLE_1 = (
         ("Table 1 below gives the response.", None),
         ("Table 1 above gives the response.", "says Table 1 is above, but it is below"),
         ("The figures are in Table 7.", "refers to Table 7, which this document does not have"),
+        ("The following table gives the response.", None),
+        ("The preceding table gives the response.", "but there is no table above it"),
         ("The supplier survey table gives the response.", None),
         ("The trend table gives the years.", "no table of figures by year stands in VI. Results"),
         ("Table 1 lists the SORs identified.", "lists SORs one by one, but Table 1 gives counts"),

@@ -367,6 +367,7 @@ _GENERIC = re.compile(
 _TABLE_OF = re.compile(r"\b(tables?)\s+of\s+((?:[\w’'-]+\s+){0,4}[\w’'-]+)", re.IGNORECASE)
 _SIDE_AFTER = re.compile(r"^\W{0,2}(?:[\w’'-]+\s+){0,2}?(above|below|following|preceding)\b", re.IGNORECASE)
 _SIDE_BEFORE = re.compile(r"\b(above|below|following|preceding)\s+(?:in\s+)?$", re.IGNORECASE)
+_SIDE_WORD = re.compile(r"\b(above|below|following|preceding)\b", re.IGNORECASE)
 _COUNTING = re.compile(r"\b(?:numbers?|count|how many|totals?)\b", re.IGNORECASE)
 
 
@@ -428,6 +429,8 @@ def references(sentence: str) -> list[Reference]:
         subjects = _subjects(descriptor)
         subject = next((s for s in ("countries", "survey", "trend", "sors") if s in subjects), None)
         side, ends = _side(sentence, match.start(), match.end())
+        if side is None and (inside := _SIDE_WORD.search(descriptor)):  # "the following table"
+            side = "below" if inside[1].lower() in ("below", "following") else "above"
         plural = (noun.endswith("s") and not noun.endswith("ss")) or noun == "annexes"
         text = sentence[match.start() : ends]
         found.append(Reference(match.start(), match.end(), kind, [], text, side, subject, plural))
