@@ -30,13 +30,12 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from lxml import html as lxml_html
-
 from ..filing.countries import lookup_country
 from ..filing.loader import LoadedFiling
 from ..filing.yamlio import LoadedYaml, Path_, strings
 from ..problems import Problem, Severity
 from .context import DocumentContext
+from .htmltree import Node, parse
 
 # ----- the document as parts and sentences -----
 
@@ -111,23 +110,17 @@ def split_sentences(text: str) -> list[str]:
     return pieces
 
 
-def _classes(element: lxml_html.HtmlElement) -> set[str]:
+def _classes(element: Node) -> set[str]:
     return set((element.get("class") or "").split())
 
 
-def _text(element: lxml_html.HtmlElement) -> str:
+def _text(element: Node) -> str:
     return " ".join(element.text_content().split())
 
 
 def read_layout(document_html: str) -> Layout:
-    root = lxml_html.document_fromstring(document_html.encode("utf-8"))
-    for line_break in root.iter("br"):
-        line_break.tail = " " + (line_break.tail or "")
     layout = Layout()
-    body = root.find("body")
-    if body is None:
-        return layout
-    _Walker(layout).walk(body)
+    _Walker(layout).walk(parse(document_html))
     return layout
 
 
@@ -138,8 +131,8 @@ class _Walker:
         self.section = ""
         self.annex: Part | None = None
 
-    def walk(self, element: lxml_html.HtmlElement, definitions: bool = False) -> None:
-        if not isinstance(element.tag, str) or element.tag in ("style", "script", "nav", "head"):
+    def walk(self, element: Node, definitions: bool = False) -> None:
+        if element.tag in ("style", "script", "nav", "head", "title"):
             return
         if _classes(element) & _SKIP_CLASSES:
             return
@@ -153,7 +146,7 @@ class _Walker:
             self._figure(element)
             return
         definitions = definitions or "definitions" in _classes(element)
-        if element.tag in _BLOCKS and not (element.tag == "li" and element.find(".//li") is not None):
+        if element.tag in _BLOCKS and not (element.tag == "li" and element.has_descendant("li")):
             if element.tag not in ("h1", "h2", "h3", "h4"):
                 for sentence in split_sentences(_text(element)):
                     self.layout.sentences.append(Sentence(sentence, self.order, self.section, definitions))
@@ -163,7 +156,7 @@ class _Walker:
         if self.annex is not None and element.tag == "section":
             self.annex.end = self.order
 
-    def _heading(self, element: lxml_html.HtmlElement) -> None:
+    def _heading(self, element: Node) -> None:
         title = _text(element)
         self.section = title
         self.annex = None
@@ -177,8 +170,8 @@ class _Walker:
     def _add(self, part: Part) -> None:
         self.layout.parts.append(part)
 
-    def _table(self, element: lxml_html.HtmlElement) -> None:
-        caption = element.find("caption")
+    def _table(self, element: Node) -> None:
+        caption = element.child("caption")
         title = _text(caption) if caption is not None else ""
         lists = _what_it_lists(element)
         numbered = re.match(r"Table\s+(\d+)\b", title)
@@ -196,7 +189,7 @@ class _Walker:
                 self._annex_countries(element)
         self.order += 1
 
-    def _annex_countries(self, table: lxml_html.HtmlElement) -> None:
+    def _annex_countries(self, table: Node) -> None:
         listed, marked = set(), set()
         for row in table.iter("tr"):
             cells = [cell for cell in row if cell.tag == "td"]
@@ -212,8 +205,8 @@ class _Walker:
         self.layout.annex_countries = listed
         self.layout.annex_marked = marked
 
-    def _figure(self, element: lxml_html.HtmlElement) -> None:
-        caption = element.find("figcaption")
+    def _figure(self, element: Node) -> None:
+        caption = element.child("figcaption")
         title = _text(caption) if caption is not None else ""
         if numbered := re.match(r"Figure\s+(\d+)\b", title):
             part = Part("figure", f"Figure {numbered[1]}", self.order, self.order, self.section)
@@ -226,7 +219,7 @@ def _subjects(text: str) -> set[str]:
     return {name for name, pattern in _SUBJECTS.items() if pattern.search(text)}
 
 
-def _what_it_lists(table: lxml_html.HtmlElement) -> str | None:
+def _what_it_lists(table: Node) -> str | None:
     """ "sors" for a table with a smelter ID in its rows, "countries" for one whose rows are
     countries; None for a table of figures."""
     rows = [row for row in table.iter("tr") if any(cell.tag == "td" for cell in row)]
@@ -234,7 +227,7 @@ def _what_it_lists(table: lxml_html.HtmlElement) -> str | None:
         return None
     if sum(1 for row in rows if any(_CID.search(_text(cell)) for cell in row)) * 2 >= len(rows):
         return "sors"
-    firsts = [_text(row[0]).rstrip("*").strip() for row in rows if len(row)]
+    firsts = [_text(row.elements()[0]).rstrip("*").strip() for row in rows if row.elements()]
     if firsts and sum(1 for name in firsts if lookup_country(name)) * 2 >= len(firsts):
         return "countries"
     return None
