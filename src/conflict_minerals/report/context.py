@@ -21,7 +21,7 @@ from ..filing.loader import LoadedFiling
 from ..filing.models import ExhibitsNumbering, Filing, FilingMode
 from ..filing.survey import Metal, RmapStatus, Smelter, SurveyResults
 from .figures import Chart, stacked_bars, status_categories
-from .markdown import render_markdown
+from .markdown import render_inline, render_markdown
 
 STATUS_ORDER = list(RmapStatus)
 METAL_ORDER = list(Metal)
@@ -383,7 +383,8 @@ def prior_steps(loaded: LoadedFiling) -> tuple[int | None, list[PriorStep]]:
     if prior is None:
         return None, []
     return prior.year, [
-        PriorStep(step=render_markdown(step), progress=_optional(progress))
+        # The step as one line of running text (last year's list items are single paragraphs).
+        PriorStep(step=render_inline(step), progress=_optional(progress))
         for step, progress in prior.answered()
     ]
 
