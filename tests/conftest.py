@@ -111,6 +111,8 @@ def make_rcoi_only(filing: Path) -> None:
         "\n    The steps of the inquiry are described above.\n",
         text,
     )
+    # The products are printed in Item 1.01 too, where "this report" would mean a report not filed.
+    text = text.replace("This\n    report does not cover", "This\n    Form SD does not cover")
     filing.write_text(text, encoding="utf-8")
 
 

@@ -239,7 +239,8 @@ def _rcoi_only_problems(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
                 "of April 7, 2017); the Form SD prints the words each requires",
             )
         )
-    for name in ("rcoi", "rcoi_determination"):
+    # Every text Item 1.01 prints in this mode.
+    for name in ("products_in_scope", "rcoi", "rcoi_determination"):
         found = _REPORT_REFERENCE.search(getattr(filing.narrative, name))
         if found:
             problems.append(

@@ -328,8 +328,9 @@ def _rcoi_conclusion(
                 severity=gate,
             )
         yield from _declared(filing_yaml, survey, "recycled_scrap", "No", where, result, gate)
+    # A refiner in a Covered Country sits oddly beside a negative determination: say why.
     located = [s for s in survey.smelters if s.country.covered]
-    if located and filing.narrative.refiner_locations is None:
+    if located and filing.narrative.refiner_locations is None and result is not RcoiResult.REASON_TO_BELIEVE:
         named = ", ".join(f"{s.name} ({s.country.name})" for s in located[:5]) + (
             " ..." if len(located) > 5 else ""
         )
