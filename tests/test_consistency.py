@@ -31,13 +31,6 @@ from .conftest import (
 
 HTML_ONLY = frozenset({OutputFormat.HTML})
 FIXTURE = Path(__file__).parent / "fixtures" / "before-issue-18"
-AUDIT = """\
-  independent_audit:
-    auditor: "Example Assurance LLP"
-    report: |
-      We examined the design of the due diligence framework described in this report and the
-      description of the due diligence measures performed.
-"""
 
 
 def consistency(problems: list[Problem]) -> list[Problem]:

@@ -270,28 +270,34 @@ def _missing_elements(
             "suppliers were surveyed through the CMRT is printed instead",
             severity=gate,
         )
-    if survey.suppliers.responses_through is None:
-        yield survey_yaml.problem(
-            ("suppliers",),
-            "missing: the cut-off date for supplier responses (suppliers.responses_through; "
-            "`cmr ingest --cutoff DATE` writes it): the report states up to when responses were counted",
-            severity=gate,
-        )
-    if filing.policy_url is None:
-        yield filing_yaml.problem(
-            ("policy_url",),
-            "missing: the web address of the company's responsible minerals sourcing policy, which the "
-            "report gives under OECD Step 1",
-            severity=gate,
-        )
-    if filing.scope is None:
-        yield filing_yaml.problem(
-            ("scope",),
-            "missing: say whether the report leaves out an acquired business or a subsidiary "
+    # What real reports state besides the rule's elements, each printed from its field.
+    stated = (
+        (
+            survey.suppliers.responses_through,
+            survey_yaml,
+            "suppliers",
+            "the cut-off date for supplier responses (suppliers.responses_through; `cmr ingest --cutoff "
+            "DATE` writes it): the report states up to when responses were counted",
+        ),
+        (
+            filing.policy_url,
+            filing_yaml,
+            "policy_url",
+            "the web address of the company's responsible minerals sourcing policy, which the report "
+            "gives under OECD Step 1",
+        ),
+        (
+            filing.scope,
+            filing_yaml,
+            "scope",
+            "say whether the report leaves out an acquired business or a subsidiary "
             "(scope.excluded_acquisitions and scope.excluded_subsidiaries, empty lists when none); "
             "the report states its scope either way",
-            severity=gate,
-        )
+        ),
+    )
+    for value, loaded, field, what in stated:
+        if value is None:
+            yield loaded.problem((field,), f"missing: {what}", severity=gate)
 
 
 def _rcoi_conclusion(
