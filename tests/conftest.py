@@ -27,9 +27,15 @@ BUILD_OUTPUTS = (
 
 
 def copy_sample(name: str, destination: Path) -> Path:
-    """Copy sample_inputs/<name> to destination and return its filing.yaml."""
+    """Copy sample_inputs/<name> to destination and return its filing.yaml; the sample whose
+    filing it names as previous_filing (`../acme-2024/filing.yaml`) is copied beside it."""
     target = destination / name
     shutil.copytree(SAMPLES / name, target)
+    previous = re.search(
+        r"^previous_filing: \.\./([\w-]+)/filing\.yaml$", (target / "filing.yaml").read_text(), re.M
+    )
+    if previous and not (destination / previous[1]).exists():
+        copy_sample(previous[1], destination)
     return target / "filing.yaml"
 
 
@@ -61,15 +67,19 @@ def unmark_illustrative(survey: Path) -> None:
 
 
 def make_final(filing: Path) -> None:
-    """A copied sample as the copy to file: draft off, survey no longer marked illustrative."""
+    """A copied sample as the copy to file: draft off, survey no longer marked illustrative, and
+    the samples' addresses under the reserved .example name replaced by a real-looking one."""
     edit(filing, "  draft: true", "  draft: false")
+    edit(filing, "acme-devices.example", "acme-devices.com", count=-1)
     unmark_illustrative(filing.parent / "survey.yaml")
 
 
 def make_rcoi_only(filing: Path) -> None:
     """Switch a copied sample to rcoi_only: drop what only the report prints, and word the RCOI
     result for the Form SD (no report is filed to refer to)."""
-    edit(filing, "mode: cmr", "mode: rcoi_only")
+    # The samples' inquiry gave reason to believe: filed as Item 1.01(a)-(b) only, in reliance on
+    # the SEC staff statement of April 7, 2017.
+    edit(filing, "mode: cmr", "mode: rcoi_only\nrcoi_result: reason_to_believe")
     lines = filing.read_text(encoding="utf-8").split("\n")
     report_only = (
         "  forward_looking_statements:",
@@ -78,16 +88,22 @@ def make_rcoi_only(filing: Path) -> None:
         "  determination:",
         "  mine_of_origin_efforts:",
         "  risk_mitigation:",
+        "  progress_on_prior_steps:",
     )
+    # Top-level settings only the report uses (an rcoi_only filing with them gets a warning).
+    report_settings = ("previous_filing:", "scope:", "sor_removals:")
     kept: list[str] = []
-    skipping = False
+    skipping = ""
     for line in lines:
         if line.startswith(report_only):
-            skipping = True
+            skipping = "    "
             continue
-        if skipping and (not line.strip() or line.startswith("    ")):
+        if line.startswith(report_settings):
+            skipping = "  "
             continue
-        skipping = False
+        if skipping and (not line.strip() or line.startswith(skipping)):
+            continue
+        skipping = ""
         kept.append(line)
     text = "\n".join(kept)
     text = re.sub(
@@ -95,4 +111,27 @@ def make_rcoi_only(filing: Path) -> None:
         "\n    The steps of the inquiry are described above.\n",
         text,
     )
+    # The products are printed in Item 1.01 too, where "this report" would mean a report not filed.
+    text = text.replace("This\n    report does not cover", "This\n    Form SD does not cover")
     filing.write_text(text, encoding="utf-8")
+
+
+CLAIM = """\
+  independent_audit:
+    auditor: "Example Assurance LLP"
+    report: |
+      We examined the design of the due diligence framework described in this report and the
+      description of the due diligence measures performed.
+"""
+
+
+def make_conflict_free_claim(filing: Path, cids: list[str]) -> None:
+    """Switch a copied sample to conflict_free_claim: one product line claimed, with the given
+    SORs behind it, and an audit report printed in the report."""
+    edit(
+        filing,
+        "mode: cmr",
+        "mode: conflict_free_claim\nconflict_free_products:\n"
+        f"  - name: EdgeLink gateways\n    sors: [{', '.join(cids)}]",
+    )
+    edit(filing, "  risk_mitigation:\n", CLAIM + "  risk_mitigation:\n")
