@@ -12,6 +12,7 @@ mine-location cell of many spaces took seconds per cell.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from collections.abc import Callable
@@ -19,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from conflict_minerals.build import validate
 from conflict_minerals.characters import invalid_in_html, replace_invalid
 from conflict_minerals.diff.prose import tokens
 from conflict_minerals.edgar.lint import lint_html
 from conflict_minerals.filing import checks, final_copy
-from conflict_minerals.filing.loader import load_filing
 from conflict_minerals.filing.yamlio import parse_yaml
 from conflict_minerals.ingest.locations import load_location_tables, read_cell
 from conflict_minerals.problems import InputError
@@ -135,18 +136,39 @@ def test_scanning_user_text_grows_at_most_like_n_log_n(scan: Callable[[str], obj
     assert ratio < RATIO, f"{small * 1000:.1f} ms at {N:,} characters, {large * 1000:.1f} ms at {4 * N:,}"
 
 
-def test_one_long_word_does_not_hold_up_validation(tmp_path: Path) -> None:
-    """The issue's reproduction: a 60,000-character word in a narrative field (39 s before)."""
+def _validation_growth(
+    tmp_path: Path, text: Callable[[int], str], sizes: tuple[int, int]
+) -> tuple[float, float]:
+    """Best of three CPU times of validating a filing whose overview is `text(size)`: loading,
+    the checks, the documents rendered and read back by the consistency check."""
     projects = {}
-    for size in (60_000, 240_000):
+    for size in sizes:
         filing = copy_sample("acme-2025", tmp_path / str(size))
-        edit(filing, "  company_overview: |\n", f"  company_overview: |\n    We sell {'a' * size}.\n\n")
+        edit(filing, "  company_overview: |\n", f"  company_overview: |\n    {text(size)}\n\n")
         projects[size] = filing
+
+    def check(filing: Path) -> None:
+        with contextlib.suppress(InputError):
+            validate(filing)
+
     best = dict.fromkeys(projects, float("inf"))
     for _ in range(3):
         for size, filing in projects.items():
-            best[size] = min(best[size], _cpu_seconds(lambda filing=filing: load_filing(filing)))
-    small, large = best[60_000], best[240_000]
+            best[size] = min(best[size], _cpu_seconds(lambda filing=filing: check(filing)))
+    return best[sizes[0]], best[sizes[1]]
+
+
+def test_one_long_word_does_not_hold_up_validation(tmp_path: Path) -> None:
+    """The issue's reproduction: a 60,000-character word in a narrative field (39 s before)."""
+    small, large = _validation_growth(tmp_path, lambda size: f"We sell {'a' * size}.", (60_000, 240_000))
     assert large / small < RATIO and large < 10, (
         f"{small:.2f} s for 60,000 characters, {large:.2f} s for 240,000"
     )
+
+
+@pytest.mark.parametrize("unit", ["100% ", "at least 5 smelters; "])
+def test_the_consistency_check_of_the_documents_grows_at_most_like_n_log_n(unit: str, tmp_path: Path) -> None:
+    """The rendered documents read back and checked against the figures (a clause of thousands
+    of percentages was read again for each: quadratic)."""
+    small, large = _validation_growth(tmp_path, lambda size: repeated(unit, size), (N // 2, 2 * N))
+    assert large / small < RATIO, f"{small:.2f} s at {N // 2:,} characters, {large:.2f} s at {2 * N:,}"

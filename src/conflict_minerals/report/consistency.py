@@ -694,12 +694,25 @@ class _Clauses:
     def __init__(self, text: str) -> None:
         self.text = text
         self.cuts = [index for index, char in enumerate(text) if char == ";"]
+        self._kinds: dict[int, str | None] = {}
 
     def at(self, position: int) -> str:
         index = bisect.bisect_left(self.cuts, position)
         begin = self.cuts[index - 1] + 1 if index else 0
         end = self.cuts[index] if index < len(self.cuts) else len(self.text)
         return self.text[begin:end]
+
+    def percent_kind(self, position: int) -> str | None:
+        """What a percentage in the clause at `position` is of ("response", "spend" or None),
+        decided once per clause: a clause holding thousands of numbers must not be read again
+        for each (quadratic, issue 20)."""
+        index = bisect.bisect_left(self.cuts, position)
+        if index not in self._kinds:
+            lowered = self.at(position).lower()
+            self._kinds[index] = (
+                "response" if "response rate" in lowered else ("spend" if "spend" in lowered else None)
+            )
+        return self._kinds[index]
 
 
 def _near(text: str, match: re.Match[str], clause: str) -> str:
@@ -791,8 +804,7 @@ def check_numbers(sentence: Sentence, found: Figures, reporting_year: int) -> It
             shown = _series([f"{v:,}" for v in sorted(values)][:6])
             yield f"states {match[0].strip()!r}, but the figures show {shown} for {kind}"
     for match in _PERCENT.finditer(text):
-        lowered = clauses.at(match.start()).lower()
-        key = "response" if "response rate" in lowered else ("spend" if "spend" in lowered else None)
+        key = clauses.percent_kind(match.start())
         if key is None:
             continue
         values = set().union(*(s.percents[key] for s in sets))
