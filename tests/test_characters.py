@@ -26,11 +26,11 @@ from lxml import html as lxml_html
 from typer.testing import CliRunner
 
 from conflict_minerals.build import BuildOptions, build, document_pdf
-from conflict_minerals.characters import REFUSED
 from conflict_minerals.cli import app
 from conflict_minerals.diff.compare import write_diff
 from conflict_minerals.documents import OutputFormat
 from conflict_minerals.edgar.lint import lint_html
+from conflict_minerals.filing.characters import REFUSED
 from conflict_minerals.filing.loader import load_filing
 from conflict_minerals.filing.yamlio import parse_yaml, strings
 from conflict_minerals.problems import InputError

@@ -10,8 +10,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .. import __version__
-from ..characters import refuse_invalid_document
 from ..documents import DOCUMENTS, FORM_SD, MANIFEST, SNAPSHOT, OutputFormat
+from ..filing.characters import refuse_invalid_document
 from ..filing.inputs import decode_text
 from ..filing.loader import load_filing
 from ..manifest import NotAManifest, input_digests, read_manifest

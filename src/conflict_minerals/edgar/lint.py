@@ -31,7 +31,7 @@ from urllib.parse import unquote
 
 from lxml import etree
 
-from ..characters import describe, is_allowed_code_point
+from ..filing.characters import describe, is_allowed_code_point
 from ..filing.inputs import MAX_ASSET_BYTES, read_input_file
 from ..problems import InputError
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from ..characters import describe, escaped, invalid_characters
 from ..problems import InputError, Problem
+from .characters import describe, escaped, invalid_characters
 from .inputs import read_input_file
 
 # Limits that keep a hostile or mistaken file from exhausting memory.

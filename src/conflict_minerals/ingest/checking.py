@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from ..characters import describe, invalid_characters
+from ..filing.characters import describe, invalid_characters
 from ..filing.survey import SurveyResults
 from ..problems import InputError, Problem
 from .aggregate import Aggregator

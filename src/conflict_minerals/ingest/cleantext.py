@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from ..characters import describe, has_invalid, invalid_characters, replace_invalid
+from ..filing.characters import describe, has_invalid, invalid_characters, replace_invalid
 from .cellmap import CellMap
 from .models import Answer, Finding, FindingSeverity, SupplierWorkbook
 

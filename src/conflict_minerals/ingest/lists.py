@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from ..characters import REFUSED, describe, replace_invalid
+from ..filing.characters import REFUSED, describe, replace_invalid
 from ..filing.survey import RmapStatus
 from ..problems import InputError, Problem
 from .reader import normalise_cid, parse_date_text, text

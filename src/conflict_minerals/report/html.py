@@ -7,8 +7,8 @@ WeasyPrint here: validating or diffing HTML must not pay for loading it.
 
 from __future__ import annotations
 
-from ..characters import refuse_invalid_document
 from ..documents import documents_for
+from ..filing.characters import refuse_invalid_document
 from ..filing.inputs import read_input_text
 from ..filing.loader import LoadedFiling
 from .context import DocumentContext

@@ -14,7 +14,7 @@ from datetime import date
 
 from lxml import html as lxml_html
 
-from ..characters import refuse_invalid_document
+from ..filing.characters import refuse_invalid_document
 from ..problems import InputError, Problem
 from .chart import ChartError, rasterize
 from .model import (

@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-from .problems import InputError, Problem
+from ..problems import InputError, Problem
 
 # Every character XML 1.0 does not allow, and DEL and the C1 controls (one pass, linear).
 REFUSED = re.compile("[^\t\n\r\u0020-\u007e\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
