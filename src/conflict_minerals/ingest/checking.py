@@ -9,6 +9,7 @@ file's look-up (GuessedReference), and those checks are kept only when it proves
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 
 from ..filing.survey import SurveyResults
 from ..problems import InputError, Problem
-from .aggregate import Aggregator
+from .aggregate import Aggregator, Responses
 from .cellmap import load_cellmap
 from .checks import CheckContext, check_workbook
 from .detect import version_order
@@ -26,6 +27,7 @@ from .discover import folder_name, printable
 from .lists import ReferenceList, RosterEntry, StatusList, reference_from_csv, reference_from_lookup_rows
 from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
 from .runner import Failed, Job, LookupSheet, Readers, Result
+from .suppliers import Campaign, Response, empty_finding, is_empty, resolve
 
 if TYPE_CHECKING:
     from .pipeline import IngestOptions
@@ -75,7 +77,10 @@ def default_reference(
         )
     where = printable(str(folder))
     if not failures:
-        message = "no CMRT with a Smelter Look-up sheet found; give the list with --reference"
+        message = (
+            "no supplier's CMRT with a Smelter Look-up sheet found (blank templates are not used); "
+            "give the list with --reference"
+        )
         raise InputError([Problem(where, None, None, "", message)])
     tried = "; ".join(f"{f.file}: {f.message}" for f in failures)
     message = (
@@ -114,7 +119,13 @@ class Packed:
         template = result.template if isinstance(result, SupplierWorkbook) else None
         version = result.version if isinstance(result, SupplierWorkbook) else None
         lookup = None
-        if isinstance(result, SupplierWorkbook) and result.template == "CMRT" and result.version:
+        # A blank template is never the reference list: it is nobody's response.
+        if (
+            isinstance(result, SupplierWorkbook)
+            and result.template == "CMRT"
+            and result.version
+            and not is_empty(result)
+        ):
             spec = load_cellmap(result.family).smelter_lookup
             lookup = spec.sheet if spec is not None else None
         payload = result.model_dump_json().encode("utf-8")
@@ -155,7 +166,8 @@ def compact(result: Result) -> Result:
 
 
 class Checker:
-    """Checks each workbook and adds it to the aggregate, as soon as the reference is known."""
+    """Checks each workbook as soon as the reference is known and works out what it adds to the
+    survey; which responses count is decided once all are read (see suppliers.py)."""
 
     def __init__(
         self,
@@ -167,29 +179,48 @@ class Checker:
         self.context = CheckContext(
             reference=reference, reporting_year=options.reporting_year, as_of=options.as_of
         )
-        self.aggregator = Aggregator(
-            reference, status, roster, options.reporting_year, folder_name(options.folder)
-        )
+        self.aggregator = Aggregator(reference, status, options.reporting_year, folder_name(options.folder))
+        self.roster = roster
         self.findings: list[Finding] = []
         self.unreadable: list[Finding] = []
+        self.responses: list[Response] = []
+        self.campaign: Campaign | None = None
 
     def add(self, result: Result) -> None:
+        empty = False
         if isinstance(result, UnreadableWorkbook):
             file_findings = [result.finding]
             if result.finding.code != "file-duplicate":
                 self.unreadable.append(result.finding)
+        elif empty := is_empty(result):
+            file_findings = [empty_finding(result)]  # one finding, not one per empty cell
+            self.responses.append(Response.of(result, empty=True))
         else:
             file_findings = check_workbook(result, self.context)
-        self.aggregator.add(result, [f.severity.value for f in file_findings])
+            self.responses.append(Response.of(result, empty=False))
+        self.aggregator.add(result, empty)
         self.findings += file_findings
 
     def note(self, finding: Finding) -> None:
         """A finding about the folder rather than a workbook's content (counted, not a file)."""
-        self.aggregator.findings_by_severity.update([finding.severity.value])
         self.findings.append(finding)
 
     def survey(self) -> dict:
-        survey = self.aggregator.result()
+        """The survey of the responses that count; a file set aside (superseded, or a second
+        response) keeps one finding saying so instead of its own."""
+        campaign = resolve(self.responses, self.roster)
+        self.campaign = campaign
+        self.findings = [f for f in self.findings if f.file not in campaign.set_aside]
+        self.findings += campaign.set_aside.values()
+        suppliers, missing = campaign.survey_counts(self.roster is not None and len(self.roster) > 0)
+        responses = Responses(
+            suppliers=suppliers,
+            not_responded=missing,
+            findings_by_severity=Counter(f.severity.value for f in self.findings),
+            superseded=len(campaign.set_aside),
+            empty=len(campaign.empty),
+        )
+        survey = self.aggregator.result(campaign.counted_files, responses)
         validate_survey(survey)
         return survey
 

@@ -1,0 +1,386 @@
+"""Who sent what: each workbook's supplier, and the one response of each supplier that counts.
+
+A supplier's identity is, in this order of strength:
+
+- the roster's supplier, when the roster names the file, the Declaration's company unique ID
+  (its "Supplier ID" column) or the company name (normalised); rows sharing a supplier ID are
+  one supplier, so a roster can map several names and IDs to one company;
+- the Declaration's company unique ID with its authority (an ID given without an authority
+  joins the one authority named for that ID elsewhere, if there is exactly one);
+- the company name normalised (case, spacing, punctuation, a legal-form suffix; see
+  lists.company_key); a name joins the one ID whose workbooks carry that same name;
+- else the file: a workbook without a company (no name, no ID) or without an effective date
+  is its own supplier, since nothing says which of a supplier's files is the later one.
+
+Among a supplier's workbooks of one template (CMRT, EMRT, CRT) the latest is the response: the
+later effective date, then the newer template revision. The others are superseded: counted
+nowhere, each with an info finding naming the file that counts. Two workbooks with the same
+date and revision and the same declaration (company, answers, smelters) are one response; with
+a different declaration the file whose name sorts last (numbers compared as numbers, so
+"v10" after "v9") is counted and the other gets a `response-conflict` warning naming both.
+
+A workbook with no company and no answers at all is an empty response (a blank template): one
+`response-empty` finding, never a response, never the reference list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import PurePosixPath
+
+from .detect import version_order
+from .lists import RosterEntry, company_key, id_key
+from .models import Finding, FindingSeverity, SupplierWorkbook
+
+# The company fields that make a workbook someone's (the declaration's company block).
+_COMPANY_FIELDS = (
+    "name",
+    "scope",
+    "scope_description",
+    "unique_id",
+    "unique_id_authority",
+    "address",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "authorizer",
+    "authorizer_title",
+    "authorizer_email",
+    "authorizer_phone",
+    "effective_date_raw",
+)
+
+
+def is_empty(workbook: SupplierWorkbook) -> bool:
+    """No company field and no answer at all: a blank template, not somebody's declaration."""
+    company = workbook.company
+    if any(getattr(company, name) for name in _COMPANY_FIELDS):
+        return False
+    if any(answer.value for answers in workbook.answers.values() for answer in answers):
+        return False
+    return not any(answer.value for answer in workbook.company_answers)
+
+
+def empty_finding(workbook: SupplierWorkbook) -> Finding:
+    rows = len(workbook.smelters)
+    also = f"; its {rows} Smelter List row{'s' if rows != 1 else ''} are not counted" if rows else ""
+    return Finding(
+        code="response-empty",
+        severity=FindingSeverity.WARNING,
+        file=workbook.file,
+        sheet="Declaration",
+        message=(
+            f"{workbook.template} {workbook.version}: no company and no answer is filled in: a blank "
+            f"template, not a supplier's response; it is not counted as a response{also}"
+        ),
+    )
+
+
+def declaration_digest(workbook: SupplierWorkbook) -> str:
+    """What a supplier declared (company, answers, smelters; not where rows sit or how the file
+    is packed): equal for two files that say the same."""
+    smelters = sorted(
+        json.dumps(row.model_dump(mode="json", exclude={"row"}), sort_keys=True) for row in workbook.smelters
+    )
+    content = {
+        "company": workbook.company.model_dump(mode="json"),
+        "answers": {m: [(a.question, a.value) for a in answers] for m, answers in workbook.answers.items()},
+        "company_answers": [(a.question, a.value) for a in workbook.company_answers],
+        "smelters": smelters,
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Response:
+    """What identity and ordering need of one read workbook."""
+
+    file: str
+    template: str
+    version: str | None
+    name: str | None
+    unique_id: str | None
+    authority: str | None
+    effective_date: date | None
+    contact_name: str | None
+    contact_email: str | None
+    digest: str
+    empty: bool = False
+
+    @classmethod
+    def of(cls, workbook: SupplierWorkbook, empty: bool) -> Response:
+        company = workbook.company
+        return cls(
+            workbook.file,
+            workbook.template,
+            workbook.version,
+            company.name,
+            company.unique_id,
+            company.unique_id_authority,
+            company.effective_date,
+            company.contact_name,
+            company.contact_email,
+            "" if empty else declaration_digest(workbook),
+            empty,
+        )
+
+    @property
+    def has_company(self) -> bool:
+        return bool(company_key(self.name) or id_key(self.unique_id))
+
+    @property
+    def order(self) -> tuple:
+        """Later responses sort after earlier ones: effective date, revision, then the name."""
+        return (self.effective_date or date.min, version_order(self.version or ""), natural_key(self.file))
+
+
+def natural_key(file: str) -> tuple:
+    """A file name's order with numbers compared as numbers ("r2" before "r10"), extension aside."""
+    stem = PurePosixPath(file).stem if "." in PurePosixPath(file).name else file
+    parts = re.split(r"([0-9]+)", stem.casefold())
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in parts if part)
+
+
+@dataclass(frozen=True)
+class RosterSupplier:
+    """One supplier of the roster: its rows grouped by supplier ID (else by name)."""
+
+    index: int
+    name: str
+    supplier_id: str | None
+    contact_name: str | None
+    contact_email: str | None
+    names: frozenset[str]
+    ids: frozenset[str]
+    files: frozenset[str]
+
+
+def roster_suppliers(entries: Iterable[RosterEntry]) -> list[RosterSupplier]:
+    groups: dict[str, list[RosterEntry]] = {}
+    for entry in entries:
+        key = f"id:{id_key(entry.supplier_id)}" if id_key(entry.supplier_id) else f"name:{company_key(entry.supplier)}"
+        groups.setdefault(key, []).append(entry)
+    suppliers = []
+    for index, rows in enumerate(groups.values()):
+        suppliers.append(
+            RosterSupplier(
+                index=index,
+                name=rows[0].supplier,
+                supplier_id=next((r.supplier_id for r in rows if r.supplier_id), None),
+                contact_name=next((r.contact_name for r in rows if r.contact_name), None),
+                contact_email=next((r.contact_email for r in rows if r.contact_email), None),
+                names=frozenset(company_key(r.supplier) for r in rows if company_key(r.supplier)),
+                ids=frozenset(id_key(r.supplier_id) for r in rows if id_key(r.supplier_id)),
+                files=frozenset(r.file for r in rows if r.file),
+            )
+        )
+    return suppliers
+
+
+def roster_match(response: Response, roster: list[RosterSupplier]) -> RosterSupplier | None:
+    """The roster supplier of a response: named by its file, else its ID, else its name."""
+    for wanted in (
+        lambda s: response.file in s.files,
+        lambda s: bool(id_key(response.unique_id)) and id_key(response.unique_id) in s.ids,
+        lambda s: bool(company_key(response.name)) and company_key(response.name) in s.names,
+    ):
+        for supplier in roster:
+            if wanted(supplier):
+                return supplier
+    return None
+
+
+class _Union:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, key: str) -> str:
+        self.parent.setdefault(key, key)
+        while self.parent[key] != key:
+            self.parent[key] = self.parent[self.parent[key]]
+            key = self.parent[key]
+        return key
+
+    def join(self, a: str, b: str) -> None:
+        first, second = sorted((self.find(a), self.find(b)))
+        if first != second:
+            self.parent[second] = first
+
+
+def _identity_keys(responses: list[Response], roster: list[RosterSupplier]) -> dict[str, str]:
+    """file -> the key of its supplier (see the module's docstring for the rules)."""
+    union = _Union()
+    primary: dict[str, str] = {}
+    authorities: dict[str, set[str]] = defaultdict(set)
+    id_names: dict[str, set[str]] = defaultdict(set)
+    for response in responses:
+        if response.unique_id and id_key(response.unique_id) and response.authority:
+            authorities[id_key(response.unique_id)].add(id_key(response.authority))
+    for response in responses:
+        ident, name = id_key(response.unique_id), company_key(response.name)
+        if not response.has_company or response.effective_date is None:
+            primary[response.file] = f"file:{response.file}"
+        elif ident:
+            authority = id_key(response.authority) if response.authority else ""
+            if not authority and len(authorities[ident]) == 1:
+                authority = next(iter(authorities[ident]))
+            primary[response.file] = f"id:{authority}:{ident}"
+            if name:
+                id_names[name].add(primary[response.file])
+        else:
+            primary[response.file] = f"name:{name}"
+        union.find(primary[response.file])
+    for response in responses:
+        key = primary[response.file]
+        if key.startswith("name:") and len(owners := id_names.get(key[5:], set())) == 1:
+            union.join(key, next(iter(owners)))
+        if not key.startswith("file:") and (supplier := roster_match(response, roster)) is not None:
+            union.join(key, f"roster:{supplier.index:06d}")
+    return {file: union.find(key) for file, key in primary.items()}
+
+
+@dataclass
+class Supplier:
+    """One supplier of the campaign: its responses (and the ones that count) and its roster row."""
+
+    key: str
+    responses: list[Response] = field(default_factory=list)
+    counted: list[Response] = field(default_factory=list)  # one per template
+    roster: RosterSupplier | None = None
+
+    @property
+    def name(self) -> str:
+        if self.roster is not None:
+            return self.roster.name
+        for response in self.counted or self.responses:
+            if response.name:
+                return response.name
+        return (self.counted or self.responses)[0].file
+
+    @property
+    def latest(self) -> Response | None:
+        """The counted CMRT if any, else the latest counted response."""
+        for response in self.counted:
+            if response.template == "CMRT":
+                return response
+        return max(self.counted, key=lambda r: r.order) if self.counted else None
+
+
+@dataclass
+class Campaign:
+    """Every supplier of the run, and the roster's suppliers who sent nothing that counts."""
+
+    suppliers: list[Supplier]
+    not_answered: list[RosterSupplier]
+    set_aside: dict[str, Finding]  # file -> the finding that replaces its other findings
+    empty: list[Response]
+    roster_suppliers: list[RosterSupplier] = field(default_factory=list)
+
+    @property
+    def counted_files(self) -> set[str]:
+        return {response.file for supplier in self.suppliers for response in supplier.counted}
+
+    def survey_counts(self, roster_given: bool) -> tuple[dict, list[str]]:
+        """`suppliers` (surveyed, responded) of the 3TG survey and the roster's names not answered."""
+        answering = [s for s in self.suppliers if any(r.template == "CMRT" for r in s.counted)]
+        if not roster_given:
+            return {"surveyed": len(answering), "responded": len(answering)}, []
+        # As before suppliers had identities: a response the roster does not name may well be
+        # from a roster supplier (an anonymous file), so it does not add a supplier surveyed.
+        missing = sorted((s.name for s in self.not_answered), key=str.casefold)
+        surveyed = max(len({s.index for s in self.roster_suppliers}), len(answering))
+        return {"surveyed": surveyed, "responded": surveyed - len(missing)}, missing
+
+
+def resolve(responses: list[Response], roster_entries: list[RosterEntry] | None) -> Campaign:
+    """Group the responses by supplier and pick the one that counts in each (see the docstring)."""
+    roster = roster_suppliers(roster_entries or [])
+    filled = [r for r in responses if not r.empty]
+    keys = _identity_keys(filled, roster)
+    by_key: dict[str, Supplier] = {}
+    for response in sorted(filled, key=lambda r: r.file):
+        supplier = by_key.setdefault(keys[response.file], Supplier(keys[response.file]))
+        supplier.responses.append(response)
+    set_aside: dict[str, Finding] = {}
+    for supplier in by_key.values():
+        supplier.roster = _roster_of(supplier, roster)
+        for template in sorted({r.template for r in supplier.responses}):
+            counted, findings = _latest([r for r in supplier.responses if r.template == template])
+            supplier.counted.append(counted)
+            set_aside.update(findings)
+    answered = {s.roster.index for s in by_key.values() if s.roster is not None and s.counted}
+    # An empty response never answers, but it can tell which roster supplier sent it (by file).
+    not_answered = [s for s in roster if s.index not in answered]
+    suppliers = sorted(by_key.values(), key=lambda s: (s.name.casefold(), s.key))
+    return Campaign(suppliers, not_answered, set_aside, [r for r in responses if r.empty], roster)
+
+
+def _roster_of(supplier: Supplier, roster: list[RosterSupplier]) -> RosterSupplier | None:
+    if supplier.key.startswith("roster:"):
+        return roster[int(supplier.key[7:])]
+    for response in supplier.responses:  # a file of its own, named by the roster
+        if (match := roster_match(response, roster)) is not None:
+            return match
+    return None
+
+
+def _latest(responses: list[Response]) -> tuple[Response, dict[str, Finding]]:
+    """The response that counts among one supplier's files of one template, and the finding
+    that each other file gets instead of its own."""
+    ordered = sorted(responses, key=lambda r: r.order)
+    counted = ordered[-1]
+    tied = [r for r in ordered if r.order[:2] == counted.order[:2]]
+    findings: dict[str, Finding] = {}
+    for other in ordered[:-1]:
+        if other in tied and other.digest != counted.digest:
+            findings[other.file] = _conflict(other, counted)
+        elif other in tied:
+            findings[other.file] = _set_aside(
+                other,
+                f"the same declaration as {counted.file} (same company, effective date, answers and "
+                f"smelters), packaged differently; counted once, as {counted.file}",
+            )
+        else:
+            findings[other.file] = _set_aside(other, f"superseded by {counted.file} ({_why_later(other, counted)}); not counted")
+    return counted, findings
+
+
+def _why_later(older: Response, newer: Response) -> str:
+    if older.effective_date != newer.effective_date:
+        return f"effective date {_day(newer)}, later than this file's {_day(older)}"
+    return f"same effective date, newer template {newer.template} {newer.version} against {older.version}"
+
+
+def _day(response: Response) -> str:
+    return response.effective_date.isoformat() if response.effective_date else "(none)"
+
+
+def _set_aside(response: Response, message: str) -> Finding:
+    return Finding(
+        code="response-superseded",
+        severity=FindingSeverity.INFO,
+        file=response.file,
+        message=message,
+        supplier=response.name,
+    )
+
+
+def _conflict(other: Response, counted: Response) -> Finding:
+    return Finding(
+        code="response-conflict",
+        severity=FindingSeverity.WARNING,
+        file=other.file,
+        message=(
+            f"{counted.file} has the same company and effective date ({_day(counted)}) and the same "
+            f"template revision, but a different declaration (answers, smelters or company details); "
+            f"{counted.file} is counted, as the file whose name sorts last, and this one is not. "
+            "Ask the supplier which one is current"
+        ),
+        supplier=other.name,
+    )
