@@ -69,7 +69,9 @@ def is_empty(workbook: SupplierWorkbook) -> bool:
 
 def empty_finding(workbook: SupplierWorkbook) -> Finding:
     rows = len(workbook.smelters)
-    also = f"; its {rows} Smelter List row{'s' if rows != 1 else ''} are not counted" if rows else ""
+    also = ""
+    if rows:
+        also = f"; its {rows} Smelter List row{'s are' if rows != 1 else ' is'} not counted"
     return Finding(
         code="response-empty",
         severity=FindingSeverity.WARNING,
