@@ -158,7 +158,9 @@ class Aggregator:
 
     def result(self, counted: set[str], response: Responses) -> dict:
         """The survey results document (plain data, ready for YAML), from the responses that count."""
-        totals = _Totals.of(self.contributions[file] for file in sorted(counted) if file in self.contributions)
+        totals = _Totals.of(
+            self.contributions[file] for file in sorted(counted) if file in self.contributions
+        )
         smelters, red_flags = [], []
         order = [m.value for m in Metal]
         for cid in sorted(totals.smelters, key=lambda c: (order.index(self.reference.entries[c].metal), c)):

@@ -30,6 +30,7 @@ from .runner import Failed, Job, LookupSheet, Readers, Result
 from .suppliers import Campaign, Response, empty_finding, is_empty, resolve
 
 if TYPE_CHECKING:
+    from .changes import Declared
     from .pipeline import IngestOptions
 
 # At most this many templates' look-ups are tried for the default reference list: each try is
@@ -185,6 +186,9 @@ class Checker:
         self.unreadable: list[Finding] = []
         self.responses: list[Response] = []
         self.campaign: Campaign | None = None
+        # With --previous: what each response declared, to compare with the previous round's.
+        self.keep_declarations = options.previous is not None
+        self.declarations: dict[str, Declared] = {}
 
     def add(self, result: Result) -> None:
         empty = False
@@ -198,6 +202,10 @@ class Checker:
         else:
             file_findings = check_workbook(result, self.context)
             self.responses.append(Response.of(result, empty=False))
+            if self.keep_declarations:
+                from .changes import Declared
+
+                self.declarations[result.file] = Declared.of(result)
         self.aggregator.add(result, empty)
         self.findings += file_findings
 

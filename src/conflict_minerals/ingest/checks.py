@@ -61,6 +61,20 @@ CODES: dict[str, tuple[FindingSeverity, str]] = {
         WARNING,
         "A place in a mine-location cell fits more than one country (Korea, Congo); it is not guessed.",
     ),
+    "response-empty": (
+        WARNING,
+        "A blank template: no company and no answers. Not counted as a response, never the reference list.",
+    ),
+    "response-superseded": (
+        INFO,
+        "A supplier's earlier response (an older effective date or template revision), or the same "
+        "declaration sent twice: not counted; the finding names the file that is.",
+    ),
+    "response-conflict": (
+        WARNING,
+        "Two responses of one supplier with the same effective date and revision say different things: "
+        "the file whose name sorts last is counted until the supplier says which one is current.",
+    ),
     "mine-location-declined": (
         INFO,
         "A mine-location cell names no place: it points elsewhere or declines (Unknown, N/A, "

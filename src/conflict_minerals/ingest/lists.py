@@ -42,7 +42,14 @@ HEADERS = {
     "as_of": ["as of", "as_of", "status date", "as of date", "list date", "date"],
     "supplier": ["supplier", "supplier name", "company", "company name", "vendor", "vendor name"],
     "file": ["file", "file name", "filename", "workbook"],
-    "supplier_id": ["supplier id", "supplier number", "vendor id", "vendor number", "company unique id", "unique id"],
+    "supplier_id": [
+        "supplier id",
+        "supplier number",
+        "vendor id",
+        "vendor number",
+        "company unique id",
+        "unique id",
+    ],
     "contact_name": ["contact name", "contact", "contact person"],
     "contact_email": ["contact email", "email", "e mail", "email address", "contact e mail"],
 }

@@ -51,7 +51,15 @@ def findings_csv(findings: list[Finding]) -> bytes:
     return csv_bytes(CSV_COLUMNS, rows)
 
 
-def findings_html(findings: list[Finding], summary: dict, title: str) -> bytes:
+def findings_html(
+    findings: list[Finding],
+    summary: dict,
+    title: str,
+    campaign: dict | None = None,
+    changes: list | None = None,
+) -> bytes:
+    """The findings page; with a roster, where each supplier stands (`campaign`: rows and
+    totals); with the previous round, what each supplier changed since."""
     groups: dict[str, list[Finding]] = defaultdict(list)
     for item in sort_findings(findings):
         groups[item.file].append(item)
@@ -77,6 +85,8 @@ def findings_html(findings: list[Finding], summary: dict, title: str) -> bytes:
             "summary": summary,
             "codes": CODES,
             "stylesheet": theme_stylesheet("css/findings.css"),
+            "campaign": campaign,
+            "changes": changes,
         },
     )
     return html.encode("utf-8")

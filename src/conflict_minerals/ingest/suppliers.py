@@ -30,7 +30,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import PurePosixPath
 
@@ -132,6 +132,9 @@ class Response:
             empty,
         )
 
+    def renamed(self, file: str) -> Response:
+        return replace(self, file=file)
+
     @property
     def has_company(self) -> bool:
         return bool(company_key(self.name) or id_key(self.unique_id))
@@ -166,7 +169,11 @@ class RosterSupplier:
 def roster_suppliers(entries: Iterable[RosterEntry]) -> list[RosterSupplier]:
     groups: dict[str, list[RosterEntry]] = {}
     for entry in entries:
-        key = f"id:{id_key(entry.supplier_id)}" if id_key(entry.supplier_id) else f"name:{company_key(entry.supplier)}"
+        key = (
+            f"id:{id_key(entry.supplier_id)}"
+            if id_key(entry.supplier_id)
+            else f"name:{company_key(entry.supplier)}"
+        )
         groups.setdefault(key, []).append(entry)
     suppliers = []
     for index, rows in enumerate(groups.values()):
@@ -215,7 +222,7 @@ class _Union:
             self.parent[second] = first
 
 
-def _identity_keys(responses: list[Response], roster: list[RosterSupplier]) -> dict[str, str]:
+def identity_keys(responses: list[Response], roster: list[RosterSupplier]) -> dict[str, str]:
     """file -> the key of its supplier (see the module's docstring for the rules)."""
     union = _Union()
     primary: dict[str, str] = {}
@@ -304,7 +311,7 @@ def resolve(responses: list[Response], roster_entries: list[RosterEntry] | None)
     """Group the responses by supplier and pick the one that counts in each (see the docstring)."""
     roster = roster_suppliers(roster_entries or [])
     filled = [r for r in responses if not r.empty]
-    keys = _identity_keys(filled, roster)
+    keys = identity_keys(filled, roster)
     by_key: dict[str, Supplier] = {}
     for response in sorted(filled, key=lambda r: r.file):
         supplier = by_key.setdefault(keys[response.file], Supplier(keys[response.file]))
@@ -349,7 +356,9 @@ def _latest(responses: list[Response]) -> tuple[Response, dict[str, Finding]]:
                 f"smelters), packaged differently; counted once, as {counted.file}",
             )
         else:
-            findings[other.file] = _set_aside(other, f"superseded by {counted.file} ({_why_later(other, counted)}); not counted")
+            findings[other.file] = _set_aside(
+                other, f"superseded by {counted.file} ({_why_later(other, counted)}); not counted"
+            )
     return counted, findings
 
 
@@ -381,8 +390,8 @@ def _conflict(other: Response, counted: Response) -> Finding:
         message=(
             f"{counted.file} has the same company and effective date ({_day(counted)}) and the same "
             f"template revision, but a different declaration (answers, smelters or company details); "
-            f"{counted.file} is counted, as the file whose name sorts last, and this one is not. "
-            "Ask the supplier which one is current"
+            f"{counted.file} is counted (the file whose name sorts last) and this one is not, until "
+            "the supplier says which one is current"
         ),
         supplier=other.name,
     )
