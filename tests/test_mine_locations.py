@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conflict_minerals.filing.survey import SurveyResults
-from conflict_minerals.ingest.aggregate import Aggregator
+from conflict_minerals.ingest.aggregate import Aggregator, Responses
 from conflict_minerals.ingest.checks import CODES, CheckContext, check_workbook
 from conflict_minerals.ingest.lists import ReferenceEntry, ReferenceList
 from conflict_minerals.ingest.locations import Part, PartKind, read_cell
@@ -371,10 +371,11 @@ def row(number: int, mine: str, cid: str | None = None, metal: str | None = "Tin
 
 
 def aggregate(workbook: SupplierWorkbook) -> tuple[dict, list]:
-    aggregator = Aggregator(REFERENCE, None, None, 2025, "suppliers")
+    aggregator = Aggregator(REFERENCE, None, 2025, "suppliers")
     findings = check_workbook(workbook, CheckContext(REFERENCE, 2025, date(2026, 3, 1)))
-    aggregator.add(workbook, [f.severity.value for f in findings])
-    survey = aggregator.result()
+    aggregator.add(workbook)
+    counts = Counter(f.severity.value for f in findings)
+    survey = aggregator.result({workbook.file}, Responses({"surveyed": 1, "responded": 1}, [], counts))
     SurveyResults.model_validate(survey)
     return survey, [f for f in findings if f.code.startswith("mine-location")]
 
