@@ -72,7 +72,7 @@ PEAK_MB_FILES = 1000
 
 
 def start_method() -> str:
-    """The way `cmr ingest` starts its workers here (see conflict_minerals.ingest.runner)."""
+    """The way `cmr ingest` starts its workers here (see conflict_minerals.ingest.read.runner)."""
     return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
@@ -294,7 +294,7 @@ class Source:
     def of(cls, path: Path) -> Source:
         from xml.sax.saxutils import escape
 
-        from conflict_minerals.ingest.extract import read_supplier_file
+        from conflict_minerals.ingest.read.extract import read_supplier_file
 
         source = cls(path)
         company = getattr(read_supplier_file(path, path.name), "company", None)

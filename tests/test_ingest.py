@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 
 from conflict_minerals.build import OutputFormat, build
 from conflict_minerals.cli import app
-from conflict_minerals.ingest import checking
-from conflict_minerals.ingest import extract as extract_module
-from conflict_minerals.ingest.detect import version_order
+from conflict_minerals.ingest.check import checking
 from conflict_minerals.ingest.pipeline import IngestOptions, run_ingest
+from conflict_minerals.ingest.read import extract as extract_module
+from conflict_minerals.ingest.read.detect import version_order
 
 from .conftest import copy_sample, edited_workbook, excel_day
 
@@ -255,7 +255,7 @@ def test_cache_rereads_only_changed_files(tmp_path: Path, monkeypatch: pytest.Mo
         calls.append(file)
         return real(data, file, *args)
 
-    monkeypatch.setattr("conflict_minerals.ingest.runner.read_supplier_bytes", counting)
+    monkeypatch.setattr("conflict_minerals.ingest.read.runner.read_supplier_bytes", counting)
     options = IngestOptions(
         folder=folder,
         out=tmp_path / "s.yaml",

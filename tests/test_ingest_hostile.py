@@ -27,12 +27,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conflict_minerals.ingest import extract
-from conflict_minerals.ingest import runner as ingest_runner
 from conflict_minerals.ingest.models import SupplierWorkbook, UnreadableWorkbook
-from conflict_minerals.ingest.reader import Limits, ReadFailure, check_zip, read_limited
-from conflict_minerals.ingest.spreadsheet import FORMULA_TRIGGERS, csv_bytes, neutralise
+from conflict_minerals.ingest.read import extract
+from conflict_minerals.ingest.read import runner as ingest_runner
+from conflict_minerals.ingest.read.reader import Limits, ReadFailure, check_zip, read_limited
 from conflict_minerals.ingest.stopping import Interrupted, held, stop_on_signals
+from conflict_minerals.ingest.write.spreadsheet import FORMULA_TRIGGERS, csv_bytes, neutralise
 
 from .conftest import edited_workbook, excel_day
 

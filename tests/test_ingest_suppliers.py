@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conflict_minerals.ingest.lists import company_key
+from conflict_minerals.ingest.check.lists import company_key
+from conflict_minerals.ingest.check.responses import natural_key
 from conflict_minerals.ingest.pipeline import IngestOptions, run_ingest
-from conflict_minerals.ingest.suppliers import natural_key
 
 from .conftest import edited_workbook, excel_day
 

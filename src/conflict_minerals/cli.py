@@ -426,9 +426,9 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Read supplier workbooks, check them, and write the survey results `build` reads."""
-    from .ingest.discover import printable
     from .ingest.pipeline import IngestOptions, run_ingest
-    from .ingest.runner import default_cache_dir
+    from .ingest.read.discover import printable
+    from .ingest.read.runner import default_cache_dir
     from .ingest.stopping import stop_on_signals
 
     options = IngestOptions(

@@ -12,48 +12,30 @@ import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..outputs import locked_folders, replace_together
 from ..problems import InputError, Problem
-from .details import Staging, details_names
-from .discover import Discovery, discover, duplicate, folder_name, printable
 from .models import Finding
-from .runner import Job, Readers, Result
+from .options import IngestOptions
+from .read.discover import Discovery, discover, duplicate, folder_name, printable
+from .read.runner import Job, Readers, Result
 from .stopping import Interrupted, held
+from .write.details import Staging, details_names
 
 # What checks, adds up and writes the results (checking, lists, locations, report: half the
 # command's imports) is imported where it is used, after the workers were forked: they do not
 # need it, and they read the first files while this process loads it.
 if TYPE_CHECKING:
-    from .changes import Change, PreviousRound
-    from .checking import Checker
-    from .letters import Letterhead
-    from .lists import ReferenceList, RosterEntry, StatusList
-    from .status import SupplierStatus
+    from .check.checking import Checker
+    from .check.lists import ReferenceList, RosterEntry, StatusList
+    from .suppliers.changes import Change, PreviousRound
+    from .suppliers.identity import Campaign
+    from .suppliers.letters import Letterhead
+    from .suppliers.status import SupplierStatus
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
-
-
-@dataclass
-class IngestOptions:
-    folder: Path
-    out: Path
-    reporting_year: int
-    as_of: date
-    status: Path | None = None
-    status_as_of: date | None = None
-    reference: Path | None = None
-    roster: Path | None = None
-    findings_dir: Path | None = None
-    details_dir: Path | None = None
-    jobs: int = 1
-    cache_dir: Path | None = None
-    letters_dir: Path | None = None
-    filing: Path | None = None  # the letterhead of the letters
-    previous: Path | None = None  # the previous round's details folder
 
 
 @dataclass
@@ -103,9 +85,10 @@ class _Run:
 
 
 def _check_and_write(run: _Run, names: dict[str, str]) -> tuple[Checker, list[Finding], list[Path]]:
-    from .checking import load_reference
-    from .lists import read_roster, read_status_list
-    from .report import sort_findings
+    from .check.checking import load_reference
+    from .check.lists import read_roster, read_status_list
+    from .suppliers.identity import resolve
+    from .write.report import sort_findings
 
     options, total = run.options, len(run.found.jobs)
     status = read_status_list(options.status, options.status_as_of) if options.status else None
@@ -117,9 +100,10 @@ def _check_and_write(run: _Run, names: dict[str, str]) -> tuple[Checker, list[Fi
     try:
         with _locked_outputs(options), Staging(options.details_dir, names) as staging:
             checker = _read_and_check(run, (reference, status, roster), staging)
-            survey = checker.survey()
+            campaign = resolve(checker.responses, roster)
+            survey = checker.survey(campaign.responses(bool(roster)))
             findings = sort_findings(checker.findings)
-            work = _supplier_work(options, extras, checker, roster)
+            work = _supplier_work(options, extras, checker, campaign, roster)
             run.progress("checked", total, total)
             written = _write(_outputs(options, survey, findings, work, extras), staging)
     except Interrupted as stop:  # after the outputs were written, say so
@@ -141,11 +125,11 @@ class _Extras:
         """Read before any workbook, so that a bad filing or folder writes nothing."""
         extras = cls()
         if options.letters_dir is not None and options.filing is not None:
-            from .letters import load_letterhead
+            from .suppliers.letters import load_letterhead
 
             extras.letterhead = load_letterhead(options.filing)
         if options.previous is not None:
-            from .changes import read_previous
+            from .suppliers.changes import read_previous
 
             extras.previous = read_previous(options.previous)
         return extras
@@ -158,19 +142,21 @@ class _SupplierWork:
 
 
 def _supplier_work(
-    options: IngestOptions, extras: _Extras, checker: Checker, roster: list[RosterEntry] | None
+    options: IngestOptions,
+    extras: _Extras,
+    checker: Checker,
+    campaign: Campaign,
+    roster: list[RosterEntry] | None,
 ) -> _SupplierWork | None:
     """Each supplier's status, with its changes since the previous round, when asked for."""
     if options.roster is None and extras.previous is None and options.letters_dir is None:
         return None
-    from .status import campaign_status
+    from .suppliers.status import campaign_status
 
-    campaign = checker.campaign
-    assert campaign is not None
     rows = campaign_status(campaign, checker.findings)
     changes = None
     if extras.previous is not None:
-        from .changes import KINDS, campaign_changes
+        from .suppliers.changes import KINDS, campaign_changes
 
         changes = campaign_changes(campaign, checker.declarations, extras.previous, roster)
         by_key = {row.key: row for row in rows}
@@ -197,8 +183,8 @@ def _read_and_check(run: _Run, lists: Lists, staging: Staging) -> Checker:
     each workbook is checked while the workers read the next ones. Otherwise the newest
     template found is the reference: the workbooks wait (compressed) until all are read, and
     are checked meanwhile against the look-up read early (see GuessedReference)."""
-    from .checking import Checker, GuessedReference, Packed, compact, default_reference
-    from .locations import load_location_tables
+    from .check.checking import Checker, GuessedReference, Packed, compact, default_reference
+    from .check.locations import load_location_tables
 
     options, found, readers, early = run.options, run.found, run.readers, run.early
     reference, status, roster = lists
@@ -249,8 +235,8 @@ def _read_and_check(run: _Run, lists: Lists, staging: Staging) -> Checker:
 def _outputs(
     options: IngestOptions, survey: dict, findings: list[Finding], work: _SupplierWork | None, extras: _Extras
 ) -> dict[Path, bytes]:
-    from .report import findings_csv, findings_html
-    from .surveyfile import survey_yaml
+    from .write.report import findings_csv, findings_html
+    from .write.surveyfile import survey_yaml
 
     outputs: dict[Path, bytes] = {options.out: survey_yaml(survey)}
     if options.findings_dir is not None:
@@ -262,7 +248,7 @@ def _outputs(
         outputs[options.findings_dir / "findings.csv"] = findings_csv(findings)
         outputs |= _campaign_files(options, work)
     if options.letters_dir is not None and work is not None:
-        from .letters import letters_csv, letters_for, render_letters
+        from .suppliers.letters import letters_csv, letters_for, render_letters
 
         letters = letters_for(work.rows)
         rendered = render_letters(letters, extras.letterhead, options.reporting_year, options.as_of)
@@ -275,7 +261,7 @@ def _sections(options: IngestOptions, work: _SupplierWork | None) -> dict[str, o
     """The campaign sections of findings.html: the status (with --roster), the changes."""
     if work is None:
         return {}
-    from .status import totals
+    from .suppliers.status import totals
 
     sections: dict[str, object] = {}
     if options.roster is not None:
@@ -295,12 +281,12 @@ def _campaign_files(options: IngestOptions, work: _SupplierWork | None) -> dict[
         return {}
     outputs: dict[Path, bytes] = {}
     if options.roster is not None:
-        from .status import status_csv
+        from .suppliers.status import status_csv
 
         outputs[options.findings_dir / "status.csv"] = status_csv(work.rows, work.changes is not None)
     if work.changes is not None:
-        from .changes import CSV_COLUMNS, changes_rows
-        from .spreadsheet import csv_bytes
+        from .suppliers.changes import CSV_COLUMNS, changes_rows
+        from .write.spreadsheet import csv_bytes
 
         outputs[options.findings_dir / "changes.csv"] = csv_bytes(CSV_COLUMNS, changes_rows(work.changes))
     return outputs

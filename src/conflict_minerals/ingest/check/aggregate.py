@@ -10,12 +10,12 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..filing.countries import lookup_country
-from ..filing.survey import Metal, OriginBasis, RmapStatus
+from ...filing.countries import lookup_country
+from ...filing.survey import Metal, OriginBasis, RmapStatus
+from ..models import Finding, RowKind, SupplierWorkbook, UnreadableWorkbook
 from .checks import in_scope_metals
 from .lists import ReferenceList, StatusList
 from .locations import MineCell, PartKind, mine_cells
-from .models import RowKind, SupplierWorkbook, UnreadableWorkbook
 
 THREE_TG = {m.value for m in Metal}
 TALLIED = (
@@ -56,7 +56,7 @@ class _SmelterTally:
 @dataclass
 class _Contribution:
     """What one CMRT adds to the survey, worked out as it is read and added up only if it is
-    the response that counts for its supplier (see suppliers.py)."""
+    the response that counts for its supplier (see suppliers/identity.py)."""
 
     file: str
     company: str | None
@@ -156,11 +156,10 @@ class Aggregator:
             return RmapStatus.OTHER, NOT_ON_STATUS_LIST
         return entry.status, entry.note
 
-    def result(self, counted: set[str], response: Responses) -> dict:
+    def result(self, response: Responses) -> dict:
         """The survey results document (plain data, ready for YAML), from the responses that count."""
-        totals = _Totals.of(
-            self.contributions[file] for file in sorted(counted) if file in self.contributions
-        )
+        counted = sorted(file for file in response.counted if file in self.contributions)
+        totals = _Totals.of(self.contributions[file] for file in counted)
         smelters, red_flags = [], []
         order = [m.value for m in Metal]
         for cid in sorted(totals.smelters, key=lambda c: (order.index(self.reference.entries[c].metal), c)):
@@ -244,13 +243,19 @@ class Aggregator:
 
 @dataclass(frozen=True)
 class Responses:
-    """What the survey says of the responses, decided once every workbook is read."""
+    """Which responses count, decided once every workbook is read (suppliers/identity.py)."""
 
+    counted: frozenset[str]  # the files whose contributions make the survey
+    set_aside: dict[str, Finding]  # file -> the one finding that replaces its own
     suppliers: dict[str, int]  # surveyed, responded
     not_responded: list[str]
-    findings_by_severity: Counter
-    superseded: int = 0  # files not counted: an earlier or a second response of a supplier
     empty: int = 0  # blank templates
+    findings_by_severity: Counter = field(default_factory=Counter)
+
+    @property
+    def superseded(self) -> int:
+        """Files not counted: an earlier or a second response of a supplier."""
+        return len(self.set_aside)
 
 
 @dataclass

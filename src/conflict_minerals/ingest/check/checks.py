@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 
-from .cellmap import load_cellmap
-from .detect import CURRENT_VERSIONS, version_order
+from ..models import Answer, Finding, FindingSeverity, RowKind, SmelterRow, SupplierWorkbook
+from ..read.cellmap import load_cellmap
+from ..read.detect import CURRENT_VERSIONS, version_order
 from .lists import ReferenceList
 from .locations import PartKind, mine_cells
-from .models import Answer, Finding, FindingSeverity, RowKind, SmelterRow, SupplierWorkbook
 
 ERROR, WARNING, INFO = FindingSeverity.ERROR, FindingSeverity.WARNING, FindingSeverity.INFO
 

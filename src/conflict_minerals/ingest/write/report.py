@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from .checks import CODES
-from .models import Finding, FindingSeverity
+from ..check.checks import CODES
+from ..models import Finding, FindingSeverity
 from .spreadsheet import csv_bytes
 
 SEVERITY_ORDER = {FindingSeverity.ERROR: 0, FindingSeverity.WARNING: 1, FindingSeverity.INFO: 2}
@@ -73,7 +73,7 @@ def findings_html(
         for file, items in sorted(groups.items())
     ]
     # Jinja is imported only when findings.html is asked for (--findings).
-    from ..report.templating import make_environment, render_template, theme_stylesheet
+    from ...report.templating import make_environment, render_template, theme_stylesheet
 
     env = make_environment(None)
     html = render_template(

@@ -25,131 +25,14 @@ A workbook with no company and no answers at all is an empty response (a blank t
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from datetime import date
-from pathlib import PurePosixPath
+from dataclasses import dataclass, field
 
-from .detect import version_order
-from .lists import RosterEntry, company_key, id_key
-from .models import Finding, FindingSeverity, SupplierWorkbook
-
-# The company fields that make a workbook someone's (the declaration's company block).
-_COMPANY_FIELDS = (
-    "name",
-    "scope",
-    "scope_description",
-    "unique_id",
-    "unique_id_authority",
-    "address",
-    "contact_name",
-    "contact_email",
-    "contact_phone",
-    "authorizer",
-    "authorizer_title",
-    "authorizer_email",
-    "authorizer_phone",
-    "effective_date_raw",
-)
-
-
-def is_empty(workbook: SupplierWorkbook) -> bool:
-    """No company field and no answer at all: a blank template, not somebody's declaration."""
-    company = workbook.company
-    if any(getattr(company, name) for name in _COMPANY_FIELDS):
-        return False
-    if any(answer.value for answers in workbook.answers.values() for answer in answers):
-        return False
-    return not any(answer.value for answer in workbook.company_answers)
-
-
-def empty_finding(workbook: SupplierWorkbook) -> Finding:
-    rows = len(workbook.smelters)
-    also = ""
-    if rows:
-        also = f"; its {rows} Smelter List row{'s are' if rows != 1 else ' is'} not counted"
-    return Finding(
-        code="response-empty",
-        severity=FindingSeverity.WARNING,
-        file=workbook.file,
-        sheet="Declaration",
-        message=(
-            f"{workbook.template} {workbook.version}: no company and no answer is filled in: a blank "
-            f"template, not a supplier's response; it is not counted as a response{also}"
-        ),
-    )
-
-
-def declaration_digest(workbook: SupplierWorkbook) -> str:
-    """What a supplier declared (company, answers, smelters; not where rows sit or how the file
-    is packed): equal for two files that say the same."""
-    smelters = sorted(
-        json.dumps(row.model_dump(mode="json", exclude={"row"}), sort_keys=True) for row in workbook.smelters
-    )
-    content = {
-        "company": workbook.company.model_dump(mode="json"),
-        "answers": {m: [(a.question, a.value) for a in answers] for m, answers in workbook.answers.items()},
-        "company_answers": [(a.question, a.value) for a in workbook.company_answers],
-        "smelters": smelters,
-    }
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class Response:
-    """What identity and ordering need of one read workbook."""
-
-    file: str
-    template: str
-    version: str | None
-    name: str | None
-    unique_id: str | None
-    authority: str | None
-    effective_date: date | None
-    contact_name: str | None
-    contact_email: str | None
-    digest: str
-    empty: bool = False
-
-    @classmethod
-    def of(cls, workbook: SupplierWorkbook, empty: bool) -> Response:
-        company = workbook.company
-        return cls(
-            workbook.file,
-            workbook.template,
-            workbook.version,
-            company.name,
-            company.unique_id,
-            company.unique_id_authority,
-            company.effective_date,
-            company.contact_name,
-            company.contact_email,
-            "" if empty else declaration_digest(workbook),
-            empty,
-        )
-
-    def renamed(self, file: str) -> Response:
-        return replace(self, file=file)
-
-    @property
-    def has_company(self) -> bool:
-        return bool(company_key(self.name) or id_key(self.unique_id))
-
-    @property
-    def order(self) -> tuple:
-        """Later responses sort after earlier ones: effective date, revision, then the name."""
-        return (self.effective_date or date.min, version_order(self.version or ""), natural_key(self.file))
-
-
-def natural_key(file: str) -> tuple:
-    """A file name's order with numbers compared as numbers ("r2" before "r10"), extension aside."""
-    stem = PurePosixPath(file).stem if "." in PurePosixPath(file).name else file
-    parts = re.split(r"([0-9]+)", stem.casefold())
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in parts if part)
+from ..check.aggregate import Responses
+from ..check.lists import RosterEntry, company_key, id_key
+from ..check.responses import Response
+from ..models import Finding, FindingSeverity
 
 
 @dataclass(frozen=True)
@@ -295,16 +178,20 @@ class Campaign:
     def counted_files(self) -> set[str]:
         return {response.file for supplier in self.suppliers for response in supplier.counted}
 
-    def survey_counts(self, roster_given: bool) -> tuple[dict, list[str]]:
-        """`suppliers` (surveyed, responded) of the 3TG survey and the roster's names not answered."""
+    def responses(self, roster_given: bool) -> Responses:
+        """What the survey says of the responses: which count, which are set aside, and the
+        suppliers surveyed and responded of the 3TG survey (with the roster's names not answered)."""
         answering = [s for s in self.suppliers if any(r.template == "CMRT" for r in s.counted)]
+        counted = frozenset(self.counted_files)
         if not roster_given:
-            return {"surveyed": len(answering), "responded": len(answering)}, []
+            counts = {"surveyed": len(answering), "responded": len(answering)}
+            return Responses(counted, self.set_aside, counts, [], len(self.empty))
         # As before suppliers had identities: a response the roster does not name may well be
         # from a roster supplier (an anonymous file), so it does not add a supplier surveyed.
         missing = sorted((s.name for s in self.not_answered), key=str.casefold)
         surveyed = max(len({s.index for s in self.roster_suppliers}), len(answering))
-        return {"surveyed": surveyed, "responded": surveyed - len(missing)}, missing
+        counts = {"surveyed": surveyed, "responded": surveyed - len(missing)}
+        return Responses(counted, self.set_aside, counts, missing, len(self.empty))
 
 
 def resolve(responses: list[Response], roster_entries: list[RosterEntry] | None) -> Campaign:

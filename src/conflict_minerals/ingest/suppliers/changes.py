@@ -2,7 +2,7 @@
 
 The previous round is given as its details folder (`cmr ingest --details DIR` of last round or
 last year): every workbook of it, as read then. Its suppliers are found and their responses
-chosen by the same rules as this run's (suppliers.py), and a supplier of this run is the same
+chosen by the same rules as this run's (identity.py), and a supplier of this run is the same
 as one of then when their identities meet (the same Declaration ID, normalised name or roster
 supplier; a file without a company, by its name). Smelters are compared by metal and smelter
 ID as the supplier gave them; answers question by question, per metal, and the company-level
@@ -19,14 +19,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ..problems import InputError, Problem
-from .discover import printable
-from .lists import RosterEntry
-from .models import RowKind, SupplierWorkbook
-from .suppliers import Campaign, Response, identity_keys, is_empty, resolve, roster_suppliers
+from ...problems import InputError, Problem
+from ..check.lists import RosterEntry
+from ..check.responses import Declared, Response, is_empty
+from ..models import SupplierWorkbook
+from ..read.discover import printable
+from .identity import Campaign, identity_keys, resolve, roster_suppliers
 
 MAX_DETAILS_BYTES = 64 * 1024 * 1024  # a details file is a few hundred kilobytes
-COMPANY = "company"  # the "metal" of a company-level question
 
 SMELTER_ADDED, SMELTER_REMOVED, ANSWER_CHANGED = "smelter added", "smelter removed", "answer changed"
 NEW_SUPPLIER, NOT_THIS_ROUND = "new supplier", "no response this round"
@@ -35,33 +35,6 @@ KINDS = {
     SMELTER_REMOVED: "smelters_removed",
     ANSWER_CHANGED: "answers_changed",
 }
-
-
-@dataclass(frozen=True)
-class Declared:
-    """What one response declared, as compared between rounds."""
-
-    file: str
-    smelters: dict[tuple[str, str], str]  # (metal, CID) -> the name given
-    answers: dict[tuple[str, str], tuple[str | None, str, str]]  # (metal, question) -> (value, cell, meaning)
-
-    @classmethod
-    def of(cls, workbook: SupplierWorkbook) -> Declared:
-        smelters = {
-            ((row.metal or "").lower(), row.cid): row.name or row.lookup_name or ""
-            for row in workbook.smelters
-            if row.kind is RowKind.IDENTIFIED and row.cid
-        }
-        answers = {
-            (metal, answer.question): (answer.value, answer.cell, answer.meaning)
-            for metal, given in workbook.answers.items()
-            for answer in given
-        }
-        answers |= {
-            (COMPANY, f"{answer.question} {answer.cell}"): (answer.value, answer.cell, answer.meaning)
-            for answer in workbook.company_answers
-        }
-        return cls(workbook.file, smelters, answers)
 
 
 @dataclass(frozen=True)

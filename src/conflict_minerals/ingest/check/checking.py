@@ -11,27 +11,26 @@ from __future__ import annotations
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from ..filing.survey import SurveyResults
-from ..problems import InputError, Problem
+from ...filing.survey import SurveyResults
+from ...problems import InputError, Problem
+from ..models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
+from ..read.cellmap import load_cellmap
+from ..read.detect import version_order
+from ..read.discover import folder_name, printable
+from ..read.runner import Failed, Job, LookupSheet, Readers, Result
 from .aggregate import Aggregator, Responses
-from .cellmap import load_cellmap
 from .checks import CheckContext, check_workbook
-from .detect import version_order
-from .discover import folder_name, printable
 from .lists import ReferenceList, RosterEntry, StatusList, reference_from_csv, reference_from_lookup_rows
-from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
-from .runner import Failed, Job, LookupSheet, Readers, Result
-from .suppliers import Campaign, Response, empty_finding, is_empty, resolve
+from .responses import Declared, Response, empty_finding, is_empty
 
 if TYPE_CHECKING:
-    from .changes import Declared
-    from .pipeline import IngestOptions
+    from ..options import IngestOptions
 
 # At most this many templates' look-ups are tried for the default reference list: each try is
 # a guarded read that may take a worker's time limit, and a folder of hostile templates must
@@ -168,7 +167,7 @@ def compact(result: Result) -> Result:
 
 class Checker:
     """Checks each workbook as soon as the reference is known and works out what it adds to the
-    survey; which responses count is decided once all are read (see suppliers.py)."""
+    survey; which responses count is decided once all are read (see suppliers/identity.py)."""
 
     def __init__(
         self,
@@ -185,7 +184,6 @@ class Checker:
         self.findings: list[Finding] = []
         self.unreadable: list[Finding] = []
         self.responses: list[Response] = []
-        self.campaign: Campaign | None = None
         # With --previous: what each response declared, to compare with the previous round's.
         self.keep_declarations = options.previous is not None
         self.declarations: dict[str, Declared] = {}
@@ -203,8 +201,6 @@ class Checker:
             file_findings = check_workbook(result, self.context)
             self.responses.append(Response.of(result, empty=False))
             if self.keep_declarations:
-                from .changes import Declared
-
                 self.declarations[result.file] = Declared.of(result)
         self.aggregator.add(result, empty)
         self.findings += file_findings
@@ -213,22 +209,13 @@ class Checker:
         """A finding about the folder rather than a workbook's content (counted, not a file)."""
         self.findings.append(finding)
 
-    def survey(self) -> dict:
+    def survey(self, responses: Responses) -> dict:
         """The survey of the responses that count; a file set aside (superseded, or a second
         response) keeps one finding saying so instead of its own."""
-        campaign = resolve(self.responses, self.roster)
-        self.campaign = campaign
-        self.findings = [f for f in self.findings if f.file not in campaign.set_aside]
-        self.findings += campaign.set_aside.values()
-        suppliers, missing = campaign.survey_counts(self.roster is not None and len(self.roster) > 0)
-        responses = Responses(
-            suppliers=suppliers,
-            not_responded=missing,
-            findings_by_severity=Counter(f.severity.value for f in self.findings),
-            superseded=len(campaign.set_aside),
-            empty=len(campaign.empty),
-        )
-        survey = self.aggregator.result(campaign.counted_files, responses)
+        self.findings = [f for f in self.findings if f.file not in responses.set_aside]
+        self.findings += responses.set_aside.values()
+        counts = Counter(f.severity.value for f in self.findings)
+        survey = self.aggregator.result(replace(responses, findings_by_severity=counts))
         validate_survey(survey)
         return survey
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .models import Finding, FindingSeverity
-from .spreadsheet import csv_bytes
-from .suppliers import Campaign, RosterSupplier, Supplier, roster_match
+from ..models import Finding, FindingSeverity
+from ..write.spreadsheet import csv_bytes
+from .identity import Campaign, RosterSupplier, Supplier, roster_match
 
 NOT_ANSWERED, MUST_CORRECT, WARNINGS_ONLY, ACCEPTED = (
     "not answered",

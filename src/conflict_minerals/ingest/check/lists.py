@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from ..filing.survey import RmapStatus
-from ..problems import InputError, Problem
-from .reader import normalise_cid, parse_date_text, text
+from ...filing.survey import RmapStatus
+from ...problems import InputError, Problem
+from ..read.reader import normalise_cid, parse_date_text, text
 
 HEADERS = {
     "cid": [

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from lxml import html as lxml_html
 
-from ..problems import InputError, Problem, Severity
-from .models import Finding, FindingSeverity
-from .spreadsheet import csv_bytes
+from ...problems import InputError, Problem, Severity
+from ..models import Finding, FindingSeverity
+from ..write.spreadsheet import csv_bytes
 from .status import NOT_ANSWERED, SupplierStatus
 
 # Findings about the company's own folder or disk, not about the supplier's work: never in a letter.
@@ -52,10 +52,10 @@ class Letterhead:
 def load_letterhead(filing_path: Path) -> Letterhead:
     """The company's name, address and contact from the filing (its survey need not exist yet:
     the letters are written by the ingest that makes it)."""
-    from ..filing.loader import _validate, resolve_inside
-    from ..filing.models import Filing
-    from ..filing.yamlio import load_yaml
-    from ..problems import display_path
+    from ...filing.loader import _validate, resolve_inside
+    from ...filing.models import Filing
+    from ...filing.yamlio import load_yaml
+    from ...problems import display_path
 
     loaded = load_yaml(filing_path, display_path(filing_path))
     filing, problems = _validate(loaded, Filing)
@@ -169,8 +169,8 @@ def render_letters(
     letters: list[Letter], letterhead: Letterhead | None, year: int, day: date
 ) -> dict[str, bytes]:
     """letter file name -> bytes: .html, .docx and .eml of every letter."""
-    from ..report.templating import make_environment, render_template, theme_stylesheet
-    from ..word.docx import docx_bytes
+    from ...report.templating import make_environment, render_template, theme_stylesheet
+    from ...word.docx import docx_bytes
 
     env = make_environment(letterhead.template_dir if letterhead else None)
     stylesheet = theme_stylesheet("css/letter.css")
