@@ -254,6 +254,10 @@ def test_letters_name_every_error_with_its_cell_and_the_drafts_parse(campaign: P
         )
         assert draft["Subject"] and draft.get_body(("plain",)).get_content().strip()
         assert (draft["To"].addresses[0].addr_spec if draft["To"] else "") == row["email"]
+        # A letter names no file but the supplier's own: not another supplier's, not the reference list's.
+        page = (campaign / "letters" / row["html"]).read_text(encoding="utf-8")
+        others = {path.name for path in (campaign / "suppliers").iterdir()} - files
+        assert not [other for other in (*others, "smelter-reference-6.5.csv") if other in page], name
     assert letters["Central Glass Co., Ltd."]["email"] == "toru.nishio@cgco.example"
     assert letters["EMD Electronics"]["email_note"] == "no valid address: 'not an address'"
     silent = letters["Silent Supplier GmbH"]

@@ -250,7 +250,7 @@ def _outputs(
     if options.letters_dir is not None and work is not None:
         from .suppliers.letters import letters_csv, letters_for, render_letters
 
-        letters = letters_for(work.rows)
+        letters = letters_for(work.rows, survey["ingest"]["reference_list"])
         rendered = render_letters(letters, extras.letterhead, options.reporting_year, options.as_of)
         outputs |= {options.letters_dir / name: data for name, data in rendered.items()}
         outputs[options.letters_dir / "letters.csv"] = letters_csv(letters)

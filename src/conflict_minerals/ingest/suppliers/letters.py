@@ -95,13 +95,21 @@ def valid_address(value: str | None) -> bool:
     return bool(value) and _ADDRESS.fullmatch(value or "") is not None
 
 
-def letters_for(rows: list[SupplierStatus]) -> list[Letter]:
+def letters_for(rows: list[SupplierStatus], reference_source: str) -> list[Letter]:
     """A letter to every supplier with something to correct, and to every roster supplier who
-    did not answer; file names unique within the folder (letter-<supplier>.*)."""
+    did not answer; file names unique within the folder (letter-<supplier>.*).
+
+    `reference_source` names the smelter reference list; where it is another supplier's
+    workbook (the default list), that name is taken out of the messages: a letter names no
+    file but the supplier's own."""
     letters = []
     used: set[str] = set()
     for row in rows:
-        findings = [f for f in row.findings if f.code not in NOT_FOR_THE_SUPPLIER]
+        findings = [
+            f.model_copy(update={"message": f.message.replace(f" ({reference_source})", "")})
+            for f in row.findings
+            if f.code not in NOT_FOR_THE_SUPPLIER
+        ]
         if row.status != NOT_ANSWERED and not findings:
             continue
         stem = _stem(row.name, used)
