@@ -147,6 +147,7 @@ ROSTER = (
     "SK specialty,V-2,,,\n"
     "EMD Electronics,V-3,RMI_WF6_CMRT_6.4_Apr2024_Merck.xlsx,,not an address\n"
     "Silent Supplier GmbH,V-4,blank.xlsx,Ana Silva,ana@silent.example\n"
+    "Broken Parts Ltd,V-5,broken.xlsx,,parts@broken.example\n"
 )
 TUNGSTEN_Q3 = "D41"  # question 3 (Covered Countries), tungsten
 
@@ -188,6 +189,7 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for source in (SK, MERCK, PKG):
         shutil.copy(source, now / source.name.split("__")[-1])
     shutil.copy(BLANK, now / "blank.xlsx")
+    (now / "broken.xlsx").write_bytes(b"PK\x03\x04 not a workbook")
     (root / "roster.csv").write_text(ROSTER, encoding="utf-8")
     options.folder, options.out, options.details_dir = now, root / "out" / "survey.yaml", None
     options.roster, options.findings_dir = root / "roster.csv", root / "out"
@@ -222,8 +224,13 @@ def test_status_per_supplier_follows_the_findings_and_the_roster(campaign: Path)
     assert status[pkg]["status"] == expected(pkg) == "must correct" and status[pkg]["on_roster"] == "no"
     silent = status["Silent Supplier GmbH"]
     assert (silent["status"], silent["note"]) == ("not answered", "sent a blank template: blank.xlsx")
+    broken = status["Broken Parts Ltd"]
+    assert (broken["status"], broken["note"]) == (
+        "not answered",
+        "sent a file that could not be read: broken.xlsx",
+    )
     html = (campaign / "out" / "findings.html").read_text(encoding="utf-8")
-    assert "Where the campaign stands" in html and "<td>Not answered</td><td>1</td>" in html
+    assert "Where the campaign stands" in html and "<td>Not answered</td><td>2</td>" in html
 
 
 @corpus
@@ -263,7 +270,8 @@ def test_letters_name_every_error_with_its_cell_and_the_drafts_parse(campaign: P
     silent = letters["Silent Supplier GmbH"]
     assert (silent["letter"], silent["email"]) == ("reminder", "ana@silent.example")
     reminder = (campaign / "letters" / silent["html"]).read_text(encoding="utf-8")
-    assert "we have not yet received it" in reminder and "blank template (blank.xlsx)" in reminder
+    assert "we have not yet received it: the file we received (blank.xlsx) could not be used" in reminder
+    assert "Fill in the Declaration tab" in reminder  # the advice for response-empty
 
 
 @corpus

@@ -188,7 +188,9 @@ class Campaign:
             return Responses(counted, self.set_aside, counts, [], len(self.empty))
         # As before suppliers had identities: a response the roster does not name may well be
         # from a roster supplier (an anonymous file), so it does not add a supplier surveyed.
-        missing = sorted((s.name for s in self.not_answered), key=str.casefold)
+        # Missing from the 3TG survey: no CMRT that counts (an EMRT alone is no answer to it).
+        answered = {s.roster.index for s in answering if s.roster is not None}
+        missing = sorted((s.name for s in self.roster_suppliers if s.index not in answered), key=str.casefold)
         surveyed = max(len({s.index for s in self.roster_suppliers}), len(answering))
         counts = {"surveyed": surveyed, "responded": surveyed - len(missing)}
         return Responses(counted, self.set_aside, counts, missing, len(self.empty))

@@ -64,7 +64,7 @@ def campaign_status(campaign: Campaign, findings: list[Finding]) -> list[Supplie
         if finding.severity is not FindingSeverity.INFO:
             by_file.setdefault(finding.file, []).append(finding)
     rows = [_answered(supplier, by_file) for supplier in campaign.suppliers]
-    rows += [_not_answered(entry, campaign) for entry in campaign.not_answered]
+    rows += [_not_answered(entry, campaign, by_file) for entry in campaign.not_answered]
     return sorted(rows, key=lambda row: (row.name.casefold(), row.key))
 
 
@@ -91,9 +91,18 @@ def _answered(supplier: Supplier, by_file: dict[str, list[Finding]]) -> Supplier
     )
 
 
-def _not_answered(entry: RosterSupplier, campaign: Campaign) -> SupplierStatus:
-    empty = sorted(r.file for r in campaign.empty if roster_match(r, [entry]) is not None)
-    note = f"sent a blank template: {', '.join(empty)}" if empty else None
+def _not_answered(
+    entry: RosterSupplier, campaign: Campaign, by_file: dict[str, list[Finding]]
+) -> SupplierStatus:
+    """A roster supplier with no response that counts; the files the roster names for it that
+    were blank or could not be read are said, with their findings (for the reminder)."""
+    empty = {r.file for r in campaign.empty if roster_match(r, [entry]) is not None}
+    unreadable = {file for file in entry.files if file in by_file and file not in empty}
+    notes = []
+    if empty:
+        notes.append(f"sent a blank template: {', '.join(sorted(empty))}")
+    if unreadable:
+        notes.append(f"sent a file that could not be read: {', '.join(sorted(unreadable))}")
     return SupplierStatus(
         name=entry.name,
         status=NOT_ANSWERED,
@@ -101,8 +110,9 @@ def _not_answered(entry: RosterSupplier, campaign: Campaign) -> SupplierStatus:
         on_roster=True,
         contact_name=entry.contact_name,
         email=entry.contact_email,
-        note=note,
-        files=empty,
+        note="; ".join(notes) or None,
+        files=sorted(empty | unreadable),
+        findings=[f for file in sorted(empty | unreadable) for f in by_file.get(file, [])],
         key=f"roster:{entry.index:06d}",
     )
 
