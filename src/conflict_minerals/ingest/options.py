@@ -21,6 +21,10 @@ class IngestOptions:
     details_dir: Path | None = None
     jobs: int = 1
     cache_dir: Path | None = None
+    # The reviewer's decisions on mine-location text ingest could not read (check/decisions.py).
+    decisions: Path | None = None
+    # The cut-off: responses received up to this day are in the figures (the survey says so).
+    responses_through: date | None = None
     letters_dir: Path | None = None
     filing: Path | None = None  # the letterhead of the letters
     previous: Path | None = None  # the previous round's details folder

@@ -9,13 +9,18 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING
 
 from ...filing.countries import lookup_country
 from ...filing.survey import Metal, OriginBasis, RmapStatus
 from ..models import Finding, RowKind, SupplierWorkbook, UnreadableWorkbook
 from .checks import in_scope_metals
 from .lists import ReferenceList, StatusList
-from .locations import MineCell, PartKind, mine_cells
+from .locations import MineCell, PartKind, mentioned, mine_cells, unread_parts
+
+if TYPE_CHECKING:
+    from .decisions import Decision, Decisions
 
 THREE_TG = {m.value for m in Metal}
 TALLIED = (
@@ -66,6 +71,9 @@ class _Contribution:
     countries: list[tuple[str, str, _Source]] = field(default_factory=list)  # (metal, country, cell)
     smelters: list[tuple[str, int, tuple[str, ...]]] = field(default_factory=list)  # (CID, row, reasons)
     unidentified_rows: int = 0
+    # The reviewer's decisions applied, and the cells with unread text still waiting for one.
+    decided: list[dict] = field(default_factory=list)
+    undecided: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -79,6 +87,9 @@ class Aggregator:
     files_duplicate: int = 0  # the same content as a workbook already counted
     templates: Counter = field(default_factory=Counter)
     contributions: dict[str, _Contribution] = field(default_factory=dict)  # file -> what it adds
+    decisions: Decisions | None = None
+    responses_through: date | None = None  # the cut-off, when given
+    decisions_used: set[tuple[str, str, str]] = field(default_factory=set)
 
     def add(self, result: SupplierWorkbook | UnreadableWorkbook, empty: bool = False) -> None:
         """Count the file; work out what a CMRT response would add (kept until the responses
@@ -100,8 +111,9 @@ class Aggregator:
         adds.tallies = self._answer_tallies(result)
         risky_metals = self._risky_metals(result)
         cells = {cell.row: cell for cell in mine_cells(result, self.reference)}
-        for cell in cells.values():
-            self._tally_mine_cell(adds, result.file, cell)
+        decided = {row: self._decision(result.file, cell) for row, cell in cells.items()}
+        for row, cell in cells.items():
+            self._tally_mine_cell(adds, result.file, cell, decided[row])
         for row in result.smelters:
             entry = self.reference.get(row.cid) if row.kind is RowKind.IDENTIFIED else None
             if entry is None or entry.metal not in THREE_TG:
@@ -109,20 +121,47 @@ class Aggregator:
                 continue
             reasons = list(risky_metals.get(entry.metal, ()))
             if row.row in cells:
-                reasons += _mine_location_reasons(result.file, cells[row.row])
+                reasons += _mine_location_reasons(result.file, cells[row.row], decided[row.row])
             adds.smelters.append((entry.cid, row.row, tuple(reasons)))
         return adds
 
+    def _decision(self, file: str, cell: MineCell) -> Decision | None:
+        """The reviewer's decision on the cell's unread text, if one holds for what it says now."""
+        if self.decisions is None or not unread_parts(cell):
+            return None
+        if self.decisions.get(file, cell) is None:
+            return None
+        self.decisions_used.add((file, cell.sheet, cell.cell))
+        # Not filled in yet, made for text the cell no longer holds, or with no metal to count
+        # for: the cell stays undecided (checks.py says why).
+        return self.decisions.applying(file, cell)
+
     @staticmethod
-    def _tally_mine_cell(adds: _Contribution, file: str, cell: MineCell) -> None:
+    def _tally_mine_cell(adds: _Contribution, file: str, cell: MineCell, decision: Decision | None) -> None:
         """Every part of the cell counted once; its countries kept, with the cell, for its metal
-        (a row that names no identifiable smelter still declares where that metal was mined)."""
+        (a row that names no identifiable smelter still declares where that metal was mined).
+        The parts that could not be read count as decided when a reviewer decided them; the
+        countries decided join the metal's. A cell with unread text and no decision is listed."""
         adds.cells += 1
+        source = (file, cell.sheet, cell.row, cell.cell, cell.text)
         for part in cell.parts:
-            adds.parts[PART_COUNTS[part.kind]] += 1
+            kind = PART_COUNTS[part.kind]
+            if decision is not None and kind == "parts_unresolved":
+                kind = "parts_decided"
+            adds.parts[kind] += 1
             if part.kind is PartKind.COUNTRY and part.country is not None and cell.metal is not None:
-                source = (file, cell.sheet, cell.row, cell.cell, cell.text)
                 adds.countries.append((cell.metal, part.country.name, source))
+        unread = unread_parts(cell)
+        if not unread:
+            return
+        if decision is None:
+            adds.undecided.append(_undecided(file, cell, unread))
+            return
+        metal = cell.metal or decision.metal
+        for country in decision.countries or []:
+            if metal is not None:
+                adds.countries.append((metal, country.name, source))
+        adds.decided.append(_decided(file, cell, decision, metal))
 
     @staticmethod
     def _answer_tallies(workbook: SupplierWorkbook) -> list[tuple[str, str, str]]:
@@ -193,10 +232,13 @@ class Aggregator:
                         "reasons": sorted(reasons),
                     }
                 )
+        suppliers = dict(response.suppliers)
+        if self.responses_through is not None:
+            suppliers["responses_through"] = self.responses_through.isoformat()
         document = {
             "reporting_year": self.reporting_year,
             "note": f"Generated by cmr ingest from the supplier workbooks in {self.folder}.",
-            "suppliers": response.suppliers,
+            "suppliers": suppliers,
         }
         if self.status is not None:
             document["status_list"] = {"source": self.status.source, "as_of": self.status.as_of.isoformat()}
@@ -213,7 +255,10 @@ class Aggregator:
             "mine_locations": {
                 key: totals.mine_locations[key]
                 for key in ("cells", "parts_resolved", "parts_recycled", "parts_unresolved", "parts_declined")
-            },
+            }
+            | ({"parts_decided": totals.mine_locations["parts_decided"]} if totals.decided else {}),
+            **({"mine_location_decisions": _by_place(totals.decided)} if totals.decided else {}),
+            **({"mine_locations_undecided": _by_place(totals.undecided)} if totals.undecided else {}),
             "suppliers_not_responded": response.not_responded,
             "declaration_summary": {
                 meaning: {
@@ -272,12 +317,16 @@ class _Totals:
     tallies: dict[str, dict[str, Counter]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
     )
+    decided: list[dict] = field(default_factory=list)
+    undecided: list[dict] = field(default_factory=list)
 
     @classmethod
     def of(cls, contributions: Iterable[_Contribution]) -> _Totals:
         totals = cls()
         for adds in contributions:
             totals.unidentified_rows += adds.unidentified_rows
+            totals.decided += adds.decided
+            totals.undecided += adds.undecided
             for meaning, mineral, value in adds.tallies:
                 totals.tallies[meaning][mineral][value] += 1
             if adds.cells:
@@ -301,18 +350,56 @@ def _sources(sources: set[_Source]) -> list[dict]:
     ]
 
 
-def _mine_location_reasons(file: str, cell: MineCell) -> list[str]:
-    """A mine location in a Covered Country, named by the supplier on the smelter's row; a
-    Covered Country mentioned in text that could not be read is a reason to look too."""
+def _mine_location_reasons(file: str, cell: MineCell, decision: Decision | None = None) -> list[str]:
+    """A mine location in a Covered Country, named by the supplier on the smelter's row (or
+    decided by a reviewer from its words); a Covered Country mentioned in text that could not be
+    read and is not decided is a reason to look too."""
     reasons = []
     where = f"{file} ({cell.sheet} {cell.cell})"
     for part in cell.parts:
         if part.kind is PartKind.COUNTRY and part.country is not None and part.country.covered:
             reasons.append(f"{where} names a mine location in {part.country.name}")
-        for country in part.mentions:
+        for country in part.mentions if decision is None else ():
             if part.kind is not PartKind.COUNTRY and country.covered:
                 reasons.append(
                     f"{where} mentions {country.name} in a mine location that could not be read: "
                     f"{part.text!r}"
                 )
+    for country in decision.countries or [] if decision is not None else []:
+        if country.covered:
+            reasons.append(
+                f"{where} names a mine location in {country.name} "
+                f"(decided by {decision.decided_by} on {decision.decided_on})"
+            )
     return reasons
+
+
+def _undecided(file: str, cell: MineCell, unread: list[str]) -> dict:
+    return {
+        "file": file,
+        "sheet": cell.sheet,
+        "cell": cell.cell,
+        "text": cell.text,
+        **({"metal": cell.metal} if cell.metal else {}),
+        "unread": unread,
+        "mentions": [country.name for country in mentioned(cell)],
+    }
+
+
+def _decided(file: str, cell: MineCell, decision: Decision, metal: str | None) -> dict:
+    return {
+        "file": file,
+        "sheet": cell.sheet,
+        "cell": cell.cell,
+        "text": cell.text,
+        **({"metal": metal} if metal else {}),
+        "countries": [country.name for country in decision.countries or []],
+        "reason": decision.reason,
+        "decided_by": decision.decided_by,
+        "decided_on": decision.decided_on.isoformat() if decision.decided_on else None,
+    }
+
+
+def _by_place(items: list[dict]) -> list[dict]:
+    """In file and cell order (column, then row), whatever order the workbooks came in."""
+    return sorted(items, key=lambda item: (item["file"], item["sheet"], len(item["cell"]), item["cell"]))

@@ -25,12 +25,13 @@ from ..read.detect import version_order
 from ..read.discover import folder_name, printable
 from ..read.runner import Failed, Job, LookupSheet, Readers, Result
 from .aggregate import Aggregator, Responses
-from .checks import CheckContext, check_workbook
+from .checks import CODES, CheckContext, check_workbook
 from .lists import ReferenceList, RosterEntry, StatusList, reference_from_csv, reference_from_lookup_rows
 from .responses import Declared, Response, empty_finding, is_empty
 
 if TYPE_CHECKING:
     from ..options import IngestOptions
+    from .decisions import Decisions
 
 # At most this many templates' look-ups are tried for the default reference list: each try is
 # a guarded read that may take a worker's time limit, and a folder of hostile templates must
@@ -175,12 +176,24 @@ class Checker:
         reference: ReferenceList,
         status: StatusList | None,
         roster: list[RosterEntry] | None,
+        decisions: Decisions | None = None,
     ) -> None:
         self.context = CheckContext(
-            reference=reference, reporting_year=options.reporting_year, as_of=options.as_of
+            reference=reference,
+            reporting_year=options.reporting_year,
+            as_of=options.as_of,
+            decisions=decisions,
         )
-        self.aggregator = Aggregator(reference, status, options.reporting_year, folder_name(options.folder))
+        self.aggregator = Aggregator(
+            reference,
+            status,
+            options.reporting_year,
+            folder_name(options.folder),
+            decisions=decisions,
+            responses_through=options.responses_through,
+        )
         self.roster = roster
+        self.decisions = decisions
         self.findings: list[Finding] = []
         self.unreadable: list[Finding] = []
         self.responses: list[Response] = []
@@ -212,12 +225,35 @@ class Checker:
     def survey(self, responses: Responses) -> dict:
         """The survey of the responses that count; a file set aside (superseded, or a second
         response) keeps one finding saying so instead of its own."""
+        for finding in self._unused_decisions():
+            self.note(finding)
         self.findings = [f for f in self.findings if f.file not in responses.set_aside]
         self.findings += responses.set_aside.values()
         counts = Counter(f.severity.value for f in self.findings)
         survey = self.aggregator.result(replace(responses, findings_by_severity=counts))
         validate_survey(survey)
         return survey
+
+    def _unused_decisions(self) -> list[Finding]:
+        """Decisions naming a cell that held no unread text in this run: a file that was not
+        read or was renamed, or a cell the supplier has since filled in clearly."""
+        if self.decisions is None:
+            return []
+        used = self.aggregator.decisions_used
+        return [
+            Finding(
+                code="decision-unused",
+                severity=CODES["decision-unused"][0],
+                file=self.decisions.source,
+                message=(
+                    f"line {self.decisions.line(key)}: no unread mine-location text in {key[0]} "
+                    f"{key[1]}!{key[2]} in this run (the file was not read, or the cell reads "
+                    "differently); the decision was not used"
+                ),
+            )
+            for key in sorted(self.decisions.by_cell)
+            if key not in used
+        ]
 
 
 class GuessedReference:
