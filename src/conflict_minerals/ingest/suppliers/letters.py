@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lxml import html as lxml_html
 
-from ...problems import InputError, Problem, Severity
+from ...problems import InputError, Severity
 from ..models import Finding, FindingSeverity
 from ..write.spreadsheet import csv_bytes
 from .status import NOT_ANSWERED, SupplierStatus
@@ -278,9 +278,3 @@ def letters_csv(letters: list[Letter]) -> bytes:
         for letter in letters
     ]
     return csv_bytes(CSV_COLUMNS, rows)
-
-
-def check_letterhead_path(path: Path) -> list[Problem]:
-    if not path.is_file():
-        return [Problem(str(path), None, None, "", "--filing: is not a file (give the filing YAML)")]
-    return []
