@@ -145,7 +145,7 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
     check_documents(loaded, context, pages)
     written = [
         (doc, output_format)
-        for doc in documents_for(context.files_cmr)
+        for doc in documents_for(context.files_cmr, context.audit_exhibit)
         for output_format in doc.formats
         if output_format in options.formats
     ]
