@@ -89,6 +89,8 @@ class Sheet:
 
 
 class Workbook:
+    reader = "calamine"
+
     def __init__(self, book: CalamineWorkbook, encrypted: bool) -> None:
         self._book = book
         self.encrypted = encrypted
@@ -105,8 +107,8 @@ class Workbook:
         return self._sheets[name]
 
 
-def check_zip(data: bytes, limits: Limits) -> None:
-    """Refuse archives that expand too far, and XML that declares entities."""
+def check_zip(data: bytes, limits: Limits) -> zipfile.ZipFile:
+    """Refuse archives that expand too far, and XML that declares entities; the archive."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
@@ -141,6 +143,7 @@ def check_zip(data: bytes, limits: Limits) -> None:
                 "file-refused",
                 f"part {member.filename} declares XML entities (a DOCTYPE); refusing to read it",
             )
+    return archive
 
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader
@@ -232,7 +235,10 @@ def read_limited(path: str, limits: Limits) -> bytes:
     return data
 
 
-def open_workbook(data: bytes, limits: Limits | None = None) -> Workbook:
+def open_workbook(data: bytes, limits: Limits | None = None, streaming: bool = False) -> Workbook:
+    """The workbook, checked. `streaming`: an .xlsx is read by the streaming reader
+    (ingest/sheetscan.py), whose sheets raise ScanUnsupported for what it does not handle; the
+    caller then opens the workbook again without it (see sheetscan.read_with_fallback)."""
     limits = limits or Limits()
     if len(data) > limits.max_file_bytes:
         raise ReadFailure("file-refused", f"the file is {len(data)} bytes (limit {limits.max_file_bytes})")
@@ -242,7 +248,11 @@ def open_workbook(data: bytes, limits: Limits | None = None) -> Workbook:
     if data.startswith(OLE_MAGIC):
         data, encrypted = decrypt_ole(data)
     if data.startswith(ZIP_MAGIC):
-        check_zip(data, limits)
+        archive = check_zip(data, limits)
+        if streaming:
+            from .sheetscan import open_scanned
+
+            return open_scanned(data, archive, encrypted)  # type: ignore[return-value]
     elif not data.startswith(OLE_MAGIC):
         raise ReadFailure("file-corrupt", "not an Excel workbook (neither .xlsx nor .xls content)")
     try:
