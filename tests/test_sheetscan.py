@@ -99,6 +99,8 @@ def test_every_cmrt_6_corpus_file_is_read_by_the_streaming_reader() -> None:
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PACKAGE = "http://schemas.openxmlformats.org/package/2006"
+_OFFICE = "application/vnd.openxmlformats-officedocument.spreadsheetml"
 
 
 def make_workbook(
@@ -119,24 +121,25 @@ def make_workbook(
     styles = (
         f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<styleSheet xmlns="{_MAIN}">'
         + (f'<numFmts count="{len(formats or {})}">{number_formats}</numFmts>' if formats else "")
-        + '<fonts count="1"><font/></fonts><fills count="1"><fill/></fills><borders count="1"><border/></borders>'
+        + '<fonts count="1"><font/></fonts><fills count="1"><fill/></fills>'
+        + '<borders count="1"><border/></borders>'
         + '<cellStyleXfs count="1"><xf numFmtId="0"/></cellStyleXfs>'
         + f'<cellXfs count="{len(cell_styles)}">'
-        + "".join(f'<xf numFmtId="{n}" fontId="0" fillId="0" borderId="0" xfId="0"/>' for n in cell_styles)
+        + "".join(f'<xf numFmtId="{n}" fontId="0" borderId="0" xfId="0"/>' for n in cell_styles)
         + "</cellXfs></styleSheet>"
     )
     parts = {
         "[Content_Types].xml": (
-            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            f'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="{_PACKAGE}/content-types">'
             '<Default Extension="xml" ContentType="application/xml"/>'
-            '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-            '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{_OFFICE}.sheet.main+xml"/>'
+            f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{_OFFICE}.worksheet+xml"/>'
             "</Types>"
         ),
         "_rels/.rels": (
-            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            f'<Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+            f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{_PACKAGE}/relationships">'
+            f'<Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/>'
+            "</Relationships>"
         ),
         "xl/workbook.xml": (
             f'<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="{_MAIN}" xmlns:r="{_REL}">'
@@ -144,7 +147,7 @@ def make_workbook(
             + f'<sheets><sheet name="{sheet}" sheetId="1" r:id="rId1"/></sheets></workbook>'
         ),
         "xl/_rels/workbook.xml.rels": (
-            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="{_PACKAGE}/relationships">'
             f'<Relationship Id="rId1" Type="{_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
             f'<Relationship Id="rId2" Type="{_REL}/styles" Target="styles.xml"/>'
             f'<Relationship Id="rId3" Type="{_REL}/sharedStrings" Target="sharedStrings.xml"/>'
@@ -175,8 +178,8 @@ STRINGS = [
     "<t>Tin</t>",
     '<t xml:space="preserve">  padded  </t>',
     "<t>  trimmed\n</t>",
-    "<r><rPr><b/><sz val=\"10\"/></rPr><t>Rich </t></r><r><t>text</t></r>",
-    "<r><t>漢字</t></r><rPh sb=\"0\" eb=\"2\"><t>かんじ</t></rPh><phoneticPr fontId=\"1\"/>",
+    '<r><rPr><b/><sz val="10"/></rPr><t>Rich </t></r><r><t>text</t></r>',
+    '<r><t>漢字</t></r><rPh sb="0" eb="2"><t>かんじ</t></rPh><phoneticPr fontId="1"/>',
     "<t>line one&#13;\nline two\r\nthree</t>",
     "<t>A &amp; B &lt;c&gt; &quot;q&quot; &apos;s&apos; &#x41;&#66;</t>",
     "<t>escaped_x000D_break and _x005F_x000D_ kept, _x263A_ _x0041_ _x00+A_ _x00G1_</t>",
@@ -204,8 +207,10 @@ def test_strings_numbers_booleans_errors_and_formulas() -> None:
 def test_inline_strings() -> None:
     data = make_workbook(
         '<row r="5"><c r="A5" t="inlineStr"><is><t>inline</t></is></c>'
-        '<c r="B5" t="inlineStr"><is><r><t>ri</t></r><r><rPr><i/></rPr><t xml:space="preserve"> ch</t></r></is></c>'
-        '<c r="C5" t="inlineStr"><is><t>  trimmed  </t></is></c><c r="V5" t="inlineStr"><is><t>skipped</t></is></c>'
+        '<c r="B5" t="inlineStr"><is><r><t>ri</t></r>'
+        '<r><rPr><i/></rPr><t xml:space="preserve"> ch</t></r></is></c>'
+        '<c r="C5" t="inlineStr"><is><t>  trimmed  </t></is></c>'
+        '<c r="V5" t="inlineStr"><is><t>skipped</t></is></c>'
         '<c r="D5" t="inlineStr"><v>ignored</v></c><c r="E5" t="s"><v>0</v></c></row>',
         strings=["<t>shared</t>"],
     )
@@ -213,7 +218,13 @@ def test_inline_strings() -> None:
 
 
 def test_dates_times_and_durations() -> None:
-    formats = {164: "dd\\-mmm\\-yyyy", 165: "[h]:mm:ss", 166: "h:mm AM/PM", 167: '0.00" m"', 168: "yyyy-mm-dd hh:mm"}
+    formats = {
+        164: "dd\\-mmm\\-yyyy",
+        165: "[h]:mm:ss",
+        166: "h:mm AM/PM",
+        167: '0.00" m"',
+        168: "yyyy-mm-dd hh:mm",
+    }
     styles = [0, 14, 164, 165, 166, 167, 22, 168, 46]
     values = ["45412", "45412.75", "0.5", "1.5", "59", "61", "-0.25", "2958466", "45412.123456789"]
     rows = "".join(
@@ -302,7 +313,7 @@ def test_custom_number_formats_are_classified_as_calamine_does() -> None:
     assert is_date_format('m"M"d"D";@') == "datetime"
     assert is_date_format("[h]:mm:ss") == "timedelta"
     assert is_date_format('"$"#,##0_);[Red]("$"#,##0)') is None
-    assert is_date_format("[$-404]e\"\\xfc\"m") == "datetime"
+    assert is_date_format('[$-404]e"\\xfc"m') == "datetime"
     assert is_date_format("\\Y000000") is None
     assert is_date_format("[>=100][Magenta][s].00") == "timedelta"
     assert is_date_format("[>=100][Magenta]General") is None

@@ -29,8 +29,9 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 try:  # ISA-L inflates about twice as fast as zlib; the bytes are the same
@@ -91,32 +92,38 @@ def _column_name(index: int) -> str:
 
 # ----- the reversed-cell patterns -----
 
-# Everything below is matched on the sheet's bytes reversed: "<c r="B7" t="s"><v>12</v></c>"
+# Everything below is matched on the sheet's bytes reversed: '<c r="B7" t="s"><v>12</v></c>'
 # reads '>c/<>v/<21>v<>"s"=t "7B"=r c<'. Each pattern starts at a closing tag of a value (the
 # regex engine jumps between occurrences of that literal at C speed) and walks back to the
-# cell's start tag. A value that is not laid out as expected still matches, through the last
-# alternative, with the `odd` group set: the scan then gives up rather than skip a cell.
-_FORMULA = rb"(?:>f/<[^<]*>(?:[^<>]*\s)?f<\s*|>/(?:[^<>]*\s)?f<\s*)?"
-_ANY_ADDRESS = rb'[^<>]*"[0-9]+[A-Z]{1,3}"=r(?:\s[^<>]*)?'
+# cell's start tag, which must be as Excel and the other common writers write it: `<c r="..."`
+# first. A value not laid out so still matches, through the last alternative, with the `odd`
+# group set: the scan then gives up rather than skip a cell. Groups: value (or inline string),
+# the attributes after r, the row, the column when it is a kept one, odd.
+_FORMULA = rb"(?:>f/<[^<]*>[^<>]*(?<=[\s>/])f<|>/[^<>]*(?<=[\s/])f<)?"
+_START_TAG = rb'>([^<>]*)"([0-9]+)(?:(%s)|[A-Z]{1,3})"=r c<'
+
+
+def _kept(columns: frozenset[int]) -> bytes:
+    return b"|".join(_column_name(c)[::-1].encode() for c in sorted(columns, reverse=True))
 
 
 @cache
 def _value_pattern(columns: frozenset[int]) -> re.Pattern[bytes]:
-    kept = b"|".join(_column_name(c)[::-1].encode() for c in sorted(columns, reverse=True))
     return re.compile(
-        rb">v/<(?:([^<]*)>(?:[^<>]*\s)?v<\s*" + _FORMULA + rb">(?:"
-        rb'([^<>]*"[0-9]+(?:' + kept + rb')"=r(?:\s[^<>]*)?)|' + _ANY_ADDRESS + rb")\sc<"
-        rb"|(?=([\s\S])))"
+        rb'>v/<(?:([^<]*)>(?:"evreserp"=ecaps:lmx )?v<'
+        + _FORMULA
+        + _START_TAG % _kept(columns)
+        + rb"|(?=([\s\S])))"
     )
 
 
 @cache
 def _inline_pattern(columns: frozenset[int]) -> re.Pattern[bytes]:
-    kept = b"|".join(_column_name(c)[::-1].encode() for c in sorted(columns, reverse=True))
     return re.compile(
-        rb">si/<(?:([\s\S]*?)>si<\s*(?:>v/<[^<]*>(?:[^<>]*\s)?v<\s*)?" + _FORMULA + rb">(?:"
-        rb'([^<>]*"[0-9]+(?:' + kept + rb')"=r(?:\s[^<>]*)?)|' + _ANY_ADDRESS + rb")\sc<"
-        rb"|(?=([\s\S])))"
+        rb">si/<(?:([\s\S]*?)>si<(?:>v/<[^<]*>v<)?"
+        + _FORMULA
+        + _START_TAG % _kept(columns)
+        + rb"|(?=([\s\S])))"
     )
 
 
@@ -124,8 +131,9 @@ def _inline_pattern(columns: frozenset[int]) -> re.Pattern[bytes]:
 # or an inline string (read by the second pattern).
 _SPECIAL = re.compile(rb"</is>|<!")
 _COMMENT = re.compile(rb"<!")
+_ODD = itemgetter(4)
+_KEPT = itemgetter(3)
 _ATTRIBUTES = re.compile(rb'\s*([A-Za-z_:][\w:.-]*)="([^"<]*)"')
-_ADDRESS = re.compile(rb"([A-Z]{1,3})([0-9]{1,7})")
 _NUMBER = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _INDEX = re.compile(rb"[0-9]{1,9}")
 _ERRORS = frozenset(
@@ -272,7 +280,9 @@ def _check_string_markup(item: bytes) -> None:
 
 
 def _preserves_space(attributes: bytes) -> bool:
-    return any(name == b"xml:space" and value == b"preserve" for name, value in _ATTRIBUTES.findall(attributes))
+    return any(
+        name == b"xml:space" and value == b"preserve" for name, value in _ATTRIBUTES.findall(attributes)
+    )
 
 
 # ----- number formats -----
@@ -303,9 +313,7 @@ def is_date_format(code: str) -> str | None:
             brackets = max(brackets - 1, 0)
         elif char in "aA" and not ampm and brackets == 0:
             ampm = True
-        elif char in "pm/PM" and ampm and brackets == 0:
-            return "datetime"
-        elif char in "dmhysDMHYS" and not ampm and brackets == 0:
+        elif brackets == 0 and (char in "pm/PM" if ampm else char in "dmhysDMHYS"):
             return "datetime"
         elif not (hms and char.lower() == previous.lower()):
             hms = previous == "[" and char in "mhsMHS"
@@ -320,46 +328,52 @@ _BUILTIN_DATE_FORMATS = {
 }  # fmt: skip
 
 _NUM_FMT = re.compile(rb"<numFmt\s([^>]*?)/?>")
-_XF = re.compile(rb"<xf(?:\s([^>]*?))?/?>")
+_XF = re.compile(rb"<xf(?=[\s/>])[^>]*>")
+_NUM_FMT_ID = re.compile(rb'\snumFmtId="([^"]*)"')
 
 
-def cell_formats(styles: bytes | None) -> list[str | None]:
-    """The date kind of each cell style (cellXfs), as calamine reads styles.xml."""
-    if styles is None:
-        return []
-    styles = _xml_text(styles, "xl/styles.xml")
-    if b"<!" in styles:
-        raise ScanUnsupported("xl/styles.xml holds a comment or CDATA")
-    custom: dict[bytes, str | None] = {}
-    numbers_at, cells_at = styles.find(b"<numFmts"), styles.find(b"<cellXfs")
-    if numbers_at >= 0:
-        if cells_at >= 0 and numbers_at > cells_at:
-            raise ScanUnsupported("xl/styles.xml lists its number formats after the cell styles")
-        end = styles.find(b"</numFmts>", numbers_at)
-        for attributes in _NUM_FMT.findall(styles, numbers_at, end if end >= 0 else len(styles)):
-            fields = dict(_ATTRIBUTES.findall(attributes))
-            if b"numFmtId" in fields and b"formatCode" in fields:
-                custom[fields[b"numFmtId"]] = is_date_format(xml_text(fields[b"formatCode"]))
-            elif re.search(rb"formatCode\s*=\s*'", attributes):
-                raise ScanUnsupported("xl/styles.xml has a number format this reader cannot read")
-    if cells_at < 0:
-        return []
-    if styles[cells_at : cells_at + 10].rstrip().endswith(b"/>"):
-        return []
-    end = styles.find(b"</cellXfs>", cells_at)
-    if end < 0:
-        raise ScanUnsupported("xl/styles.xml has no end to its cell styles")
-    formats: list[str | None] = []
-    for attributes in _XF.findall(styles, cells_at, end):
-        fields = dict(_ATTRIBUTES.findall(attributes or b""))
-        number_format = fields.get(b"numFmtId")
+class CellFormats:
+    """The date kind of each cell style (cellXfs in styles.xml), as calamine reads them; a
+    style is looked at only when a number in a kept cell uses it."""
+
+    def __init__(self, styles: bytes | None) -> None:
+        self.custom: dict[bytes, str | None] = {}
+        self.styles: list[bytes] = []
+        if styles is None:
+            return
+        styles = _xml_text(styles, "xl/styles.xml")
+        if b"<!" in styles:
+            raise ScanUnsupported("xl/styles.xml holds a comment or CDATA")
+        numbers_at, cells_at = styles.find(b"<numFmts"), styles.find(b"<cellXfs")
+        if numbers_at >= 0:
+            if cells_at >= 0 and numbers_at > cells_at:
+                raise ScanUnsupported("xl/styles.xml lists its number formats after the cell styles")
+            end = styles.find(b"</numFmts>", numbers_at)
+            for attributes in _NUM_FMT.findall(styles, numbers_at, end if end >= 0 else len(styles)):
+                fields = dict(_ATTRIBUTES.findall(attributes))
+                if b"numFmtId" in fields and b"formatCode" in fields:
+                    self.custom[fields[b"numFmtId"]] = is_date_format(xml_text(fields[b"formatCode"]))
+                elif b"'" in attributes:
+                    raise ScanUnsupported("xl/styles.xml has a number format this reader cannot read")
+        if cells_at < 0 or styles[cells_at : styles.find(b">", cells_at) + 1].endswith(b"/>"):
+            return
+        end = styles.find(b"</cellXfs>", cells_at)
+        if end < 0:
+            raise ScanUnsupported("xl/styles.xml has no end to its cell styles")
+        self.styles = _XF.findall(styles, cells_at, end)
+
+    def date_kind(self, style: int) -> str | None:
+        if style >= len(self.styles):
+            return None
+        tag = self.styles[style]
+        if b"'" in tag:
+            raise ScanUnsupported("xl/styles.xml has a cell style this reader cannot read")
+        number_format = _NUM_FMT_ID.search(tag)
         if number_format is None:
-            formats.append(None)
-        elif number_format in custom:
-            formats.append(custom[number_format])
-        else:
-            formats.append(_BUILTIN_DATE_FORMATS.get(number_format))
-    return formats
+            return None
+        if number_format[1] in self.custom:
+            return self.custom[number_format[1]]
+        return _BUILTIN_DATE_FORMATS.get(number_format[1])
 
 
 # ----- values -----
@@ -369,7 +383,7 @@ _DAY_MS = 86_400_000
 
 
 def _round_half_away(value: float) -> int:
-    return int(math.floor(value + 0.5)) if value >= 0 else -int(math.floor(-value + 0.5))
+    return math.floor(value + 0.5) if value >= 0 else -math.floor(-value + 0.5)
 
 
 def excel_date(value: float, kind: str, is_1904: bool) -> Any:
@@ -438,14 +452,18 @@ class ScannedWorkbook:
         self.encrypted = encrypted
         self._sheets: dict[str, ScannedSheet] = {}
         self._strings: list[bytes] | None = None
-        self._formats: list[str | None] | None = None
+        self._formats: CellFormats | None = None
         self._read_workbook()
 
     def _read_workbook(self) -> None:
         package = _part(self._data, self._archive, "_rels/.rels")
         if package is None:
             raise ScanUnsupported("the workbook has no package relationships")
-        targets = [target for kind, target in _relationships(package, "_rels/.rels").values() if kind == _OFFICE_DOCUMENT]
+        targets = [
+            target
+            for kind, target in _relationships(package, "_rels/.rels").values()
+            if kind == _OFFICE_DOCUMENT
+        ]
         if targets not in ([b"xl/workbook.xml"], [b"/xl/workbook.xml"]):
             raise ScanUnsupported("the workbook part is not xl/workbook.xml")
         book = _part(self._data, self._archive, "xl/workbook.xml")
@@ -510,49 +528,49 @@ class ScannedWorkbook:
         end = part.rfind(b"</sheetData>")
         if end < opening or not part.rstrip().endswith(b"</worksheet>"):
             raise ScanUnsupported(f"the {name} sheet's XML is cut short or laid out unusually")
-        body = part[opening + 1 : end]
         _check_prologue(part[:start], name)
         cells: dict[tuple[int, int], Any] = {}
-        special = _SPECIAL.search(body)
-        if special is not None and (special[0] == b"<!" or _COMMENT.search(body, special.end())):
+        special = _SPECIAL.search(part, opening + 1, end)
+        if special is not None and (special[0] == b"<!" or _COMMENT.search(part, special.end(), end)):
             raise ScanUnsupported(f"the {name} sheet holds a comment or CDATA")
-        reversed_body = body[::-1]
-        for value, attributes, odd in _value_pattern(columns).findall(reversed_body):
-            if odd:
-                raise ScanUnsupported(f"a value in the {name} sheet is laid out in a way this reader does not follow")
-            if attributes:
-                self._keep(cells, attributes[::-1], value[::-1], name)
+        reversed_body = part[end - 1 : opening : -1]  # the sheet data, last byte first
+        found = _value_pattern(columns).findall(reversed_body)
+        if any(map(_ODD, found)):
+            raise ScanUnsupported(
+                f"a value in the {name} sheet is laid out in a way this reader does not follow"
+            )
+        for value, attributes, row, column, _ in filter(_KEPT, found):
+            self._keep(cells, attributes, row, column, self._value, value[::-1], name)
         if special is not None:  # inline strings
             found = _inline_pattern(columns).findall(reversed_body)
-            if len(found) != body.count(b"</is>"):
+            if len(found) != part.count(b"</is>", opening + 1, end) or any(map(_ODD, found)):
                 raise ScanUnsupported(f"an inline string in the {name} sheet is laid out unusually")
-            for item, attributes, odd in found:
-                if odd:
-                    raise ScanUnsupported(f"an inline string in the {name} sheet is laid out unusually")
-                if attributes:
-                    self._keep_inline(cells, attributes[::-1], item[::-1], name)
+            for item, attributes, row, column, _ in filter(_KEPT, found):
+                self._keep(cells, attributes, row, column, _inline, item[::-1], name)
         return ScannedSheet(name, _dense(cells, columns), columns)
 
-    def _cell(self, attributes: bytes, name: str) -> tuple[tuple[int, int], dict[bytes, bytes]]:
+    def _keep(
+        self,
+        cells: dict[tuple[int, int], Any],
+        attributes: bytes,
+        row: bytes,
+        column: bytes,
+        read: Callable[[dict[bytes, bytes], bytes, str], Any],
+        raw: bytes,
+        name: str,
+    ) -> None:
+        """Keep one cell; `attributes` (reversed) are those written after its address."""
+        attributes = attributes[::-1]
         fields = dict(_ATTRIBUTES.findall(attributes))
         if b"".join(m[0] for m in _ATTRIBUTES.finditer(attributes)).strip() != attributes.strip():
             raise ScanUnsupported(f"a cell of the {name} sheet has attributes this reader does not follow")
-        address = _ADDRESS.fullmatch(fields.get(b"r", b""))
-        if address is None or int(address[2]) == 0:
-            raise ScanUnsupported(f"a cell of the {name} sheet has an unusual address")
-        return (int(address[2]), column_index(address[1].decode("ascii"))), fields
-
-    def _keep(self, cells: dict[tuple[int, int], Any], attributes: bytes, raw: bytes, name: str) -> None:
-        position, fields = self._cell(attributes, name)
-        if position in cells:
-            raise ScanUnsupported(f"cell {fields[b'r'].decode()} of the {name} sheet is written twice")
-        cells[position] = self._value(fields, raw, name)
-
-    def _keep_inline(self, cells: dict[tuple[int, int], Any], attributes: bytes, item: bytes, name: str) -> None:
-        position, fields = self._cell(attributes, name)
-        if position in cells:
-            raise ScanUnsupported(f"cell {fields[b'r'].decode()} of the {name} sheet is written twice")
-        cells[position] = rich_text(item)
+        fields[b"r"] = column[::-1] + row[::-1]
+        position = (int(row[::-1]), column_index(column[::-1].decode("ascii")))
+        if position[0] == 0 or position in cells:
+            raise ScanUnsupported(
+                f"cell {fields[b'r'].decode()} of the {name} sheet is unusual or written twice"
+            )
+        cells[position] = read(fields, raw, name)
 
     def _value(self, fields: dict[bytes, bytes], raw: bytes, name: str) -> Any:
         kind = fields.get(b"t")
@@ -585,13 +603,12 @@ class ScannedWorkbook:
             return number
         if _INDEX.fullmatch(style) is None:
             raise ScanUnsupported(f"{where} has an unusual style")
-        formats = self._cell_formats()
-        date_kind = formats[int(style)] if int(style) < len(formats) else None
+        date_kind = self._cell_formats().date_kind(int(style))
         return excel_date(number, date_kind, self.is_1904) if date_kind else number
 
-    def _cell_formats(self) -> list[str | None]:
+    def _cell_formats(self) -> CellFormats:
         if self._formats is None:
-            self._formats = cell_formats(_part(self._data, self._archive, "xl/styles.xml"))
+            self._formats = CellFormats(_part(self._data, self._archive, "xl/styles.xml"))
         return self._formats
 
     def _shared_string(self, index: int, where: str) -> str:
@@ -606,6 +623,10 @@ class ScannedWorkbook:
         return rich_text(item[:end])
 
 
+def _inline(fields: dict[bytes, bytes], item: bytes, name: str) -> str:
+    return rich_text(item)
+
+
 def _check_prologue(head: bytes, name: str) -> None:
     """The sheet's root element must be an unprefixed <worksheet>."""
     text = _xml_text(head, name)
@@ -613,13 +634,20 @@ def _check_prologue(head: bytes, name: str) -> None:
         raise ScanUnsupported(f"the {name} sheet is written in a way this reader does not follow")
 
 
+_UNIQUE_COUNT = re.compile(rb'<sst\s[^>]*?uniqueCount="([0-9]+)"')
+
+
 def _string_items(part: bytes | None) -> list[bytes]:
     """Each <si> item's bytes (up to the next item), in order."""
     if part is None:
         return []
-    if re.search(rb"<si[\s/]|<!", part) is not None:
+    items = part.split(b"<si>")[1:]
+    declared = _UNIQUE_COUNT.search(part, 0, 1000)
+    # An item written <si/> or with attributes would shift every later index: unless the count
+    # the file declares is the count found, look for one.
+    if (declared is None or int(declared[1]) != len(items)) and re.search(rb"<si[\s/]|<!", part):
         raise ScanUnsupported("xl/sharedStrings.xml is written in a way this reader does not follow")
-    return part.split(b"<si>")[1:]
+    return items
 
 
 def _dense(cells: dict[tuple[int, int], Any], columns: frozenset[int]) -> list[list[Any]]:
