@@ -16,12 +16,13 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..cachefolder import cache_limit, trim
 from ..outputs import locked_folders, replace_together
 from ..problems import InputError, Problem
 from .details import Staging, details_names
 from .discover import Discovery, discover, duplicate, folder_name, printable
 from .models import Finding
-from .runner import Job, Readers, Result
+from .runner import CACHE_SUFFIX, Job, Readers, Result
 from .stopping import Interrupted, held
 
 # What checks, adds up and writes the results (checking, lists, locations, report: half the
@@ -80,6 +81,8 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
             run = _Run(options, found, readers, results, early, progress)
             checker, findings, written = _check_and_write(run, names)
     progress("written", len(written), len(written))
+    if options.cache_dir is not None:  # the cache keeps to its size bound, the oldest entries going first
+        trim(options.cache_dir, cache_limit(), CACHE_SUFFIX)
     unreadable = sorted(checker.unreadable, key=lambda f: f.file)
     return IngestOutcome(found.entries, unreadable, findings, written, time.perf_counter() - started)
 

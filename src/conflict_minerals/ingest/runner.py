@@ -121,8 +121,11 @@ def _init_worker(parent: int) -> None:
     signal.signal(signal.SIGALRM, _on_alarm)
 
 
+CACHE_SUFFIX = ".json"
+
+
 def _cache_path(cache_dir: str, digest: str, salt: str) -> Path:
-    return Path(cache_dir) / salt / digest[:2] / f"{digest}.json"
+    return Path(cache_dir) / salt / digest[:2] / f"{digest}{CACHE_SUFFIX}"
 
 
 # Findings that say nothing about the file's content, only about this attempt to read it: never
@@ -152,7 +155,9 @@ def read_job(job: Job, salt: str = "") -> Result:
         with contextlib.suppress(OSError, ValueError):
             stored = json.loads(cached.read_text(encoding="utf-8"))
             model = UnreadableWorkbook if "finding" in stored else SupplierWorkbook
-            return _renamed(model.model_validate(stored), job.file)
+            result = _renamed(model.model_validate(stored), job.file)
+            os.utime(cached)  # recently used: the last to go when the cache is trimmed
+            return result
     signal.alarm(PER_FILE_SECONDS)
     try:
         result = read_supplier_bytes(data, job.file, Limits(), digest, job.with_products)
