@@ -30,7 +30,7 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from datetime import datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -452,6 +452,7 @@ class ScannedWorkbook:
         self.encrypted = encrypted
         self._sheets: dict[str, ScannedSheet] = {}
         self._strings: list[bytes] | None = None
+        self._resolved: dict[int, str] = {}  # shared string index -> its text
         self._formats: CellFormats | None = None
         self._read_workbook()
 
@@ -560,49 +561,49 @@ class ScannedWorkbook:
         name: str,
     ) -> None:
         """Keep one cell; `attributes` (reversed) are those written after its address."""
-        attributes = attributes[::-1]
-        fields = dict(_ATTRIBUTES.findall(attributes))
-        if b"".join(m[0] for m in _ATTRIBUTES.finditer(attributes)).strip() != attributes.strip():
+        fields = _cell_fields(attributes)
+        if fields is None:
             raise ScanUnsupported(f"a cell of the {name} sheet has attributes this reader does not follow")
-        fields[b"r"] = column[::-1] + row[::-1]
-        position = (int(row[::-1]), column_index(column[::-1].decode("ascii")))
+        position = (int(row[::-1]), _column_number(column))
         if position[0] == 0 or position in cells:
-            raise ScanUnsupported(
-                f"cell {fields[b'r'].decode()} of the {name} sheet is unusual or written twice"
-            )
-        cells[position] = read(fields, raw, name)
+            address = (column + row)[::-1].decode("ascii")
+            raise ScanUnsupported(f"cell {address} of the {name} sheet is unusual or written twice")
+        try:
+            cells[position] = read(fields, raw, name)
+        except _Unreadable as problem:
+            address = (column + row)[::-1].decode("ascii")
+            raise ScanUnsupported(f"cell {address} of the {name} sheet {problem}") from None
 
     def _value(self, fields: dict[bytes, bytes], raw: bytes, name: str) -> Any:
         kind = fields.get(b"t")
-        where = f"cell {fields[b'r'].decode()} of the {name} sheet"
+        if kind == b"s" and raw.isdigit() and len(raw) < 10:  # most kept cells: a shared string
+            return self._shared_string(int(raw))
         if kind in (b"inlineStr", b"is"):
             return ""  # the value of an inline string is in <is>; a <v> beside it is ignored
         if kind == b"str":
             return _excel_unescape(xml_text(raw))
         if b"&" in raw or b"\r" in raw:
-            raise ScanUnsupported(f"{where} holds an escaped value")
+            raise _Unreadable("holds an escaped value")
         if not raw:
             return ""
         if kind == b"s":
-            if _INDEX.fullmatch(raw) is None:
-                raise ScanUnsupported(f"{where} has an unusual shared string index")
-            return self._shared_string(int(raw), where)
+            raise _Unreadable("has an unusual shared string index")
         if kind == b"b":
             return raw != b"0"
         if kind == b"e":
             if raw not in _ERRORS:
-                raise ScanUnsupported(f"{where} holds an unknown error value")
+                raise _Unreadable("holds an unknown error value")
             return ""
         if kind not in (None, b"n"):
-            raise ScanUnsupported(f"{where} has a type this reader does not handle")
+            raise _Unreadable("has a type this reader does not handle")
         if _NUMBER.fullmatch(raw) is None:
-            raise ScanUnsupported(f"{where} holds a number this reader does not parse")
+            raise _Unreadable("holds a number this reader does not parse")
         number = float(raw)
         style = fields.get(b"s")
         if style is None or math.isinf(number) or math.isnan(number):
             return number
         if _INDEX.fullmatch(style) is None:
-            raise ScanUnsupported(f"{where} has an unusual style")
+            raise _Unreadable("has an unusual style")
         date_kind = self._cell_formats().date_kind(int(style))
         return excel_date(number, date_kind, self.is_1904) if date_kind else number
 
@@ -611,16 +612,41 @@ class ScannedWorkbook:
             self._formats = CellFormats(_part(self._data, self._archive, "xl/styles.xml"))
         return self._formats
 
-    def _shared_string(self, index: int, where: str) -> str:
-        if self._strings is None:
-            self._strings = _string_items(_part(self._data, self._archive, "xl/sharedStrings.xml"))
-        if index >= len(self._strings):
-            raise ScanUnsupported(f"{where} points past the shared strings")
-        item = self._strings[index]
-        end = item.rfind(b"</si>")
-        if end < 0:
-            raise ScanUnsupported("xl/sharedStrings.xml is laid out unusually")
-        return rich_text(item[:end])
+    def _shared_string(self, index: int) -> str:
+        text = self._resolved.get(index)
+        if text is None:
+            if self._strings is None:
+                self._strings = _string_items(_part(self._data, self._archive, "xl/sharedStrings.xml"))
+            if index >= len(self._strings):
+                raise _Unreadable("points past the shared strings")
+            item = self._strings[index]
+            end = item.rfind(b"</si>")
+            if end < 0:
+                raise ScanUnsupported("xl/sharedStrings.xml is laid out unusually")
+            text = self._resolved[index] = rich_text(item[:end])
+        return text
+
+
+class _Unreadable(Exception):
+    """A kept cell's value the reader does not handle (the message follows the cell's name)."""
+
+
+_CELL_ATTRIBUTES = re.compile(rb'(?:\s+[A-Za-z_:][\w:.-]*="[^"<]*")*\s*')
+
+
+@lru_cache(maxsize=1024)
+def _cell_fields(reversed_attributes: bytes) -> dict[bytes, bytes] | None:
+    """A cell's attributes after its address (given reversed, as the pattern found them), or
+    None when they are not all written name="value". Few distinct ones: cached."""
+    attributes = reversed_attributes[::-1]
+    if _CELL_ATTRIBUTES.fullmatch(attributes) is None:
+        return None
+    return dict(_ATTRIBUTES.findall(attributes))
+
+
+@lru_cache(maxsize=1024)
+def _column_number(reversed_letters: bytes) -> int:
+    return column_index(reversed_letters[::-1].decode("ascii"))
 
 
 def _inline(fields: dict[bytes, bytes], item: bytes, name: str) -> str:
