@@ -28,7 +28,7 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, time, timedelta
 from functools import cache, lru_cache
 from operator import itemgetter
@@ -146,9 +146,11 @@ _ERRORS = frozenset(
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
 
 
-def _part(data: bytes, archive: zipfile.ZipFile, name: str) -> bytes | None:
-    """A part's inflated bytes, checked against its size and CRC-32; None if the zip has no such
-    part. Stored and deflated parts only (all a workbook holds)."""
+def _compressed(
+    data: bytes, archive: zipfile.ZipFile, name: str
+) -> tuple[zipfile.ZipInfo, memoryview] | None:
+    """A part's entry and its compressed bytes; None if the zip has no such part. Stored and
+    deflated parts only (all a workbook holds)."""
     try:
         member = archive.getinfo(name)
     except KeyError:
@@ -161,14 +163,65 @@ def _part(data: bytes, archive: zipfile.ZipFile, name: str) -> bytes | None:
     if header[0] != b"PK\x03\x04":
         raise ScanUnsupported(f"part {name} has no readable header")
     start = member.header_offset + _LOCAL_HEADER.size + header[10] + header[11]
-    body = data[start : start + member.compress_size]
+    return member, memoryview(data)[start : start + member.compress_size]
+
+
+def _part(data: bytes, archive: zipfile.ZipFile, name: str) -> bytes | None:
+    """A part's inflated bytes, checked against its size and CRC-32; None if there is none."""
+    found = _compressed(data, archive, name)
+    if found is None:
+        return None
+    member, body = found
     try:
-        content = body if member.compress_type == zipfile.ZIP_STORED else _inflater.decompress(body, -15)
+        content = (
+            bytes(body) if member.compress_type == zipfile.ZIP_STORED else _inflater.decompress(body, -15)
+        )
     except Exception as error:  # zlib.error, isal's IsalError
         raise ScanUnsupported(f"part {name} cannot be inflated ({error})") from None
     if len(content) != member.file_size or _inflater.crc32(content) != member.CRC:
         raise ScanUnsupported(f"part {name} does not match its size or checksum")
     return content
+
+
+# A sheet is inflated about this many bytes at a time, each piece cut just before a <row> tag,
+# so that a 5 MB Smelter List never sits in memory whole (nor its reversed copy).
+_PIECE_BYTES = 1024 * 1024
+_MAX_PROLOGUE = 16 * 1024 * 1024
+
+
+def _pieces(data: bytes, archive: zipfile.ZipFile, name: str) -> Iterator[bytes]:
+    """A sheet part's inflated bytes in pieces that end just before a `<row` (or at the end);
+    after the last, the size and CRC-32 are checked (ScanUnsupported: the cells read are not used)."""
+    found = _compressed(data, archive, name)
+    if found is None:
+        raise ScanUnsupported(f"the sheet's part {name} is missing")
+    member, body = found
+    inflater = _inflater.decompressobj(-15) if member.compress_type == zipfile.ZIP_DEFLATED else None
+    size, crc, carry = 0, 0, b""
+    pending: Any = body
+    while True:
+        if inflater is None:
+            piece, pending = bytes(pending[:_PIECE_BYTES]), pending[_PIECE_BYTES:]
+        else:
+            try:
+                piece = inflater.decompress(pending, _PIECE_BYTES)
+            except Exception as error:  # zlib.error, isal's IsalError
+                raise ScanUnsupported(f"part {name} cannot be inflated ({error})") from None
+            pending = inflater.unconsumed_tail
+        if not piece and not pending:
+            break
+        size += len(piece)
+        crc = _inflater.crc32(piece, crc)
+        if size > member.file_size:
+            break
+        carry += piece
+        cut = carry.rfind(b"<row")
+        if cut > 0:
+            yield carry[:cut]
+            carry = carry[cut:]
+    if size != member.file_size or crc != member.CRC or (inflater is not None and not inflater.eof):
+        raise ScanUnsupported(f"part {name} does not match its size or checksum")
+    yield carry
 
 
 def _xml_text(part: bytes, name: str) -> bytes:
@@ -516,26 +569,52 @@ class ScannedWorkbook:
     # -- one sheet --
 
     def _scan(self, name: str, columns: frozenset[int]) -> ScannedSheet:
-        path = self._paths[name]
-        part = _part(self._data, self._archive, path)
-        if part is None:
-            raise ScanUnsupported(f"the {name} sheet's part {path} is missing")
-        start = part.find(b"<sheetData")
-        if start < 0:
-            raise ScanUnsupported(f"the {name} sheet has no <sheetData>")
-        opening = part.find(b">", start)
-        if part[opening - 1 : opening] == b"/":
-            return ScannedSheet(name, [], columns)
-        end = part.rfind(b"</sheetData>")
-        if end < opening or not part.rstrip().endswith(b"</worksheet>"):
-            raise ScanUnsupported(f"the {name} sheet's XML is cut short or laid out unusually")
-        _check_prologue(part[:start], name)
+        """The sheet's kept cells, from its XML inflated a piece of whole rows at a time."""
         cells: dict[tuple[int, int], Any] = {}
-        special = _SPECIAL.search(part, opening + 1, end)
-        if special is not None and (special[0] == b"<!" or _COMMENT.search(part, special.end(), end)):
+        state, kept = "head", b""  # head: before <sheetData> (kept: the bytes so far); data; tail
+        for piece in _pieces(self._data, self._archive, self._paths[name]):
+            start = 0
+            if state == "head":
+                kept += piece
+                at = kept.find(b"<sheetData")
+                if at < 0:
+                    if len(kept) > _MAX_PROLOGUE:
+                        raise ScanUnsupported(f"the {name} sheet has no <sheetData>")
+                    continue
+                _check_prologue(kept[:at], name)
+                piece, kept = kept, b""
+                opening = piece.find(b">", at)
+                if opening < 0:
+                    raise ScanUnsupported(f"the {name} sheet's XML is laid out unusually")
+                state, start = ("tail" if piece[opening - 1] == ord("/") else "data"), opening + 1
+            if state == "data":
+                end = piece.find(b"</sheetData>", start)
+                self._scan_rows(piece, start, len(piece) if end < 0 else end, columns, cells, name)
+                if end < 0:
+                    continue
+                state, start = "tail", end
+            kept = (kept + piece[start:])[-64:]
+        if state != "tail" or not kept.rstrip().endswith(b"</worksheet>"):
+            raise ScanUnsupported(f"the {name} sheet's XML is cut short or laid out unusually")
+        return ScannedSheet(name, _dense(cells, columns), columns)
+
+    def _scan_rows(
+        self,
+        piece: bytes,
+        start: int,
+        stop: int,
+        columns: frozenset[int],
+        cells: dict[tuple[int, int], Any],
+        name: str,
+    ) -> None:
+        """The kept cells of piece[start:stop], whole rows of the sheet data."""
+        if start >= stop:
+            return
+        special = _SPECIAL.search(piece, start, stop)
+        if special is not None and (special[0] == b"<!" or _COMMENT.search(piece, special.end(), stop)):
             raise ScanUnsupported(f"the {name} sheet holds a comment or CDATA")
-        reversed_body = part[end - 1 : opening : -1]  # the sheet data, last byte first
-        found = _value_pattern(columns).findall(reversed_body)
+        backwards = piece[stop - 1 : start - 1 : -1] if start else piece[stop - 1 :: -1]
+        found = _value_pattern(columns).findall(backwards)
         if any(map(_ODD, found)):
             raise ScanUnsupported(
                 f"a value in the {name} sheet is laid out in a way this reader does not follow"
@@ -543,12 +622,11 @@ class ScannedWorkbook:
         for value, attributes, row, column, _ in filter(_KEPT, found):
             self._keep(cells, attributes, row, column, self._value, value[::-1], name)
         if special is not None:  # inline strings
-            found = _inline_pattern(columns).findall(reversed_body)
-            if len(found) != part.count(b"</is>", opening + 1, end) or any(map(_ODD, found)):
+            found = _inline_pattern(columns).findall(backwards)
+            if len(found) != piece.count(b"</is>", start, stop) or any(map(_ODD, found)):
                 raise ScanUnsupported(f"an inline string in the {name} sheet is laid out unusually")
             for item, attributes, row, column, _ in filter(_KEPT, found):
                 self._keep(cells, attributes, row, column, _inline, item[::-1], name)
-        return ScannedSheet(name, _dense(cells, columns), columns)
 
     def _keep(
         self,
