@@ -3,19 +3,25 @@
 Each cache keeps its entries as files with its own suffix under its own folder; after a run
 that stored something, `trim` removes the least recently used entries (by modification time,
 which a cache hit refreshes) until the folder is back under the bound. Only regular files with
-that suffix, in the cache's own folder tree, are ever removed.
+that suffix, in the cache's own folder tree, are ever removed (and the temporaries of
+outputs.write_atomic that a killed run left there, once they are an hour old).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import time
 from pathlib import Path
 
 DEFAULT_LIMIT_BYTES = 512 * 1024 * 1024
 LIMIT_VARIABLE = "CMR_CACHE_LIMIT_MB"
 # Trimmed down to this share of the bound, so that a run just over it does not trim every time.
 TRIM_TO = 0.8
+# write_atomic's temporaries (outputs.py); one left by a killed run goes once it is this old.
+_OWN_TEMPORARY = re.compile(r"\.cmr-[a-z0-9_]{8}\.tmp")
+STALE_TEMPORARY_SECONDS = 3600
 
 
 def user_cache_root() -> Path:
@@ -32,19 +38,27 @@ def cache_limit() -> int:
 
 
 def _entries(folder: Path, suffix: str) -> list[tuple[float, int, str]]:
-    """(last used, size, path) of every entry under `folder`, symlinks not followed."""
+    """(last used, size, path) of every entry under `folder`, symlinks not followed; the
+    temporaries a killed run left (over an hour old) are removed on the way."""
     found = []
     pending = [str(folder)]
+    stale = time.time() - STALE_TEMPORARY_SECONDS
     while pending:
         try:
             with os.scandir(pending.pop()) as listing:
                 for entry in listing:
                     if entry.is_dir(follow_symlinks=False):
                         pending.append(entry.path)
-                    elif entry.name.endswith(suffix) and entry.is_file(follow_symlinks=False):
+                    elif not entry.is_file(follow_symlinks=False):
+                        continue
+                    elif entry.name.endswith(suffix):
                         with contextlib.suppress(OSError):
                             status = entry.stat(follow_symlinks=False)
                             found.append((status.st_mtime, status.st_size, entry.path))
+                    elif _OWN_TEMPORARY.fullmatch(entry.name):
+                        with contextlib.suppress(OSError):
+                            if entry.stat(follow_symlinks=False).st_mtime < stale:
+                                os.unlink(entry.path)
         except OSError:
             continue
     return found
