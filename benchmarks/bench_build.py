@@ -9,7 +9,7 @@ each rendering both documents:
   all formats          `cmr build`: HTML, PDF (in parallel) and Word, for reference
   bare WeasyPrint      the same two HTML files rendered one after the other in one process
 
-These four run with --no-cache. Three more sides time the render cache (rendercache.py), each
+These four run with --no-cache. Three more sides time the render cache (cache/render.py), each
 a whole `cmr build` (all formats) of a copy of the filing:
 
   cold                 an empty cache folder: every document rendered (and stored)

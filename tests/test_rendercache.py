@@ -1,4 +1,4 @@
-"""The render cache of `cmr build` (rendercache.py) and the size bound of the caches (cachefolder.py)."""
+"""The render cache of `cmr build` (cache/render.py) and the size bound of the caches (cache/folder.py)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from conflict_minerals.build import BuildOptions, build
-from conflict_minerals.cachefolder import trim
+from conflict_minerals.cache.folder import trim
+from conflict_minerals.cache.render import ENTRY_SUFFIX, PdfJob, RenderCache, docx_key, pdf_key
 from conflict_minerals.cli import app
 from conflict_minerals.documents import OutputFormat
 from conflict_minerals.manifest import sha256
 from conflict_minerals.problems import InputError
-from conflict_minerals.rendercache import ENTRY_SUFFIX, PdfJob, RenderCache, docx_key, pdf_key
 
 from .conftest import edit
 

@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .cache.render import PdfJob, RenderCache, cached_docx, cached_pdfs
 from .documents import (
     ATTACHING_VARIANTS,
     EDGAR_DIR,
@@ -30,7 +31,6 @@ from .filing.yamlio import MAX_YAML_BYTES
 from .manifest import NotAManifest, inputs_manifest, make_manifest, read_manifest, sha256
 from .outputs import rename_target, write_locked
 from .problems import InputError, Problem, display_path
-from .rendercache import PdfJob, RenderCache, cached_docx, cached_pdfs
 from .report.context import build_context
 from .report.evidence import evidence_outputs
 from .report.html import render_html
@@ -73,7 +73,7 @@ class BuildOptions:
     allow_draft: bool = False
     # Processes rendering the PDFs at once; None: one per core. The bytes are the same.
     jobs: int | None = None
-    # Where unchanged documents are taken from (rendercache.py); None: render every one (--no-cache).
+    # Where unchanged documents are taken from (cache/render.py); None: render every one (--no-cache).
     render_cache: RenderCache | None = None
 
 

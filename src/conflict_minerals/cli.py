@@ -244,8 +244,8 @@ def build_command(
     """Render the Form SD and Conflict Minerals Report as HTML, PDF and Word, with filing-data.json,
     evidence.json, evidence.html and manifest.json."""
     from .build import BuildOptions, build
+    from .cache.render import RenderCache, default_render_cache_dir
     from .filing.dates import long_date
-    from .rendercache import RenderCache, default_render_cache_dir
 
     if pdf_variant is not None and pdf_variant not in PDF_VARIANTS:
         raise typer.BadParameter(f"choose one of {', '.join(PDF_VARIANTS)}", param_hint="--pdf-variant")

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cachefolder import cache_limit, trim
+from ..cache.folder import cache_limit, trim
 from ..outputs import locked_folders, replace_together
 from ..problems import InputError, Problem
 from .details import Staging, details_names

@@ -12,7 +12,7 @@ whose stored bytes no longer match their recorded sha256 is not used either.
 
 Entries live in the user's cache folder (`$XDG_CACHE_HOME/conflict-minerals/render`, default
 `~/.cache/...`), one file each, written atomically; a build that cannot write there still
-builds. The folder is kept under a size bound (cachefolder.py), the least recently used
+builds. The folder is kept under a size bound (cache/folder.py), the least recently used
 entries going first. Nothing is cached from a render that failed, so every error a fresh
 render would report (a refused asset, an SVG the Word writer refuses) is reported again; and
 every check of `build` runs on the documents whichever way they were made.
@@ -37,11 +37,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from .cachefolder import cache_limit, trim, user_cache_root
-from .filing.inputs import MAX_ASSET_BYTES, read_input_file
-from .manifest import sha256
-from .outputs import write_atomic
-from .problems import InputError
+from ..filing.inputs import MAX_ASSET_BYTES, read_input_file
+from ..manifest import sha256
+from ..outputs import write_atomic
+from ..problems import InputError
+from .folder import cache_limit, trim, user_cache_root
 
 # Bump when what an entry holds, or how keys are made, changes.
 CACHE_FORMAT = "1"
@@ -125,10 +125,10 @@ def _loads(library: str) -> bool:
 def tool_fingerprint() -> str:
     """The sha256 of this package's code and built-in theme: a changed writer is a new key,
     even where the version number stays (a checkout under development)."""
-    from .report.templating import builtin_theme_dir
+    from ..report.templating import builtin_theme_dir
 
     digest = []
-    for folder in (Path(__file__).parent, builtin_theme_dir()):
+    for folder in (Path(__file__).parents[1], builtin_theme_dir()):
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 digest.append(f"{path.relative_to(folder)}:{sha256(path.read_bytes())}")
@@ -251,14 +251,14 @@ def cached_pdfs(
     """Each job's PDF, in order: from the cache where its entry is valid, the others rendered
     together (report.pdf.render_all) and stored."""
     if cache is None:
-        from .report.pdf import render_all
+        from ..report.pdf import render_all
 
         return render_all([partial(render, {}) for _, render in jobs], processes)
     keys = [pdf_key(job) for job, _ in jobs]
     found = [cache.get(key, job.asset_roots) for key, (job, _) in zip(keys, jobs, strict=True)]
     missing = [index for index, data in enumerate(found) if data is None]
     if missing:
-        from .report.pdf import render_all  # WeasyPrint: only when a PDF must be rendered
+        from ..report.pdf import render_all  # WeasyPrint: only when a PDF must be rendered
 
         renders = [partial(_render_and_store, cache, keys[i], jobs[i][1]) for i in missing]
         cache.changed = True
