@@ -83,7 +83,7 @@ def test_every_corpus_workbook_reads_as_calamine_reads_it() -> None:
             if workbook.has_sheet(sheet):
                 compared += assert_same_cells(data, workbook, sheet)
         assert workbook.sheet_names == CalamineWorkbook.from_filelike(io.BytesIO(data)).sheet_names
-    assert compared > 50_000  # the look-up sheets alone hold thousands of cells
+    assert compared > 90_000  # 93,237 non-empty values in 45 workbooks: the look-up sheets hold most
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="the CMRT corpus is not beside the checkout")
