@@ -41,9 +41,15 @@ def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
 
 
 def copy_sample(name: str, destination: Path) -> Path:
-    """Copy sample_inputs/<name> to destination and return its filing.yaml."""
+    """Copy sample_inputs/<name> to destination and return its filing.yaml; the sample whose
+    filing it names as previous_filing (`../acme-2024/filing.yaml`) is copied beside it."""
     target = destination / name
     shutil.copytree(SAMPLES / name, target)
+    previous = re.search(
+        r"^previous_filing: \.\./([\w-]+)/filing\.yaml$", (target / "filing.yaml").read_text(), re.M
+    )
+    if previous and not (destination / previous[1]).exists():
+        copy_sample(previous[1], destination)
     return target / "filing.yaml"
 
 
@@ -75,15 +81,19 @@ def unmark_illustrative(survey: Path) -> None:
 
 
 def make_final(filing: Path) -> None:
-    """A copied sample as the copy to file: draft off, survey no longer marked illustrative."""
+    """A copied sample as the copy to file: draft off, survey no longer marked illustrative, and
+    the samples' addresses under the reserved .example name replaced by a real-looking one."""
     edit(filing, "  draft: true", "  draft: false")
+    edit(filing, "acme-devices.example", "acme-devices.com", count=-1)
     unmark_illustrative(filing.parent / "survey.yaml")
 
 
 def make_rcoi_only(filing: Path) -> None:
     """Switch a copied sample to rcoi_only: drop what only the report prints, and word the RCOI
     result for the Form SD (no report is filed to refer to)."""
-    edit(filing, "mode: cmr", "mode: rcoi_only")
+    # The samples' inquiry gave reason to believe: filed as Item 1.01(a)-(b) only, in reliance on
+    # the SEC staff statement of April 7, 2017.
+    edit(filing, "mode: cmr", "mode: rcoi_only\nrcoi_result: reason_to_believe")
     lines = filing.read_text(encoding="utf-8").split("\n")
     report_only = (
         "  forward_looking_statements:",
@@ -92,16 +102,22 @@ def make_rcoi_only(filing: Path) -> None:
         "  determination:",
         "  mine_of_origin_efforts:",
         "  risk_mitigation:",
+        "  progress_on_prior_steps:",
     )
+    # Top-level settings only the report uses (an rcoi_only filing with them gets a warning).
+    report_settings = ("previous_filing:", "scope:", "sor_removals:")
     kept: list[str] = []
-    skipping = False
+    skipping = ""
     for line in lines:
         if line.startswith(report_only):
-            skipping = True
+            skipping = "    "
             continue
-        if skipping and (not line.strip() or line.startswith("    ")):
+        if line.startswith(report_settings):
+            skipping = "  "
             continue
-        skipping = False
+        if skipping and (not line.strip() or line.startswith(skipping)):
+            continue
+        skipping = ""
         kept.append(line)
     text = "\n".join(kept)
     text = re.sub(
@@ -109,4 +125,59 @@ def make_rcoi_only(filing: Path) -> None:
         "\n    The steps of the inquiry are described above.\n",
         text,
     )
+    # The products are printed in Item 1.01 too, where "this report" would mean a report not filed.
+    text = text.replace("This\n    report does not cover", "This\n    Form SD does not cover")
     filing.write_text(text, encoding="utf-8")
+
+
+CLAIM = """\
+  independent_audit:
+    auditor: "Example Assurance LLP"
+    report: |
+      We examined the design of the due diligence framework described in this report and the
+      description of the due diligence measures performed.
+"""
+
+
+def make_conflict_free_claim(filing: Path, cids: list[str]) -> None:
+    """Switch a copied sample to conflict_free_claim: one product line claimed, with the given
+    SORs behind it, and an audit report printed in the report."""
+    edit(
+        filing,
+        "mode: cmr",
+        "mode: conflict_free_claim\nconflict_free_products:\n"
+        f"  - name: EdgeLink gateways\n    sors: [{', '.join(cids)}]",
+    )
+    edit(filing, "  risk_mitigation:\n", CLAIM + "  risk_mitigation:\n")
+
+
+def edited_workbook(source: Path, target: Path, cells: dict[tuple[str, str], str | float | None]) -> Path:
+    """A copy of a workbook with some cells set, through the package's own sheet-XML editor (a
+    fraction of a second, where openpyxl takes seconds and drops what it does not know): text,
+    a number (an Excel date serial), or None to empty the cell. `cells`: (sheet, cell) -> value."""
+    from conflict_minerals.cmrt.template import _sheet_parts
+    from conflict_minerals.cmrt.xlsx import Package, SheetEditor
+
+    package = Package.read(source.read_bytes())
+    parts = _sheet_parts(package)
+    editors: dict[str, SheetEditor] = {}
+    for (sheet, cell), value in cells.items():
+        part = parts[sheet]
+        editor = editors.setdefault(part, SheetEditor(part, package.part(part)))
+        if value is None:
+            editor.clear(cell)
+        elif isinstance(value, str):
+            editor.set_text(cell, value)
+        else:
+            editor.set_number(cell, value)
+    for part, editor in editors.items():
+        package.replace(part, editor.to_bytes())
+    target.write_bytes(package.to_bytes())
+    return target
+
+
+def excel_day(day: str) -> int:
+    """An ISO date as the serial number Excel stores."""
+    from datetime import date
+
+    return (date.fromisoformat(day) - date(1899, 12, 30)).days

@@ -1,4 +1,4 @@
-"""The streaming sheet reader (ingest/sheetscan.py) against calamine: the same value in every
+"""The streaming sheet reader (ingest/read/sheetscan.py) against calamine: the same value in every
 cell it keeps, on every workbook of the corpus and on generated sheets of each shape it must
 handle; what it does not handle makes it give up (and the file is read with calamine)."""
 
@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from python_calamine import CalamineWorkbook
 
-from conflict_minerals.ingest.extract import read_supplier_bytes
-from conflict_minerals.ingest.reader import ZIP_MAGIC, Limits, check_zip, decrypt_ole
-from conflict_minerals.ingest.sheetscan import (
+from conflict_minerals.ingest.read.extract import read_supplier_bytes
+from conflict_minerals.ingest.read.reader import ZIP_MAGIC, Limits, decrypt_ole
+from conflict_minerals.ingest.read.sheetscan import (
     ScannedWorkbook,
     ScanUnsupported,
     is_date_format,
@@ -59,7 +59,7 @@ def assert_same_cells(data: bytes, workbook: ScannedWorkbook, sheet: str) -> int
 
 
 def _scanned(data: bytes) -> ScannedWorkbook:
-    return open_scanned(data, check_zip(data, Limits()), encrypted=False)
+    return open_scanned(data, Limits())
 
 
 # ----- the corpus -----

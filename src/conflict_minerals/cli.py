@@ -392,6 +392,27 @@ def ingest(
     details: Annotated[
         Path | None, typer.Option(metavar="DIR", help="Write one JSON file per workbook here.")
     ] = None,
+    letters: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="Write a letter to each supplier with something to correct (and to each roster "
+            "supplier who did not answer) here: .html, .docx, .eml drafts (never sent), letters.csv.",
+        ),
+    ] = None,
+    filing: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILING.yaml", help="The filing whose company heads the letters (with --letters)."
+        ),
+    ] = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="The previous round's --details folder: list each supplier's changed smelters and answers.",
+        ),
+    ] = None,
     year: Annotated[
         int | None,
         typer.Option(
@@ -407,12 +428,26 @@ def ingest(
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Read every file again.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any finding is an error.")] = False,
+    decisions: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Reviewer decisions (YAML) on mine-location text that ingest could not read.",
+        ),
+    ] = None,
+    cutoff: Annotated[
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD",
+            help="The cut-off: responses received up to this day are in the figures (the report says so).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Read supplier workbooks, check them, and write the survey results `build` reads."""
-    from .ingest.discover import printable
     from .ingest.pipeline import IngestOptions, run_ingest
-    from .ingest.runner import default_cache_dir
+    from .ingest.read.discover import printable
+    from .ingest.read.runner import default_cache_dir
     from .ingest.stopping import stop_on_signals
 
     options = IngestOptions(
@@ -426,8 +461,13 @@ def ingest(
         roster=roster,
         findings_dir=findings,
         details_dir=details,
+        letters_dir=letters,
+        filing=filing,
+        previous=previous,
         jobs=jobs or os.cpu_count() or 1,
         cache_dir=None if no_cache else default_cache_dir(),
+        decisions=decisions,
+        responses_through=_parse_day(cutoff, "--cutoff"),
     )
     progress = _Progress()
     # The progress bar is closed before any message is printed.

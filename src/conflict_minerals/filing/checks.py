@@ -9,8 +9,8 @@ from ..problems import Problem, Severity
 from ..report.markdown import disallowed_links
 from .countries import lookup_country
 from .dates import long_date
-from .deadline import filing_deadline, window_opens
-from .models import Filing, FilingMode
+from .deadline import filing_deadline, first_year_covering, window_opens
+from .models import Filing, FilingMode, IndependentAudit
 from .survey import RmapStatus, SurveyResults
 from .yamlio import LoadedYaml, Path_, dotted, strings
 
@@ -47,6 +47,7 @@ def check_survey(survey: SurveyResults, loaded: LoadedYaml) -> list[Problem]:
             )
         )
     problems += _unmatched_country_sources(survey, loaded)
+    problems += _unmatched_decisions(survey, loaded)
     seen_years: dict[int, int] = {}
     for index, prior in enumerate(survey.prior_years):
         where: Path_ = ("prior_years", index)
@@ -85,6 +86,28 @@ def _unmatched_country_sources(survey: SurveyResults, loaded: LoadedYaml) -> Ite
                 yield Problem(loaded.file, line, column, dotted(where), message)
 
 
+def _unmatched_decisions(survey: SurveyResults, loaded: LoadedYaml) -> Iterator[Problem]:
+    """A reviewer's decision whose countries the survey does not list for its metal: the report
+    would leave out what the reviewer decided."""
+    for index, decision in enumerate(survey.mine_location_decisions):
+        if decision.countries and decision.metal is None:
+            yield loaded.problem(
+                ("mine_location_decisions", index, "metal"),
+                "the decision names countries but no metal they count for",
+            )
+            continue
+        listed = (
+            {c.code for c in survey.countries_of_origin.get(decision.metal, [])} if decision.metal else set()
+        )
+        missing = [c.name for c in decision.countries if c.code not in listed]
+        if missing:
+            yield loaded.problem(
+                ("mine_location_decisions", index, "countries"),
+                f"{', '.join(missing)} decided for {decision.file} {decision.sheet}!{decision.cell} "
+                f"{'is' if len(missing) == 1 else 'are'} not among countries_of_origin.{decision.metal}",
+            )
+
+
 def _duplicate_smelters(survey: SurveyResults, loaded: LoadedYaml) -> Iterator[Problem]:
     first_row: dict[str, int] = {}
     for index, smelter in enumerate(survey.smelters):
@@ -115,11 +138,12 @@ def check_filing(filing: Filing, survey: SurveyResults | None, loaded: LoadedYam
         )
     problems += _signature_window(filing, loaded)
     problems += _mode_requirements(filing, loaded)
+    problems += _excluded_acquisitions(filing, loaded)
     problems += _narrative_links(loaded)
     if filing.mode is not FilingMode.RCOI_ONLY:
         problems += _table_references(loaded)
-    if filing.mode is not FilingMode.CONFLICT_FREE_CLAIM:
-        problems += _conflict_free_wording(loaded)
+    # "DRC conflict free" wherever it is used is read in the rendered documents, sentence by
+    # sentence (report/consistency.py), so the templates' words are read too.
     return problems
 
 
@@ -148,15 +172,36 @@ def _signature_window(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
     return []
 
 
+def _excluded_acquisitions(filing: Filing, loaded: LoadedYaml) -> Iterator[Problem]:
+    """An acquired company's products may be left out only for a time (see first_year_covering)."""
+    scope = filing.scope
+    for index, item in enumerate(scope.excluded_acquisitions if scope else []):
+        where: Path_ = ("scope", "excluded_acquisitions", index, "acquired_on")
+        if item.acquired_on.year > filing.reporting_year:
+            yield loaded.problem(where, f"is after the reporting year {filing.reporting_year}")
+            continue
+        covered_from = first_year_covering(item.acquired_on)
+        if filing.reporting_year >= covered_from:
+            yield loaded.problem(
+                where,
+                f"{item.name} was acquired on {long_date(item.acquired_on)}: Form SD allows leaving its "
+                f"products out only until the end of the first calendar year that begins at least eight "
+                f"months after the acquisition, so reports from {covered_from} on must cover them",
+            )
+
+
 _CMR_FIELDS = ("due_diligence", "results", "determination")
 # Printed only in the Conflict Minerals Report, which rcoi_only mode does not file.
 _REPORT_ONLY_FIELDS = (
     *_CMR_FIELDS,
     "mine_of_origin_efforts",
     "risk_mitigation",
+    "progress_on_prior_steps",
     "independent_audit",
     "forward_looking_statements",
 )
+# Top-level fields that only the Conflict Minerals Report prints.
+_REPORT_ONLY_SETTINGS = ("previous_filing", "scope", "sor_removals")
 # Words in Form SD text that point to a report; in rcoi_only mode there is none.
 _REPORT_REFERENCE = re.compile(
     r"\b(?:Conflict Minerals Report|Exhibit 1\.01|(?:this|the|our) report)\b", re.IGNORECASE
@@ -176,7 +221,26 @@ def _rcoi_only_problems(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
                     "mode; remove it (or use mode cmr)",
                 )
             )
-    for name in ("rcoi", "rcoi_determination"):
+    for name in _REPORT_ONLY_SETTINGS:
+        if getattr(filing, name) is not None:
+            problems.append(
+                loaded.problem(
+                    (name,),
+                    "is used only by the Conflict Minerals Report, which is not filed in rcoi_only mode",
+                    severity=WARNING,
+                )
+            )
+    if filing.rcoi_result is None:
+        problems.append(
+            loaded.problem(
+                ("rcoi_result",),
+                "required when mode is rcoi_only: no_reason_to_believe, recycled_or_scrap, or "
+                "reason_to_believe (filing only Item 1.01(a)-(b) in reliance on the SEC staff statement "
+                "of April 7, 2017); the Form SD prints the words each requires",
+            )
+        )
+    # Every text Item 1.01 prints in this mode.
+    for name in ("products_in_scope", "rcoi", "rcoi_determination"):
         found = _REPORT_REFERENCE.search(getattr(filing.narrative, name))
         if found:
             problems.append(
@@ -194,8 +258,22 @@ def _rcoi_only_problems(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
 def _mode_requirements(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
     problems = []
     narrative = filing.narrative
+    problems += _claim_only_fields(filing, loaded)
     if filing.mode is FilingMode.RCOI_ONLY:
-        return _rcoi_only_problems(filing, loaded)
+        return problems + _rcoi_only_problems(filing, loaded)
+    for field_name, why in (
+        ("rcoi_result", "the Conflict Minerals Report is filed because the inquiry gave reason to believe"),
+        ("refiner_locations", "the report says where the SORs are located beside the countries of origin"),
+    ):
+        value = filing.rcoi_result if field_name == "rcoi_result" else narrative.refiner_locations
+        if value is not None:
+            where: Path_ = (field_name,) if field_name == "rcoi_result" else ("narrative", field_name)
+            message = f"is used only in rcoi_only mode and is not printed in mode {filing.mode.value} ({why})"
+            problems.append(loaded.problem(where, message, severity=WARNING))
+    if narrative.company_overview is None:
+        problems.append(
+            loaded.problem(("narrative", "company_overview"), f"required when mode is {filing.mode.value}")
+        )
     for name in _CMR_FIELDS:
         if getattr(narrative, name) is None:
             problems.append(loaded.problem(("narrative", name), f"required when mode is {filing.mode.value}"))
@@ -213,6 +291,17 @@ def _mode_requirements(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
                     ("narrative", "independent_audit"),
                     "required when mode is conflict_free_claim: a 'DRC conflict free' claim "
                     "needs an independent private sector audit of the report",
+                )
+            )
+        else:
+            problems += _audit_report(narrative.independent_audit, loaded)
+        if not filing.conflict_free_products:
+            problems.append(
+                loaded.problem(
+                    ("conflict_free_products",),
+                    "required when mode is conflict_free_claim: name the products described as "
+                    "'DRC conflict free', each with its SORs (sors: smelter IDs, or suppliers: the supplier "
+                    "files or names whose CMRTs cover it)",
                 )
             )
         problems.append(
@@ -235,27 +324,36 @@ def _mode_requirements(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
     return problems
 
 
+def _claim_only_fields(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
+    """Products may be described as 'DRC conflict free' only in conflict_free_claim mode."""
+    if filing.mode is FilingMode.CONFLICT_FREE_CLAIM or not filing.conflict_free_products:
+        return []
+    return [
+        loaded.problem(
+            ("conflict_free_products",),
+            "describing products as 'DRC conflict free' needs mode conflict_free_claim and an "
+            "independent private sector audit; remove this field or change the mode",
+        )
+    ]
+
+
+def _audit_report(audit: IndependentAudit, loaded: LoadedYaml) -> list[Problem]:
+    """The auditor's report is given once: as text (printed in the report) or as a file (Exhibit 1.02)."""
+    where: Path_ = ("narrative", "independent_audit")
+    if (audit.report is None) == (audit.report_file is None):
+        return [
+            loaded.problem(
+                where,
+                "give the auditor's report either as report (its text, printed in the Conflict Minerals "
+                "Report) or as report_file (a Markdown file, filed as Exhibit 1.02), not "
+                + ("both" if audit.report is not None else "neither"),
+            )
+        ]
+    return []
+
+
 def _narrative_texts(loaded: LoadedYaml) -> Iterator[tuple[Path_, str]]:
     return strings(loaded.data.get("narrative"), ("narrative",))
-
-
-_CONFLICT_FREE = re.compile(r"conflict[\s-]+free", re.IGNORECASE)
-# Sentences that mention the label only to disclaim it ("we do not describe ... as DRC conflict free").
-_DISCLAIMER = re.compile(r"\b(not|no|neither|nor|without)\b", re.IGNORECASE)
-
-
-def _conflict_free_wording(loaded: LoadedYaml) -> Iterator[Problem]:
-    """Flag narrative that describes products as conflict free outside conflict_free_claim mode."""
-    for path, text in _narrative_texts(loaded):
-        for sentence in re.split(r"(?<=[.;:!?])\s+", text):
-            if _CONFLICT_FREE.search(sentence) and not _DISCLAIMER.search(sentence):
-                yield loaded.problem(
-                    path,
-                    "mentions 'conflict free'; a voluntary 'DRC conflict free' description needs "
-                    "mode conflict_free_claim and an independent private sector audit",
-                    severity=WARNING,
-                )
-                break
 
 
 def _narrative_links(loaded: LoadedYaml) -> Iterator[Problem]:

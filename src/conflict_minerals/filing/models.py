@@ -6,7 +6,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from .fields import (
     CommissionFileNumber,
@@ -15,6 +15,7 @@ from .fields import (
     Jurisdiction,
     Markdown,
     Phone,
+    SmelterId,
     StrictModel,
     Text,
     WebUrl,
@@ -30,6 +31,18 @@ class FilingMode(StrEnum):
     RCOI_ONLY = "rcoi_only"
     # A voluntary "DRC conflict free" claim, which needs an independent private sector audit.
     CONFLICT_FREE_CLAIM = "conflict_free_claim"
+
+
+class RcoiResult(StrEnum):
+    """What the reasonable country of origin inquiry concluded, in rcoi_only mode (Form SD only)."""
+
+    # Item 1.01(b): no reason to believe the 3TG may have originated in the Covered Countries.
+    NO_REASON_TO_BELIEVE = "no_reason_to_believe"
+    # Item 1.01(b): a reasonable belief that the 3TG came from recycled or scrap sources.
+    RECYCLED_OR_SCRAP = "recycled_or_scrap"
+    # Reason to believe, but only the Item 1.01(a)-(b) disclosure is filed, in reliance on the
+    # statement of the SEC's Division of Corporation Finance of April 7, 2017.
+    REASON_TO_BELIEVE = "reason_to_believe"
 
 
 class ExhibitsNumbering(StrEnum):
@@ -72,11 +85,32 @@ class DueDiligence(StrictModel):
 
 class IndependentAudit(StrictModel):
     auditor: Text
-    report: Markdown
+    # The auditor's report: its text, printed in the report (Exhibit 1.01, as most filers did),
+    # or a Markdown file inside the filing's folder, filed as Exhibit 1.02.
+    report: Markdown | None = None
+    report_file: Text | None = None
+
+
+class ClaimedProduct(StrictModel):
+    """A product (line) the report describes as "DRC conflict free", and the SORs behind it."""
+
+    name: Text
+    description: Markdown | None = None
+    # Its SORs: smelter IDs, and/or the supplier files (or supplier names) whose CMRTs cover it.
+    sors: list[SmelterId] = Field(default_factory=list)
+    suppliers: list[Text] = Field(default_factory=list)
+
+
+class PriorStepProgress(StrictModel):
+    """One step to improve due diligence described in last year's report, and what was done."""
+
+    # Last year's words (or its number in last year's list when `previous_filing` is given).
+    step: Text | int
+    progress: Markdown | None = None
 
 
 class Narrative(StrictModel):
-    company_overview: Markdown
+    company_overview: Markdown | None = None  # required unless mode is rcoi_only (not printed there)
     products_in_scope: Markdown
     rcoi: Markdown
     rcoi_determination: Markdown
@@ -86,7 +120,38 @@ class Narrative(StrictModel):
     determination: Markdown | None = None
     mine_of_origin_efforts: Markdown | None = None
     risk_mitigation: list[Markdown] = Field(default_factory=list)
+    # rcoi_only: why SORs located in the Covered Countries do not change the conclusion.
+    refiner_locations: Markdown | None = None
+    # What was done on each step to improve due diligence that last year's report described.
+    progress_on_prior_steps: list[PriorStepProgress] = Field(default_factory=list)
     independent_audit: IndependentAudit | None = None
+
+
+class ExcludedAcquisition(StrictModel):
+    """A business acquired whose products the report does not yet cover (Form SD lets a
+    registrant delay reporting on an acquired company's products for a time)."""
+
+    name: Text
+    acquired_on: date
+
+
+class ExcludedSubsidiary(StrictModel):
+    name: Text
+    reason: Text
+
+
+class Scope(StrictModel):
+    """What the report leaves out; empty lists say that nothing is left out."""
+
+    excluded_acquisitions: list[ExcludedAcquisition] = Field(default_factory=list)
+    excluded_subsidiaries: list[ExcludedSubsidiary] = Field(default_factory=list)
+
+
+class SorRemovals(StrictModel):
+    """SORs the company asked suppliers to remove from their supply chains during the year."""
+
+    requested: int | None = Field(default=None, ge=0)
+    removed: int | None = Field(default=None, ge=0)
 
 
 class Presentation(StrictModel):
@@ -129,6 +194,14 @@ def _answer_word(value: object) -> object:
     return value.strip().capitalize() if isinstance(value, str) else value
 
 
+def _moved_to_policy_url(value: object) -> object:
+    if value is not None:
+        raise ValueError(
+            "has moved to the filing's top-level policy_url (the report prints it too); move it there"
+        )
+    return value
+
+
 Answer = Annotated[YesNo, BeforeValidator(_answer_word)]
 AnswerOrUnknown = Annotated[YesNoUnknown, BeforeValidator(_answer_word)]
 
@@ -168,8 +241,9 @@ class OutgoingCmrt(StrictModel):
     effective_date: date | None = None
     metals: dict[MetalName, OutgoingMetal] = Field(default_factory=dict)
     policy: Answer | None = None  # A
-    policy_public: Answer | None = None  # B
-    policy_url: WebUrl | None = None  # B's comment: where the policy is published
+    policy_public: Answer | None = None  # B (its comment, the address, is the filing's policy_url)
+    # Moved to the filing's top level, where the report prints it too: an error that says so.
+    policy_url: Annotated[object, AfterValidator(_moved_to_policy_url)] = None
     require_validated_smelters: Answer | None = None  # C
     due_diligence_measures: Answer | None = None  # D
     supplier_survey: SupplierSurveyFormat | None = None  # E
@@ -182,9 +256,20 @@ class OutgoingCmrt(StrictModel):
 class Filing(StrictModel):
     reporting_year: int = Field(ge=2013, le=2100)
     mode: FilingMode = FilingMode.CMR
+    # rcoi_only: what the inquiry concluded; the Form SD prints the words each result requires.
+    rcoi_result: RcoiResult | None = None
+    # conflict_free_claim: the products described as "DRC conflict free", with their SORs.
+    conflict_free_products: list[ClaimedProduct] = Field(default_factory=list)
     registrant: Registrant
     survey_results: Text = Field(description="Path of the survey results YAML, relative to this file")
     website_url: WebUrl
+    # Where the company's responsible minerals sourcing policy is published: printed in the
+    # report and written into the company's own CMRT (question B).
+    policy_url: WebUrl | None = None
+    # Last year's filing YAML, read only, for its steps to improve due diligence.
+    previous_filing: Text | None = None
+    scope: Scope | None = None
+    sor_removals: SorRemovals | None = None
     exhibits_numbering: ExhibitsNumbering = ExhibitsNumbering.CURRENT
     signature: Signature
     narrative: Narrative

@@ -104,7 +104,7 @@ class SupplierWorkbook(Model):
     version: str | None
     family: str
     encrypted: bool = False
-    # Which reader read the sheets: "streaming" (ingest/sheetscan.py) or "calamine", and why
+    # Which reader read the sheets: "streaming" (ingest/read/sheetscan.py) or "calamine", and why
     # an .xlsx was not read by the streaming reader.
     reader: str = "calamine"
     reader_note: str | None = None

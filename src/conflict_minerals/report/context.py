@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict
 from .. import __version__
 from ..filing.countries import Country, covered_country_names
 from ..filing.dates import long_date
-from ..filing.deadline import filing_deadline
+from ..filing.deadline import filing_deadline, first_year_covering
 from ..filing.loader import LoadedFiling
 from ..filing.models import ExhibitsNumbering, Filing, FilingMode
 from ..filing.survey import Metal, RmapStatus, Smelter, SurveyResults
 from .figures import Chart, stacked_bars, status_categories
-from .markdown import render_markdown
+from .markdown import render_inline, render_markdown
 
 STATUS_ORDER = list(RmapStatus)
 METAL_ORDER = list(Metal)
@@ -54,6 +54,7 @@ class SurveyTable(ContextModel):
 
 class CountryRow(ContextModel):
     name: str
+    prose_name: str  # with "the" where running text needs it
     covered: bool
     metals: list[bool]
 
@@ -82,6 +83,49 @@ class MineLocations(ContextModel):
     recycled: int
     unresolved: int
     declined: int
+    decided: int  # parts that could not be read and that a reviewer decided
+
+    @property
+    def places(self) -> int:
+        return self.resolved + self.recycled + self.unresolved + self.declined + self.decided
+
+
+class UndecidedMention(ContextModel):
+    """Supplier text naming a Covered Country that could not be read and is not yet decided."""
+
+    file: str
+    sheet: str
+    cell: str
+    countries: list[str]  # the Covered Countries it names, as prose names them
+
+
+class LocatedSor(ContextModel):
+    """An SOR located in a Covered Country; its location is not the mine's."""
+
+    name: str
+    metal: str
+    country: str  # as prose names it
+    # Whether its country is among the countries of origin of its metal.
+    origin_listed: bool
+
+
+class ExcludedBusiness(ContextModel):
+    name: str
+    detail: str  # the acquisition date, or why a subsidiary is left out
+    # For an acquisition: the first reporting year whose report must cover its products.
+    covered_from: int | None = None
+
+
+class ScopeStatement(ContextModel):
+    acquisitions: list[ExcludedBusiness]
+    subsidiaries: list[ExcludedBusiness]
+
+
+class PriorStep(ContextModel):
+    """A step to improve due diligence from last year's report, with what was done."""
+
+    step: Markup
+    progress: Markup | None
 
 
 class TrendRow(ContextModel):
@@ -100,8 +144,22 @@ class Exhibits(ContextModel):
     item: str
 
 
+class ExhibitRow(ContextModel):
+    number: str
+    description: str
+
+
+class ClaimedProductRow(ContextModel):
+    """A product described as "DRC conflict free", with the SORs behind the claim."""
+
+    name: str
+    description: Markup | None
+    sors: list[AnnexRow]
+    conformant: int  # how many of them are Conformant
+
+
 class Narrative(ContextModel):
-    company_overview: Markup
+    company_overview: Markup | None
     products_in_scope: Markup
     rcoi: Markup
     rcoi_determination: Markup
@@ -112,6 +170,7 @@ class Narrative(ContextModel):
     determination: Markup | None
     mine_of_origin_efforts: Markup | None
     risk_mitigation: list[Markup]
+    refiner_locations: Markup | None
     auditor: str | None
     audit_report: Markup | None
 
@@ -122,6 +181,13 @@ class DocumentContext(ContextModel):
     mode: str
     files_cmr: bool
     claims_conflict_free: bool
+    # rcoi_only: what the inquiry concluded (models.RcoiResult), which decides Item 1.01's words.
+    rcoi_result: str | None
+    # The exhibits filed with the Form SD, for Items 1.01, 1.02 and 3.01.
+    exhibits_filed: list[ExhibitRow]
+    # The auditor's report filed as Exhibit 1.02 (given as a file), not printed in the report.
+    audit_exhibit: bool
+    claimed_products: list[ClaimedProductRow]
     registrant: dict[str, str]
     contact_line: str
     reporting_year: int
@@ -153,6 +219,19 @@ class DocumentContext(ContextModel):
     origin_basis: list[str]
     mine_locations: MineLocations | None
     locations_undetermined: bool
+    # Distinct countries of origin over all metals.
+    countries_total: int
+    # Supplier text naming a Covered Country that nobody has decided yet: the report says so
+    # where it lists the Covered Countries.
+    undecided_covered: list[UndecidedMention]
+    covered_located: list[LocatedSor]
+    responses_through: str | None
+    policy_url: str | None
+    scope: ScopeStatement | None
+    sor_removals_requested: int | None
+    sor_removals_removed: int | None
+    prior_year: int | None
+    prior_steps: list[PriorStep]
     charts: dict[str, Chart]
 
 
@@ -213,6 +292,7 @@ def countries_of_origin(survey: SurveyResults) -> tuple[list[tuple[str, list[Cou
     rows = [
         CountryRow(
             name=country.name,
+            prose_name=country.in_prose,
             covered=country.covered,
             metals=[any(c.code == country.code for c in countries) for _, countries in by_metal],
         )
@@ -268,7 +348,67 @@ def mine_locations(survey: SurveyResults) -> MineLocations | None:
         recycled=summary.parts_recycled,
         unresolved=summary.parts_unresolved,
         declined=summary.parts_declined,
+        decided=summary.parts_decided,
     )
+
+
+def undecided_covered(survey: SurveyResults) -> list[UndecidedMention]:
+    """Undecided mine-location cells that name a Covered Country, in file and cell order."""
+    found = []
+    for cell in survey.mine_locations_undecided:
+        covered = _unique_countries([c for c in cell.mentions if c.covered])
+        if covered:
+            names = [c.in_prose for c in covered]
+            found.append(UndecidedMention(file=cell.file, sheet=cell.sheet, cell=cell.cell, countries=names))
+    return found
+
+
+def covered_located(survey: SurveyResults) -> list[LocatedSor]:
+    """SORs that stand in a Covered Country, with whether the country is among their metal's
+    countries of origin (a refiner's location is not where the ore was mined)."""
+    origins = {metal: {c.code for c in countries} for metal, countries in survey.countries_of_origin.items()}
+    located = [s for s in survey.smelters if s.country.covered]
+    located.sort(key=lambda s: (METAL_ORDER.index(s.metal), s.name.casefold(), s.cid))
+    return [
+        LocatedSor(
+            name=s.name,
+            metal=s.metal.value,
+            country=s.country.in_prose,
+            origin_listed=s.country.code in origins.get(s.metal, set()),
+        )
+        for s in located
+    ]
+
+
+def scope_statement(filing: Filing) -> ScopeStatement | None:
+    scope = filing.scope
+    if scope is None:
+        return None
+    return ScopeStatement(
+        acquisitions=[
+            ExcludedBusiness(
+                name=item.name,
+                detail=long_date(item.acquired_on),
+                covered_from=first_year_covering(item.acquired_on),
+            )
+            for item in scope.excluded_acquisitions
+        ],
+        subsidiaries=[
+            ExcludedBusiness(name=item.name, detail=item.reason) for item in scope.excluded_subsidiaries
+        ],
+    )
+
+
+def prior_steps(loaded: LoadedFiling) -> tuple[int | None, list[PriorStep]]:
+    """Last year's steps to improve due diligence, each with the progress the filing reports."""
+    prior = loaded.prior_steps
+    if prior is None:
+        return None, []
+    return prior.year, [
+        # The step as one line of running text (last year's list items are single paragraphs).
+        PriorStep(step=render_inline(step), progress=_optional(progress))
+        for step, progress in prior.answered()
+    ]
 
 
 def _trend_row(
@@ -362,7 +502,9 @@ def _optional(text: str | None) -> Markup | None:
     return render_markdown(text) if text else None
 
 
-def narrative(filing: Filing) -> Narrative:
+def narrative(filing: Filing, audit_report_file: str | None = None) -> Narrative:
+    """The filing's text as Markdown rendered to HTML; the auditor's report from its file when it
+    is given as one (Exhibit 1.02)."""
     source = filing.narrative
     diligence = source.due_diligence
     steps = (
@@ -378,7 +520,7 @@ def narrative(filing: Filing) -> Narrative:
     )
     audit = source.independent_audit
     return Narrative(
-        company_overview=render_markdown(source.company_overview),
+        company_overview=_optional(source.company_overview),
         products_in_scope=render_markdown(source.products_in_scope),
         rcoi=render_markdown(source.rcoi),
         rcoi_determination=render_markdown(source.rcoi_determination),
@@ -389,9 +531,55 @@ def narrative(filing: Filing) -> Narrative:
         determination=_optional(source.determination),
         mine_of_origin_efforts=_optional(source.mine_of_origin_efforts),
         risk_mitigation=[render_markdown(step) for step in source.risk_mitigation],
+        refiner_locations=_optional(source.refiner_locations),
         auditor=audit.auditor if audit else None,
-        audit_report=_optional(audit.report if audit else None),
+        audit_report=_optional((audit.report or audit_report_file) if audit else None),
     )
+
+
+def exhibits_filed(loaded: LoadedFiling) -> list[ExhibitRow]:
+    """What the Form SD files as exhibits, as its Items 1.01, 1.02 and 3.01 list them."""
+    filing = loaded.filing
+    if filing.mode is FilingMode.RCOI_ONLY:
+        return []
+    if filing.mode is not FilingMode.CONFLICT_FREE_CLAIM:
+        return [ExhibitRow(number="1.01", description=_CMR_EXHIBIT)]
+    if loaded.audit_report is None:
+        included = "Conflict Minerals Report, including the report of the independent private sector audit, "
+        return [ExhibitRow(number="1.01", description=included + _AS_REQUIRED)]
+    return [
+        ExhibitRow(number="1.01", description=_CMR_EXHIBIT),
+        ExhibitRow(
+            number="1.02",
+            description="Report of the independent private sector audit of the Conflict Minerals Report, "
+            "as required by Item 1.01 of this Form SD.",
+        ),
+    ]
+
+
+_AS_REQUIRED = "as required by Items 1.01 and 1.02 of this Form SD."
+_CMR_EXHIBIT = f"Conflict Minerals Report {_AS_REQUIRED}"
+
+
+def claimed_products(loaded: LoadedFiling, notes: list[StatusNote]) -> list[ClaimedProductRow]:
+    from ..filing.claims import claimed_sors
+
+    filing, survey = loaded.filing, loaded.survey
+    if filing.mode is not FilingMode.CONFLICT_FREE_CLAIM:
+        return []
+    rows = []
+    for product in filing.conflict_free_products:
+        sors, _ = claimed_sors(product, survey)
+        annex = annex_rows(survey.model_copy(update={"smelters": sors}), notes)
+        rows.append(
+            ClaimedProductRow(
+                name=product.name,
+                description=_optional(product.description),
+                sors=annex,
+                conformant=sum(1 for s in sors if s.status is RmapStatus.CONFORMANT),
+            )
+        )
+    return rows
 
 
 def _exhibits(numbering: ExhibitsNumbering) -> Exhibits:
@@ -415,6 +603,8 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
     statuses = [s.value for s in STATUS_ORDER]
     notes = status_notes(survey)
     locations = mine_locations(survey)
+    prior_year, steps = prior_steps(loaded)
+    removals = filing.sor_removals
     contact_line = ", ".join(part for part in (contact.name, contact.title, contact.phone) if part)
     return DocumentContext(
         tool_version=__version__,
@@ -422,6 +612,10 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
         mode=filing.mode.value,
         files_cmr=filing.mode is not FilingMode.RCOI_ONLY,
         claims_conflict_free=filing.mode is FilingMode.CONFLICT_FREE_CLAIM,
+        rcoi_result=filing.rcoi_result.value if filing.rcoi_result else None,
+        exhibits_filed=exhibits_filed(loaded),
+        audit_exhibit=loaded.audit_report is not None,
+        claimed_products=claimed_products(loaded, notes),
         registrant={
             "name": registrant.name,
             "state_of_incorporation": registrant.state_of_incorporation,
@@ -443,7 +637,7 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
         covered_countries=covered_country_names(),
         metals=[m.label for m in METAL_ORDER],
         statuses=statuses,
-        narrative=narrative(filing),
+        narrative=narrative(filing, loaded.audit_report),
         survey=survey_figures,
         status_rows=status_rows,
         status_total=status_total,
@@ -451,12 +645,24 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
         status_as_of=long_date(survey.status_list.as_of) if survey.status_list else None,
         countries_by_metal=by_metal,
         country_rows=country_rows,
-        covered_country_origins=[row.name for row in country_rows if row.covered],
+        covered_country_origins=[row.prose_name for row in country_rows if row.covered],
         annex=annex_rows(survey, notes),
         status_notes=notes,
         trend=trend,
         origin_basis=[basis.value for basis in survey.countries_of_origin_basis],
         mine_locations=locations,
         locations_undetermined=bool(locations and (locations.unresolved or locations.declined)),
+        countries_total=len(country_rows),
+        undecided_covered=undecided_covered(survey),
+        covered_located=covered_located(survey),
+        responses_through=(
+            long_date(survey.suppliers.responses_through) if survey.suppliers.responses_through else None
+        ),
+        policy_url=filing.policy_url,
+        scope=scope_statement(filing),
+        sor_removals_requested=removals.requested if removals else None,
+        sor_removals_removed=removals.removed if removals else None,
+        prior_year=prior_year,
+        prior_steps=steps,
         charts=charts(statuses, status_rows, survey_figures, filing.reporting_year, trend),
     )

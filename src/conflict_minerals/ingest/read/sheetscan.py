@@ -40,7 +40,9 @@ except ImportError:  # pragma: no cover - isal is a dependency, zlib is the fall
     _inflater = zlib  # type: ignore[assignment]
 
 from .cellmap import available_families, load_cellmap
-from .reader import Sheet, column_index
+from .reader import Limits, Sheet, checked_bytes, column_index
+
+XLS = "an .xls workbook"  # not a reason to note: calamine reads every .xls
 
 
 class ScanUnsupported(Exception):
@@ -765,8 +767,12 @@ def _dense(cells: dict[tuple[int, int], Any], columns: frozenset[int]) -> list[l
     return rows
 
 
-def open_scanned(data: bytes, archive: zipfile.ZipFile, encrypted: bool) -> ScannedWorkbook:
-    """The streaming reader over a checked .xlsx; ScanUnsupported if it cannot read this one."""
+def open_scanned(data: bytes, limits: Limits) -> ScannedWorkbook:
+    """The workbook for the streaming reader, checked as reader.open_workbook checks it (a
+    ReadFailure the same); ScanUnsupported if the streaming reader cannot read this one."""
+    data, encrypted, archive = checked_bytes(data, limits)
+    if archive is None:
+        raise ScanUnsupported(XLS)
     return guarded(lambda: ScannedWorkbook(data, archive, encrypted))
 
 

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 
-from ..manifest import sha256
-from .cellmap import CellMap, CompanyQuestion, load_cellmap
-from .detect import Detected, detect
-from .models import (
+from ...manifest import sha256
+from ..models import (
     Answer,
     CompanyInfo,
     Finding,
@@ -25,6 +23,8 @@ from .models import (
     SupplierWorkbook,
     UnreadableWorkbook,
 )
+from .cellmap import CellMap, CompanyQuestion, load_cellmap
+from .detect import Detected, detect
 from .reader import (
     Limits,
     ReadFailure,
@@ -39,7 +39,7 @@ from .reader import (
     read_limited,
     text,
 )
-from .sheetscan import ScanUnsupported
+from .sheetscan import XLS, ScanUnsupported, open_scanned
 
 DEFAULT_LIMITS = Limits()
 
@@ -383,7 +383,7 @@ def read_supplier_bytes(
         return _read_supplier(data, file, limits, digest, with_products, streaming=True)
     except ScanUnsupported as reason:
         result = _read_supplier(data, file, limits, digest, with_products, streaming=False)
-        if isinstance(result, SupplierWorkbook):
+        if isinstance(result, SupplierWorkbook) and str(reason) != XLS:
             result.reader_note = f"read with calamine: {reason}"
         return result
 
@@ -395,7 +395,7 @@ def _read_supplier(
         return _unreadable(file, digest, len(data), code, message)
 
     try:
-        workbook = open_workbook(data, limits, streaming)
+        workbook = open_scanned(data, limits) if streaming else open_workbook(data, limits)
         detected = detect(workbook)
         if detected is None:
             return unreadable("template-unknown", "not an RMI reporting template (CMRT, EMRT or CRT)")

@@ -235,11 +235,9 @@ def read_limited(path: str, limits: Limits) -> bytes:
     return data
 
 
-def open_workbook(data: bytes, limits: Limits | None = None, streaming: bool = False) -> Workbook:
-    """The workbook, checked. `streaming`: an .xlsx is read by the streaming reader
-    (ingest/sheetscan.py), whose sheets raise ScanUnsupported for what it does not handle; the
-    caller then opens the workbook again without it (see sheetscan.read_with_fallback)."""
-    limits = limits or Limits()
+def checked_bytes(data: bytes, limits: Limits) -> tuple[bytes, bool, zipfile.ZipFile | None]:
+    """A workbook's bytes, decrypted and checked (the streaming reader, sheetscan.py, starts
+    here too): (bytes, whether they were encrypted, the zip archive of an .xlsx or None)."""
     if len(data) > limits.max_file_bytes:
         raise ReadFailure("file-refused", f"the file is {len(data)} bytes (limit {limits.max_file_bytes})")
     if len(data) == 0:
@@ -248,13 +246,14 @@ def open_workbook(data: bytes, limits: Limits | None = None, streaming: bool = F
     if data.startswith(OLE_MAGIC):
         data, encrypted = decrypt_ole(data)
     if data.startswith(ZIP_MAGIC):
-        archive = check_zip(data, limits)
-        if streaming:
-            from .sheetscan import open_scanned
-
-            return open_scanned(data, archive, encrypted)  # type: ignore[return-value]
-    elif not data.startswith(OLE_MAGIC):
+        return data, encrypted, check_zip(data, limits)
+    if not data.startswith(OLE_MAGIC):
         raise ReadFailure("file-corrupt", "not an Excel workbook (neither .xlsx nor .xls content)")
+    return data, encrypted, None
+
+
+def open_workbook(data: bytes, limits: Limits | None = None) -> Workbook:
+    data, encrypted, _ = checked_bytes(data, limits or Limits())
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception as error:  # calamine raises its own error types for bad workbooks
