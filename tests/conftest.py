@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -24,6 +25,19 @@ BUILD_OUTPUTS = (
     "evidence.html",
     "manifest.json",
 )
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets an empty cache folder of its own (the render and ingest caches), never the
+    user's: a test that builds twice renders twice unless it is about the cache."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    # fontconfig keeps its own cache there too: point it at the one it has, or every process a
+    # test starts would scan the system's fonts again.
+    fontconfig = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fontconfig"
+    if fontconfig.is_dir():
+        (folder / "fontconfig").symlink_to(fontconfig)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
 
 
 def copy_sample(name: str, destination: Path) -> Path:

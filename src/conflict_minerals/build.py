@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .cache.render import PdfJob, RenderCache, cached_docx, cached_pdfs
 from .documents import (
     ATTACHING_VARIANTS,
     EDGAR_DIR,
@@ -27,7 +28,7 @@ from .filing.deadline import filing_deadline
 from .filing.inputs import read_input_file
 from .filing.loader import LoadedFiling, load_filing
 from .filing.yamlio import MAX_YAML_BYTES
-from .manifest import NotAManifest, inputs_manifest, make_manifest, read_manifest
+from .manifest import NotAManifest, inputs_manifest, make_manifest, read_manifest, sha256
 from .outputs import rename_target, write_locked
 from .problems import InputError, Problem, display_path
 from .report.consistency import check_documents
@@ -74,16 +75,18 @@ class BuildOptions:
     allow_draft: bool = False
     # Processes rendering the PDFs at once; None: one per core. The bytes are the same.
     jobs: int | None = None
+    # Where unchanged documents are taken from (cache/render.py); None: render every one (--no-cache).
+    render_cache: RenderCache | None = None
 
 
 def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedFile]:
     """PDF/A-3 copies carry the survey results and the manifest of the inputs.
 
     The manifest embedded is the inputs half: a PDF cannot carry its own hash."""
-    from .report.pdf import EmbeddedFile
-
     if variant not in ATTACHING_VARIANTS:
         return []
+    from .report.pdf import EmbeddedFile  # WeasyPrint: not for a PDF the render cache holds
+
     return [
         EmbeddedFile(
             loaded.survey_path.name,
@@ -96,24 +99,43 @@ def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedF
     ]
 
 
-def document_pdf(loaded: LoadedFiling, html: str, variant: str | None = None) -> bytes:
-    """One document's PDF from its HTML, with the filing's assets and fonts only (also used by
-    `cmr serve`); a refused asset is an InputError naming the filing."""
-    from .report.pdf import AssetRefused, render_pdf
-
+def pdf_job(loaded: LoadedFiling, html: str, variant: str | None = None) -> PdfJob:
+    """What a document's PDF is rendered from (and keyed on in the render cache)."""
     theme = builtin_theme_dir()
     roots = [theme] + ([loaded.template_dir] if loaded.template_dir else [])
     if loaded.css_path is not None:
         roots.append(loaded.css_path.parent)
+    attachments = tuple((f.name, sha256(f.data), f.description) for f in _embedded_files(loaded, variant))
+    return PdfJob(
+        html=html,
+        base_url=loaded.template_dir or theme,
+        font_stylesheet=theme / FONT_STYLESHEET,
+        asset_roots=tuple(roots),
+        document_date=loaded.filing.signature.date,
+        variant=variant,
+        attachments=attachments,
+    )
+
+
+def document_pdf(
+    loaded: LoadedFiling, html: str, variant: str | None = None, record: dict[str, str] | None = None
+) -> bytes:
+    """One document's PDF from its HTML, with the filing's assets and fonts only (also used by
+    `cmr serve`); a refused asset is an InputError naming the filing. `record` gets the sha256
+    of every file the render loaded."""
+    from .report.pdf import AssetRefused, render_pdf
+
+    job = pdf_job(loaded, html, variant)
     try:
         return render_pdf(
             html,
-            base_url=loaded.template_dir or theme,
-            font_stylesheet=theme / FONT_STYLESHEET,
-            asset_roots=roots,
-            document_date=loaded.filing.signature.date,
+            base_url=job.base_url,
+            font_stylesheet=job.font_stylesheet,
+            asset_roots=job.asset_roots,
+            document_date=job.document_date,
             variant=variant,
             embedded=_embedded_files(loaded, variant),
+            record=record,
         )
     except AssetRefused as refused:
         raise InputError([Problem(str(loaded.filing_path.name), None, None, "", str(refused))]) from None
@@ -124,9 +146,18 @@ def _html_bytes(loaded: LoadedFiling, doc: Document, html: str, options: BuildOp
 
 
 def _docx_bytes(loaded: LoadedFiling, doc: Document, html: str, options: BuildOptions) -> bytes:
-    from .word.docx import docx_bytes  # python-docx and Pillow: only for Word output
+    name, signed = doc.file_name(OutputFormat.HTML), loaded.filing.signature.date
 
-    return docx_bytes(html, doc.file_name(OutputFormat.HTML), loaded.filing.signature.date)
+    def render() -> bytes:
+        from .word.docx import docx_bytes  # python-docx and Pillow: only for Word output
+
+        return docx_bytes(html, name, signed)
+
+    return cached_docx(options.render_cache, html, name, signed, render)
+
+
+def _pdf(loaded: LoadedFiling, html: str, options: BuildOptions, record: dict[str, str]) -> bytes:
+    return document_pdf(loaded, html, options.pdf_variant, record)
 
 
 # One writer per format: every document of the table is written from its HTML. PDFs are
@@ -153,10 +184,11 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
     pdf_docs = [doc for doc, output_format in written if output_format is OutputFormat.PDF]
     pdfs: dict[str, bytes] = {}
     if pdf_docs:
-        from .report.pdf import render_all  # WeasyPrint: only when a PDF is written
-
-        renders = [partial(document_pdf, loaded, pages[doc.stem], options.pdf_variant) for doc in pdf_docs]
-        pdfs = dict(zip((doc.stem for doc in pdf_docs), render_all(renders, options.jobs), strict=True))
+        html = [pages[doc.stem] for doc in pdf_docs]
+        variant = options.pdf_variant
+        jobs = [(pdf_job(loaded, page, variant), partial(_pdf, loaded, page, options)) for page in html]
+        rendered = cached_pdfs(options.render_cache, jobs, options.jobs)
+        pdfs = dict(zip((doc.stem for doc in pdf_docs), rendered, strict=True))
     for doc, output_format in written:
         path = out_dir / doc.file_name(output_format)
         if output_format is OutputFormat.PDF:
@@ -181,6 +213,8 @@ def build(
     if options.edgar and loaded.filing.presentation.draft and not options.allow_draft:
         raise InputError([_draft_edgar_problem(loaded)])
     outputs = render_outputs(loaded, out_dir, options)
+    if options.render_cache is not None:
+        options.render_cache.trim()
     refuse_overwriting_inputs(loaded, out_dir, outputs)
     manifest = out_dir / MANIFEST
     outputs[manifest] = make_manifest(loaded, out_dir, outputs)

@@ -236,11 +236,15 @@ def build_command(
         int | None,
         typer.Option(min=1, metavar="N", help="Processes rendering the PDFs at once [default: all cores]."),
     ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Render every document again (skip the render cache).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Render the Form SD and Conflict Minerals Report as HTML, PDF and Word, with filing-data.json,
     evidence.json, evidence.html and manifest.json."""
     from .build import BuildOptions, build
+    from .cache.render import RenderCache, default_render_cache_dir
     from .filing.dates import long_date
 
     if pdf_variant is not None and pdf_variant not in PDF_VARIANTS:
@@ -257,6 +261,7 @@ def build_command(
         edgar=edgar,
         allow_draft=allow_draft,
         jobs=jobs,
+        render_cache=None if no_cache else RenderCache(default_render_cache_dir()),
     )
     with _reported(as_json):
         result = build(filing, out_dir, options)

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..cache.folder import cache_limit, trim
 from ..outputs import locked_folders, replace_together
 from ..problems import InputError, Problem
 from .models import Finding
 from .options import IngestOptions
 from .read.discover import Discovery, discover, duplicate, folder_name, printable
-from .read.runner import Job, Readers, Result
+from .read.runner import CACHE_SUFFIX, Job, Readers, Result
 from .stopping import Interrupted, held
 from .write.details import Staging, details_names
 
@@ -70,6 +71,8 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
             run = _Run(options, found, readers, results, early, progress, decisions)
             checker, findings, written = _check_and_write(run, names)
     progress("written", len(written), len(written))
+    if options.cache_dir is not None:  # the cache keeps to its size bound, the oldest entries going first
+        trim(options.cache_dir, cache_limit(), CACHE_SUFFIX)
     unreadable = sorted(checker.unreadable, key=lambda f: f.file)
     return IngestOutcome(found.entries, unreadable, findings, written, time.perf_counter() - started)
 

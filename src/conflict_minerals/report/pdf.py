@@ -31,6 +31,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
 from ..filing.inputs import MAX_ASSET_BYTES, read_input_file
+from ..manifest import sha256
 from ..outputs import die_with_parent
 from ..problems import InputError
 
@@ -45,9 +46,11 @@ class AssetRefused(FatalURLFetchingError):
 
 
 class SandboxFetcher(URLFetcher):
-    def __init__(self, roots: Sequence[Path]) -> None:
+    def __init__(self, roots: Sequence[Path], record: dict[str, str] | None = None) -> None:
         super().__init__(fail_on_errors=True, allowed_protocols=("file", "data"))
         self.roots = [root.resolve() for root in roots]
+        # URL -> sha256 of every file served (the render cache checks them before reuse).
+        self.record = record
 
     def fetch(self, url: str, headers: dict[str, str] | None = None) -> URLFetcherResponse:
         scheme = urlsplit(url).scheme.lower()
@@ -64,6 +67,8 @@ class SandboxFetcher(URLFetcher):
             data = read_input_file(path, MAX_ASSET_BYTES)
         except InputError as error:  # a folder, a FIFO, a device, too large
             raise AssetRefused(url, error.problems[0].message) from None
+        if self.record is not None:
+            self.record[url] = sha256(data)
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return URLFetcherResponse(path.as_uri(), data, {"Content-Type": content_type})
 
@@ -102,8 +107,9 @@ def render_pdf(
     document_date: date,
     variant: str | None = None,
     embedded: Sequence[EmbeddedFile] = (),
+    record: dict[str, str] | None = None,
 ) -> bytes:
-    fetcher = SandboxFetcher(asset_roots)
+    fetcher = SandboxFetcher(asset_roots, record)
     fonts = FontConfiguration()
     stylesheet = CSS(
         string=font_stylesheet.read_text(encoding="utf-8"),
