@@ -53,7 +53,7 @@ def folder_state(folder: Path) -> dict[str, str]:
     return {
         p.relative_to(folder).as_posix(): digest(p)
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != outputs.LOCK_NAME
+        if p.is_file()
     }
 
 
