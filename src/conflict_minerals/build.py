@@ -27,9 +27,10 @@ from .filing.deadline import filing_deadline
 from .filing.inputs import read_input_file
 from .filing.loader import LoadedFiling, load_filing
 from .filing.yamlio import MAX_YAML_BYTES
+from .forked import Job, run_jobs
 from .manifest import NotAManifest, inputs_manifest, make_manifest, read_manifest
 from .outputs import rename_target, write_locked
-from .problems import InputError, Problem, display_path
+from .problems import InputError, Problem, Severity, display_path
 from .report.context import build_context
 from .report.evidence import evidence_outputs
 from .report.html import render_html
@@ -37,7 +38,9 @@ from .report.snapshot import make_snapshot, snapshot_bytes
 from .report.templating import FONT_STYLESHEET, builtin_theme_dir
 
 if TYPE_CHECKING:
-    from .report.pdf import EmbeddedFile
+    from .report.pdf import EmbeddedFile, Rendered
+
+WARNING = Severity.WARNING
 
 
 @dataclass
@@ -97,14 +100,20 @@ def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedF
 def document_pdf(loaded: LoadedFiling, html: str, variant: str | None = None) -> bytes:
     """One document's PDF from its HTML, with the filing's assets and fonts only (also used by
     `cmr serve`); a refused asset is an InputError naming the filing."""
-    from .report.pdf import AssetRefused, render_pdf
+    return _rendered_pdf(loaded, html, variant).pdf
+
+
+def _rendered_pdf(
+    loaded: LoadedFiling, html: str, variant: str | None, check_as: str | None = None
+) -> Rendered:
+    from .report.pdf import AssetRefused, render_document
 
     theme = builtin_theme_dir()
     roots = [theme] + ([loaded.template_dir] if loaded.template_dir else [])
     if loaded.css_path is not None:
         roots.append(loaded.css_path.parent)
     try:
-        return render_pdf(
+        return render_document(
             html,
             base_url=loaded.template_dir or theme,
             font_stylesheet=theme / FONT_STYLESHEET,
@@ -112,27 +121,40 @@ def document_pdf(loaded: LoadedFiling, html: str, variant: str | None = None) ->
             document_date=loaded.filing.signature.date,
             variant=variant,
             embedded=_embedded_files(loaded, variant),
+            check_as=check_as,
         )
     except AssetRefused as refused:
         raise InputError([Problem(str(loaded.filing_path.name), None, None, "", str(refused))]) from None
 
 
-def _html_bytes(loaded: LoadedFiling, doc: Document, html: str, options: BuildOptions) -> bytes:
-    return html.encode("utf-8")
+def _checked_pdf(
+    loaded: LoadedFiling, html: str, variant: str | None, name: str
+) -> tuple[bytes, list[Problem]]:
+    """A document's PDF and the layout check's faults on its pages, as warnings naming the
+    document and the page."""
+    rendered = _rendered_pdf(loaded, html, variant, check_as=name)
+    warnings = [
+        Problem(fault.document, None, None, f"page {fault.page}", f"{fault.message} [{fault.rule}]", WARNING)
+        for fault in rendered.faults
+    ]
+    return rendered.pdf, warnings
 
 
-def _docx_bytes(loaded: LoadedFiling, doc: Document, html: str, options: BuildOptions) -> bytes:
+def _docx_bytes(loaded: LoadedFiling, doc: Document, html: str) -> tuple[bytes, list[Problem]]:
     from .word.docx import docx_bytes  # python-docx and Pillow: only for Word output
 
-    return docx_bytes(html, doc.file_name(OutputFormat.HTML), loaded.filing.signature.date)
+    return docx_bytes(html, doc.file_name(OutputFormat.HTML), loaded.filing.signature.date), []
 
 
-# One writer per format: every document of the table is written from its HTML. PDFs are
-# rendered together in render_outputs, in parallel.
-_WRITERS = {OutputFormat.HTML: _html_bytes, OutputFormat.DOCX: _docx_bytes}
+# Laying out a PDF costs about three times what writing the same document in Word does; the
+# jobs are shared out between the processes by these weights times the document's length.
+_COST = {OutputFormat.PDF: 1.0, OutputFormat.DOCX: 0.3}
 
 
-def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -> dict[Path, bytes]:
+def render_outputs(
+    loaded: LoadedFiling, out_dir: Path, options: BuildOptions, warnings: list[Problem] | None = None
+) -> dict[Path, bytes]:
+    """Every output's bytes; the layout check's faults are added to `warnings`."""
     context = build_context(loaded)
     outputs: dict[Path, bytes] = {out_dir / SNAPSHOT: snapshot_bytes(make_snapshot(loaded, context))}
     # Not part of the filing, and written whatever --format says: the answer to "where does
@@ -145,20 +167,25 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
         for output_format in doc.formats
         if output_format in options.formats
     ]
-    # The PDFs take most of the time: they are rendered at once, one process per core.
-    pdf_docs = [doc for doc, output_format in written if output_format is OutputFormat.PDF]
-    pdfs: dict[str, bytes] = {}
-    if pdf_docs:
-        from .report.pdf import render_all  # WeasyPrint: only when a PDF is written
-
-        renders = [partial(document_pdf, loaded, pages[doc.stem], options.pdf_variant) for doc in pdf_docs]
-        pdfs = dict(zip((doc.stem for doc in pdf_docs), render_all(renders, options.jobs), strict=True))
+    jobs = []
     for doc, output_format in written:
-        path = out_dir / doc.file_name(output_format)
+        if output_format is OutputFormat.HTML:
+            outputs[out_dir / doc.file_name(output_format)] = pages[doc.stem].encode("utf-8")
+            continue
+        html = pages[doc.stem]
         if output_format is OutputFormat.PDF:
-            outputs[path] = pdfs[doc.stem]
+            from .report import pdf  # noqa: F401 - WeasyPrint: loaded here, before the fork, only for PDFs
+
+            run = partial(_checked_pdf, loaded, html, options.pdf_variant, doc.file_name(output_format))
         else:
-            outputs[path] = _WRITERS[output_format](loaded, doc, pages[doc.stem], options)
+            run = partial(_docx_bytes, loaded, doc, html)
+        jobs.append((doc.file_name(output_format), Job(run, _COST[output_format] * len(html))))
+    # The PDFs and Word files at once, one process per core: the Word files are written beside
+    # the PDFs' renders, not after them.
+    for (name, _), (data, found) in zip(jobs, run_jobs([job for _, job in jobs], options.jobs), strict=True):
+        outputs[out_dir / name] = data
+        if warnings is not None:
+            warnings += found
     if options.edgar:
         from .edgar.package import edgar_outputs
 
@@ -176,7 +203,8 @@ def build(
     loaded = load_filing(filing_path)
     if options.edgar and loaded.filing.presentation.draft and not options.allow_draft:
         raise InputError([_draft_edgar_problem(loaded)])
-    outputs = render_outputs(loaded, out_dir, options)
+    layout: list[Problem] = []
+    outputs = render_outputs(loaded, out_dir, options, layout)
     refuse_overwriting_inputs(loaded, out_dir, outputs)
     manifest = out_dir / MANIFEST
     outputs[manifest] = make_manifest(loaded, out_dir, outputs)
@@ -193,7 +221,7 @@ def build(
         written=list(outputs),
         removed=stale,
         deadline=filing_deadline(loaded.filing.reporting_year),
-        warnings=loaded.warnings,
+        warnings=loaded.warnings + layout,
     )
 
 
