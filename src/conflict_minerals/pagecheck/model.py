@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Role = Literal["body", "heading", "cell", "margin"]
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_WORD = re.compile(r"[^\W_]+(?:['’.][^\W_]+)*")
 
 
 def words_of(text: str) -> list[str]:
     """The words of a text, lower-cased, as the broken-word rule compares them: letters and digits,
-    with inner apostrophes ("supplier’s"); hyphens and other punctuation separate words."""
+    with inner apostrophes and full stops ("supplier’s", "U.S.", "6.4"); hyphens and other
+    punctuation separate words."""
     return [word.lower() for word in _WORD.findall(text)]
 
 

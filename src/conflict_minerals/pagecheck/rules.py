@@ -25,6 +25,9 @@ from .model import Fault, Line, Page, words_of
 
 EMPTY_SHARE = 0.2  # more than this share of a page's height left empty is a fault
 STRANDED_SHARE = 0.25  # a lone word on a line narrower than this share of its measure
+# ... in a paragraph at least this share of the text width wide: in a narrow table cell a word
+# alone on a line is how the cell wraps.
+WIDE_SHARE = 0.5
 _ADDRESS = re.compile(r"(://|@|www\.|\.[a-z]{2,}\b)", re.IGNORECASE)
 
 
@@ -109,7 +112,8 @@ def _pair(document: str, page: Page, line: Line, following: Line, vocabulary: se
     text = line.text.strip()
     pieces = text.split()
     width = line.box.x1 - line.box.x0
-    if len(pieces) == 1 and line.measure and width < STRANDED_SHARE * line.measure:
+    wide = line.measure >= WIDE_SHARE * (page.content.x1 - page.content.x0)
+    if len(pieces) == 1 and wide and width < STRANDED_SHARE * line.measure:
         faults.append(
             Fault(
                 document,
