@@ -19,7 +19,7 @@ from conflict_minerals.cli import app
 from conflict_minerals.diff.prose import redline_text, sections
 
 from .conftest import SAMPLES, copy_sample
-from .wordxml import NS, body, parts, q, resolve, revisions
+from .wordxml import NS, body, paragraph_text, parts, q, resolve, revisions
 
 runner = CliRunner()
 STEMS = ("form-sd", "conflict-minerals-report")
@@ -114,7 +114,8 @@ def test_cmr_tables_lists_figures_and_every_smelter(builds: dict[int, Path]) -> 
     alt = [s._inline.docPr.get("descr") for s in document.inline_shapes]
     assert alt[0] == "Supplier survey response by year"
     instructions = [t.text for t in document.element.body.iter(q("instrText"))]
-    assert instructions == [' TOC \\o "1-3" \\h \\z \\u ']
+    assert instructions[0] == ' TOC \\o "1-3" \\h \\z \\u '
+    assert len(instructions) == 11 and all(i.startswith(" PAGEREF ") for i in instructions[1:])
     # Each <ol> numbers from 1: the five OECD steps have a numbering of their own that restarts.
     numbered = [p for p in document.paragraphs if p.style.name == "List Number"]
     assert len(numbered) == 5
@@ -237,3 +238,36 @@ def test_libreoffice_opens_every_docx(builds: dict[int, Path], redline: Path, tm
     assert all(s["cid"] in report for s in smelters)
     cover = pages["form-sd"][0].extract_text()
     assert "(Commission File Number)" in cover and "Page 1 of 2" in cover
+
+
+def test_contents_entries_land_on_bookmarks_and_columns_follow_their_content(
+    builds: dict[int, Path], redline: Path
+) -> None:
+    """The contents page shows its entries (with links) as the file opens; every link inside the
+    document (w:hyperlink/@w:anchor) and every reference field (PAGEREF, REF) names a bookmark
+    the document has; data tables get column widths from what their cells hold."""
+    for path in [builds[2025] / f"{stem}.docx" for stem in STEMS] + [redline]:
+        root = body(path.read_bytes())
+        bookmarks = {b.get(q("name")) for b in root.iter(q("bookmarkStart"))}
+        anchors = [link.get(q("anchor")) for link in root.iter(q("hyperlink")) if link.get(q("anchor"))]
+        fields = [
+            text.text.split()[1]
+            for text in root.iter(q("instrText"), q("delInstrText"))
+            if text.text.split()[0] in ("PAGEREF", "REF")
+        ]
+        assert set(anchors + fields) <= bookmarks, (path.name, set(anchors + fields) - bookmarks)
+    root = body((builds[2025] / "conflict-minerals-report.docx").read_bytes())
+    entries = [paragraph_text(p) for p in root.xpath("//w:p[w:pPr/w:pStyle/@w:val='TOC1']", namespaces=NS)]
+    assert entries[0] == "I. Introduction\t" and entries[-1] == "Annex B – Countries of Origin\t"
+    assert len(entries) == 10
+    for section in ("introduction", "company", "rcoi", "design", "annex_a", "annex_b"):
+        assert section in {b.get(q("name")) for b in root.iter(q("bookmarkStart"))}
+    document = docx.Document(str(builds[2025] / "conflict-minerals-report.docx"))
+    trend = next(t for t in document.tables if t.rows[0].cells[0].text == "Year")
+    widths = [cell.width for cell in trend.rows[0].cells]
+    assert len(set(widths)) > 3, "the columns of Table 3 are not all one width"
+    year, conformant = widths[0], widths[[c.text for c in trend.rows[0].cells].index("Conformant")]
+    assert conformant > year * 1.5  # a long header word gets the room it needs
+    annex = next(t for t in document.tables if t.rows[0].cells[1].text == "Smelter or Refiner Name")
+    annex_widths = [cell.width for cell in annex.rows[0].cells]
+    assert annex_widths[1] == max(annex_widths)  # the names take the room

@@ -45,7 +45,8 @@ class DocxHints:
 
 
 def _normal(text: str) -> str:
-    return " ".join(text.split())
+    # A non-breaking hyphen (Word's w:noBreakHyphen, in addresses) is a hyphen in the text.
+    return " ".join(text.replace("\u2011", "-").split())
 
 
 def docx_hints(docx: bytes) -> DocxHints:
@@ -128,37 +129,61 @@ def _starts(forced: str, opening: str) -> bool:
     return bool(opening) and (forced.startswith(opening) or opening.startswith(forced))
 
 
-def _segments(line, paragraphs: str) -> list[Line]:
+def _rows(block) -> list[list]:
+    """The words of a block by baseline: poppler makes a line of each word of a loose justified
+    line, and one line of the cells of a table row."""
+    rows: list[list] = []
+    for line in block.iter(f"{_XHTML}line"):
+        words = list(line.iter(f"{_XHTML}word"))
+        if rows and abs(float(rows[-1][0].get("yMax")) - float(line.get("yMax"))) < 1.0:
+            rows[-1] = sorted([*rows[-1], *words], key=lambda word: float(word.get("xMin")))
+        elif words:
+            rows.append(words)
+    return rows
+
+
+def _segments(row: list, paragraphs: str) -> list[Line]:
     """A poppler line cut into the pieces of text that stand together in the source: the cells
     of a table row share a baseline, and poppler puts them on one line. A cut falls where the
-    gap between two words is wider than the line is high, or where the words so far, with the
-    next, are in no paragraph of the source."""
-    segments: list[list] = []
-    height = float(line.get("yMax")) - float(line.get("yMin"))
+    words so far, with the next, are in no paragraph of the source, or at a gap wider than the
+    line is high unless they are there as whole words (a justified line's wide gaps are no
+    cut). Words with no gap between them are one word (poppler cuts one at a non-breaking
+    hyphen)."""
+    height = max(float(word.get("yMax")) - float(word.get("yMin")) for word in row)
+    segments: list[tuple[str, list]] = []  # (text, words)
     previous_end = None
-    for word in line.iter(f"{_XHTML}word"):
-        x0 = float(word.get("xMin"))
-        joined = " ".join(w.text or "" for w in (segments[-1] if segments else [])) + f" {word.text or ''}"
-        if previous_end is None or x0 - previous_end > height or joined.strip() not in paragraphs:
-            segments.append([])
-        segments[-1].append(word)
+    for word in row:
+        x0, text = float(word.get("xMin")), word.text or ""
+        gap = x0 - previous_end if previous_end is not None else None
         previous_end = float(word.get("xMax"))
+        if gap is not None and gap < 0.1 * height:  # the same word, cut by poppler
+            joined, words = segments[-1]
+            segments[-1] = (joined + text, [*words, word])
+            continue
+        joined = _normal(f"{segments[-1][0]} {text}") if segments else ""
+        # A wide gap (more than the line is high) is a new cell unless the words on both sides
+        # stand together, whole, in the source (a loose justified line).
+        apart = gap is not None and gap > height and not _whole(joined, paragraphs)
+        if gap is None or apart or joined not in paragraphs:
+            segments.append((text, [word]))
+        else:
+            segments[-1] = (joined, [*segments[-1][1], word])
     found = []
-    for words in segments:
+    for text, words in segments:
         box = Box(
             float(words[0].get("xMin")),
             min(float(w.get("yMin")) for w in words),
             float(words[-1].get("xMax")),
             max(float(w.get("yMax")) for w in words),
         )
-        found.append(Line(text=" ".join(w.text or "" for w in words), box=box, paragraph=None))
+        found.append(Line(text=_normal(text), box=box, paragraph=None))
     return found
 
 
 def _block_lines(block, content: Box, hints: DocxHints, number: int) -> list[Line]:
     """The block's lines (cut into cells), each given the paragraph it belongs to: the one of
     the segment just above it in the same column whose text it continues, or a new one."""
-    rows = [_segments(line, hints.paragraphs) for line in block.iter(f"{_XHTML}line")]
+    rows = [_segments(row, hints.paragraphs) for row in _rows(block)]
     paragraphs: list[list[Line]] = []
     for segment in (segment for row in rows for segment in row):
         owner = next(
@@ -185,6 +210,10 @@ def _block_lines(block, content: Box, hints: DocxHints, number: int) -> list[Lin
             elif text in hints.headings:
                 line.role = "heading"
     return [segment for row in rows for segment in row]
+
+
+def _whole(text: str, paragraphs: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(text)}(?!\w)", paragraphs) is not None
 
 
 def _below(upper: Line, lower: Line) -> bool:
