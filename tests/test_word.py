@@ -271,3 +271,31 @@ def test_contents_entries_land_on_bookmarks_and_columns_follow_their_content(
     annex = next(t for t in document.tables if t.rows[0].cells[1].text == "Smelter or Refiner Name")
     annex_widths = [cell.width for cell in annex.rows[0].cells]
     assert annex_widths[1] == max(annex_widths)  # the names take the room
+
+
+def test_redline_marks_changed_cells_not_whole_rows(redline: Path) -> None:
+    """A changed figure is struck and inserted inside its cell; the row's label stays plain; a
+    row is inserted or deleted whole only when it is new or gone (Table 3's new year)."""
+    root = body(redline.read_bytes())
+
+    def table(first: str):
+        return next(t for t in root.iter(q("tbl")) if paragraph_text(next(t.iter(q("p")))) == first)
+
+    def row(found, label: str):
+        return next(r for r in found.iter(q("tr")) if paragraph_text(next(r.iter(q("p")))) == label)
+
+    def marked(element, kind: str) -> str:
+        return "".join("".join(m.itertext()) for m in element.iter(q(kind)))
+
+    survey = row(table("Measure"), "Suppliers surveyed")
+    assert survey.find("w:trPr/w:ins", NS) is None and survey.find("w:trPr/w:del", NS) is None
+    label, value = survey.findall(q("tc"))
+    assert marked(label, "del") == marked(label, "ins") == ""  # the label is plain
+    assert (marked(value, "del"), marked(value, "ins")) == ("398", "412")
+    title = row(table("ACME DEVICES, INC."), "Title:")
+    assert marked(title, "del") == "Senior" and marked(title, "ins") == "Executive"
+    tantalum = row(table("Metal"), "Tantalum")
+    assert tantalum.find("w:trPr/w:ins", NS) is None and "33" in marked(tantalum, "del")
+    trend = table("Year")
+    assert [r.find("w:trPr/w:ins", NS) is not None for r in trend.iter(q("tr"))][-1]  # 2025 is new
+    assert marked(row(trend, "2023"), "del") == ""  # a past year's figures did not change
