@@ -4,8 +4,6 @@ way Word would read them (python-docx and the raw XML), and opened in LibreOffic
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -18,8 +16,8 @@ from conflict_minerals.build import OutputFormat, build
 from conflict_minerals.cli import app
 from conflict_minerals.diff.prose import redline_text, sections
 
-from .conftest import SAMPLES, copy_sample
-from .wordxml import NS, body, paragraph_text, parts, q, resolve, revisions
+from .conftest import SAMPLES, Rendered, SampleBuild, copy_sample, libreoffice_convert
+from .wordxml import NS, body, parts, q, resolve, revisions
 
 runner = CliRunner()
 STEMS = ("form-sd", "conflict-minerals-report")
@@ -210,92 +208,26 @@ def test_diff_takes_a_folder_holding_filing_yaml(tmp_path: Path) -> None:
     assert "neither a cmr build folder" in result.output
 
 
-@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) is not installed")
-def test_libreoffice_opens_every_docx(builds: dict[int, Path], redline: Path, tmp_path: Path) -> None:
-    files = [builds[2025] / f"{stem}.docx" for stem in STEMS] + [redline]
-    subprocess.run(
-        [
-            "soffice",
-            f"-env:UserInstallation=file://{tmp_path}/profile",
-            "--headless",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(tmp_path),
-            *map(str, files),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+def test_libreoffice_opens_every_docx(
+    sample_builds: dict[int, SampleBuild],
+    libreoffice_pages: dict[str, Rendered],
+    redline: Path,
+    tmp_path: Path,
+) -> None:
+    """The samples' files as LibreOffice renders them (converted once per session), and the redline."""
+    libreoffice_convert([redline], tmp_path)
     from pypdf import PdfReader
 
-    pages = {path.stem: PdfReader(tmp_path / f"{path.stem}.pdf").pages for path in files}
+    pages = {
+        "form-sd": PdfReader(libreoffice_pages["2025/form-sd"].pdf).pages,
+        "conflict-minerals-report": PdfReader(libreoffice_pages["2025/conflict-minerals-report"].pdf).pages,
+        "diff": PdfReader(tmp_path / "diff.pdf").pages,
+    }
     assert len(pages["form-sd"]) == 2
     assert 12 <= len(pages["conflict-minerals-report"]) <= 24
     report = " ".join(page.extract_text() for page in pages["conflict-minerals-report"])
-    smelters = json.loads((builds[2025] / "filing-data.json").read_text())["smelters"]
+    smelters = json.loads((sample_builds[2025].out / "filing-data.json").read_text())["smelters"]
     assert all(s["cid"] in report for s in smelters)
     cover = pages["form-sd"][0].extract_text()
     assert "(Commission File Number)" in cover and "Page 1 of 2" in cover
-
-
-def test_contents_entries_land_on_bookmarks_and_columns_follow_their_content(
-    builds: dict[int, Path], redline: Path
-) -> None:
-    """The contents page shows its entries (with links) as the file opens; every link inside the
-    document (w:hyperlink/@w:anchor) and every reference field (PAGEREF, REF) names a bookmark
-    the document has; data tables get column widths from what their cells hold."""
-    for path in [builds[2025] / f"{stem}.docx" for stem in STEMS] + [redline]:
-        root = body(path.read_bytes())
-        bookmarks = {b.get(q("name")) for b in root.iter(q("bookmarkStart"))}
-        anchors = [link.get(q("anchor")) for link in root.iter(q("hyperlink")) if link.get(q("anchor"))]
-        fields = [
-            text.text.split()[1]
-            for text in root.iter(q("instrText"), q("delInstrText"))
-            if text.text.split()[0] in ("PAGEREF", "REF")
-        ]
-        assert set(anchors + fields) <= bookmarks, (path.name, set(anchors + fields) - bookmarks)
-    root = body((builds[2025] / "conflict-minerals-report.docx").read_bytes())
-    entries = [paragraph_text(p) for p in root.xpath("//w:p[w:pPr/w:pStyle/@w:val='TOC1']", namespaces=NS)]
-    assert entries[0] == "I. Introduction\t" and entries[-1] == "Annex B – Countries of Origin\t"
-    assert len(entries) == 10
-    for section in ("introduction", "company", "rcoi", "design", "annex_a", "annex_b"):
-        assert section in {b.get(q("name")) for b in root.iter(q("bookmarkStart"))}
-    document = docx.Document(str(builds[2025] / "conflict-minerals-report.docx"))
-    trend = next(t for t in document.tables if t.rows[0].cells[0].text == "Year")
-    widths = [cell.width for cell in trend.rows[0].cells]
-    assert len(set(widths)) > 3, "the columns of Table 3 are not all one width"
-    year, conformant = widths[0], widths[[c.text for c in trend.rows[0].cells].index("Conformant")]
-    assert conformant > year * 1.5  # a long header word gets the room it needs
-    annex = next(t for t in document.tables if t.rows[0].cells[1].text == "Smelter or Refiner Name")
-    annex_widths = [cell.width for cell in annex.rows[0].cells]
-    assert annex_widths[1] == max(annex_widths)  # the names take the room
-
-
-def test_redline_marks_changed_cells_not_whole_rows(redline: Path) -> None:
-    """A changed figure is struck and inserted inside its cell; the row's label stays plain; a
-    row is inserted or deleted whole only when it is new or gone (Table 3's new year)."""
-    root = body(redline.read_bytes())
-
-    def table(first: str):
-        return next(t for t in root.iter(q("tbl")) if paragraph_text(next(t.iter(q("p")))) == first)
-
-    def row(found, label: str):
-        return next(r for r in found.iter(q("tr")) if paragraph_text(next(r.iter(q("p")))) == label)
-
-    def marked(element, kind: str) -> str:
-        return "".join("".join(m.itertext()) for m in element.iter(q(kind)))
-
-    survey = row(table("Measure"), "Suppliers surveyed")
-    assert survey.find("w:trPr/w:ins", NS) is None and survey.find("w:trPr/w:del", NS) is None
-    label, value = survey.findall(q("tc"))
-    assert marked(label, "del") == marked(label, "ins") == ""  # the label is plain
-    assert (marked(value, "del"), marked(value, "ins")) == ("398", "412")
-    title = row(table("ACME DEVICES, INC."), "Title:")
-    assert marked(title, "del") == "Senior" and marked(title, "ins") == "Executive"
-    tantalum = row(table("Metal"), "Tantalum")
-    assert tantalum.find("w:trPr/w:ins", NS) is None and "33" in marked(tantalum, "del")
-    trend = table("Year")
-    assert [r.find("w:trPr/w:ins", NS) is not None for r in trend.iter(q("tr"))][-1]  # 2025 is new
-    assert marked(row(trend, "2023"), "del") == ""  # a past year's figures did not change
+    assert len(pages["diff"]) > 10

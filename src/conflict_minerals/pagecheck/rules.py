@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Iterable, Sequence
@@ -97,17 +98,20 @@ def _body_lines(pages: Sequence[Page]) -> Iterable[tuple[Page, Line]]:
 def _line_pairs(document: str, pages: Sequence[Page], vocabulary: set[str]) -> list[Fault]:
     """The rules on a line and the next line of its paragraph."""
     faults = []
+    ordered = sorted(vocabulary)
     last_of: dict[object, tuple[Page, Line]] = {}
     for page, line in _body_lines(pages):
         key = line.paragraph
         if key in last_of:
             before_page, before = last_of[key]
-            faults += _pair(document, before_page, before, line, vocabulary)
+            faults += _pair(document, before_page, before, line, vocabulary, ordered)
         last_of[key] = (page, line)
     return faults
 
 
-def _pair(document: str, page: Page, line: Line, following: Line, vocabulary: set[str]) -> list[Fault]:
+def _pair(
+    document: str, page: Page, line: Line, following: Line, vocabulary: set[str], ordered: list[str]
+) -> list[Fault]:
     faults = []
     text = line.text.strip()
     pieces = text.split()
@@ -126,7 +130,8 @@ def _pair(document: str, page: Page, line: Line, following: Line, vocabulary: se
     next_text = following.text.strip()
     if head and tail and text[-1:].isalnum() and next_text[:1].isalnum():
         joined = head[-1] + tail[0]
-        if joined in vocabulary and not (head[-1] in vocabulary and tail[0] in vocabulary):
+        whole = joined in vocabulary or _begins_a_word(joined, ordered)
+        if whole and not (head[-1] in vocabulary and tail[0] in vocabulary):
             faults.append(
                 Fault(
                     document,
@@ -146,6 +151,13 @@ def _pair(document: str, page: Page, line: Line, following: Line, vocabulary: se
             )
         )
     return faults
+
+
+def _begins_a_word(text: str, ordered: list[str]) -> bool:
+    """`text` is the start of a word of the document (`ordered`: its words, sorted): a word cut
+    in three or more pieces."""
+    index = bisect.bisect_left(ordered, text)
+    return index < len(ordered) and ordered[index].startswith(text)
 
 
 def _ends_early(document: str, pages: Sequence[Page]) -> list[Fault]:
