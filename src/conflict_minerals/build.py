@@ -167,6 +167,8 @@ def render_outputs(
         for output_format in doc.formats
         if output_format in options.formats
     ]
+    if any(output_format is OutputFormat.PDF for _, output_format in written):
+        from .report import pdf  # noqa: F401 - WeasyPrint, loaded before the fork, only for PDFs
     jobs = []
     for doc, output_format in written:
         if output_format is OutputFormat.HTML:
@@ -174,8 +176,6 @@ def render_outputs(
             continue
         html = pages[doc.stem]
         if output_format is OutputFormat.PDF:
-            from .report import pdf  # noqa: F401 - WeasyPrint: loaded here, before the fork, only for PDFs
-
             run = partial(_checked_pdf, loaded, html, options.pdf_variant, doc.file_name(output_format))
         else:
             run = partial(_docx_bytes, loaded, doc, html)
