@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conflict_minerals import forked
 from conflict_minerals.build import BuildOptions, OutputFormat, build
 from conflict_minerals.cli import app
 from conflict_minerals.problems import InputError
+from conflict_minerals.report import parallel as forked
 
 from .conftest import BUILD_OUTPUTS, edit
 

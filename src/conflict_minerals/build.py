@@ -27,13 +27,13 @@ from .filing.deadline import filing_deadline
 from .filing.inputs import read_input_file
 from .filing.loader import LoadedFiling, load_filing
 from .filing.yamlio import MAX_YAML_BYTES
-from .forked import Job, run_jobs
 from .manifest import NotAManifest, inputs_manifest, make_manifest, read_manifest
 from .outputs import rename_target, write_locked
 from .problems import InputError, Problem, Severity, display_path
 from .report.context import build_context
 from .report.evidence import evidence_outputs
 from .report.html import render_html
+from .report.parallel import Job, run_jobs
 from .report.snapshot import make_snapshot, snapshot_bytes
 from .report.templating import FONT_STYLESHEET, builtin_theme_dir
 

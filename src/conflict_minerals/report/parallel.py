@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from .outputs import die_with_parent
-from .problems import InputError
+from ..outputs import die_with_parent
+from ..problems import InputError
 
 T = TypeVar("T")
 
