@@ -156,6 +156,8 @@ def libreoffice_pages(
     at a hyphen), for the layout check to find those faults again."""
     if shutil.which("soffice") is None:
         pytest.skip("LibreOffice (soffice) is not installed")
+    if shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None:
+        pytest.skip("poppler (pdftotext, pdftoppm) is not installed")
     from conflict_minerals.word import docx as word_docx
     from conflict_minerals.word import reader as word_reader
 
