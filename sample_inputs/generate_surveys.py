@@ -181,7 +181,8 @@ def survey_document(
     return {
         "reporting_year": year,
         "note": NOTE,
-        "suppliers": suppliers,
+        # Responses received up to the end of March are in the figures.
+        "suppliers": {**suppliers, "responses_through": f"{year + 1}-03-31"},
         "status_list": {
             "source": "RMI RMAP facility list (illustrative statuses for this sample)",
             "as_of": f"{year + 1}-03-31",
@@ -189,6 +190,8 @@ def survey_document(
         "smelters": rows,
         "unidentified_smelter_rows": unidentified,
         "countries_of_origin": countries,
+        # The narrative describes RMI country of origin data as the source; the report says so.
+        "countries_of_origin_basis": ["rmi"],
         "prior_years": prior_years,
     }
 

@@ -33,9 +33,15 @@ BUILD_OUTPUTS = (
 
 
 def copy_sample(name: str, destination: Path) -> Path:
-    """Copy sample_inputs/<name> to destination and return its filing.yaml."""
+    """Copy sample_inputs/<name> to destination and return its filing.yaml; the sample whose
+    filing it names as previous_filing (`../acme-2024/filing.yaml`) is copied beside it."""
     target = destination / name
     shutil.copytree(SAMPLES / name, target)
+    previous = re.search(
+        r"^previous_filing: \.\./([\w-]+)/filing\.yaml$", (target / "filing.yaml").read_text(), re.M
+    )
+    if previous and not (destination / previous[1]).exists():
+        copy_sample(previous[1], destination)
     return target / "filing.yaml"
 
 
@@ -67,8 +73,10 @@ def unmark_illustrative(survey: Path) -> None:
 
 
 def make_final(filing: Path) -> None:
-    """A copied sample as the copy to file: draft off, survey no longer marked illustrative."""
+    """A copied sample as the copy to file: draft off, survey no longer marked illustrative, and
+    the samples' addresses under the reserved .example name replaced by a real-looking one."""
     edit(filing, "  draft: true", "  draft: false")
+    edit(filing, "acme-devices.example", "acme-devices.com", count=-1)
     unmark_illustrative(filing.parent / "survey.yaml")
 
 
@@ -84,16 +92,22 @@ def make_rcoi_only(filing: Path) -> None:
         "  determination:",
         "  mine_of_origin_efforts:",
         "  risk_mitigation:",
+        "  progress_on_prior_steps:",
     )
+    # Top-level settings only the report uses (an rcoi_only filing with them gets a warning).
+    report_settings = ("previous_filing:", "scope:", "sor_removals:")
     kept: list[str] = []
-    skipping = False
+    skipping = ""
     for line in lines:
         if line.startswith(report_only):
-            skipping = True
+            skipping = "    "
             continue
-        if skipping and (not line.strip() or line.startswith("    ")):
+        if line.startswith(report_settings):
+            skipping = "  "
             continue
-        skipping = False
+        if skipping and (not line.strip() or line.startswith(skipping)):
+            continue
+        skipping = ""
         kept.append(line)
     text = "\n".join(kept)
     text = re.sub(

@@ -33,31 +33,12 @@ pytestmark = pytest.mark.skipif(
 )
 runner = CliRunner()
 
-OUTGOING = """
-outgoing_cmrt:
-  contact_email: conflict.minerals@acme-devices.example
-  authorizer_email: m.chen@acme-devices.example
-  metals:
-    tantalum: {remains_in_product: Yes, cahra: Unknown, all_information_reported: No}
-    tin: {remains_in_product: Yes, cahra: Unknown, all_information_reported: No}
-    tungsten: {remains_in_product: Yes, cahra: Unknown, all_information_reported: No}
-    gold: {remains_in_product: Yes, cahra: Unknown, all_information_reported: No}
-  policy: Yes
-  policy_public: Yes
-  policy_url: https://investors.acme-devices.example/governance/responsible-minerals-policy
-  require_validated_smelters: Yes
-  supplier_survey: cmrt
-  review_supplier_information: Yes
-  corrective_action: Yes
-  files_with_eu: false
-"""
 SECRET_SUPPLIER = "Zyxwv Secret Components GmbH"
 
 
 def _project(tmp_path: Path) -> Path:
-    """The 2025 sample with an outgoing_cmrt section and supplier names in its survey."""
+    """The 2025 sample (it has an outgoing_cmrt section) with supplier names in its survey."""
     filing = copy_sample("acme-2025", tmp_path)
-    filing.write_text(filing.read_text(encoding="utf-8") + OUTGOING, encoding="utf-8")
     survey = filing.parent / "survey.yaml"
     # Provenance as ingest writes it: a roll-up must never disclose who supplies what.
     edit(

@@ -207,3 +207,56 @@ def test_diff_pages_carry_the_header_paths_as_given_and_the_documents_order(
     assert '<p class="changed">• <em>Networking hardware</em>' in report_part
     assert "<del>deleted text</del>, <ins>inserted text</ins>. Tables" in html
     assert '<td class="change">Status changed</td>' in html
+
+
+# ----- the redline's "unchanged" is computed from text and data together (issue 18) ------
+
+
+def entries(report: dict) -> dict[str, dict]:
+    return {s["key"]: s for s in report["sections"] if s["document"] == "conflict-minerals-report"}
+
+
+def test_sample_redline_gives_the_tables_and_annex_b_their_own_entries(
+    sample_diff: tuple[int, dict, Path],
+) -> None:
+    _, report, out = sample_diff
+    found = entries(report)
+    annex_b = found["annex-b"]
+    assert annex_b["changed"] and annex_b["title"] == "Annex B – Countries of Origin"
+    for change in (
+        "<ins>Uganda (Tin) added</ins>",
+        "<ins>Uzbekistan (Gold) added</ins>",
+        "<del>Kazakhstan (Tungsten) removed</del>",
+    ):
+        assert change in annex_b["redline_html"]
+    for key in ("table-1", "table-2", "table-3"):
+        assert found[key]["changed"], key
+    assert "Suppliers surveyed: <del>398</del> <ins>412</ins>" in found["table-1"]["redline_html"]
+    assert "<ins>2025 added</ins>" in found["table-3"]["redline_html"]
+    assert "Tin: Conformant:" in found["table-2"]["redline_html"]
+    html = (out / "diff.html").read_text(encoding="utf-8")
+    assert "Annex B – Countries of Origin: unchanged" not in html
+    assert "Table 1. Supplier survey response" in html
+
+
+def test_a_section_whose_table_changed_is_not_unchanged(tmp_path: Path) -> None:
+    """The words of Section VI stay the same; one figure of Table 1 changes."""
+    old, new = pair(tmp_path)
+    edit(new.parent / "survey.yaml", "  responded: 298\n", "  responded: 297\n")
+    _, report = run_diff(old, new, tmp_path / "d", "--format", "html")
+    found = entries(report)
+    assert found["table-1"]["changed"]
+    assert "Suppliers that responded: <del>298</del> <ins>297</ins>" in found["table-1"]["redline_html"]
+    results = found["results"]
+    assert results["changed"] and "The figures of Table 1 and Table 3 changed" in results["redline_html"]
+    assert not found["annex-b"]["changed"]
+
+
+def test_a_country_added_to_one_metal_reads_as_that_metal_added(tmp_path: Path) -> None:
+    old, new = pair(tmp_path)
+    data = yaml.safe_load((new.parent / "survey.yaml").read_text())
+    data["countries_of_origin"]["gold"].append("Rwanda")  # Rwanda is already listed for other metals
+    (new.parent / "survey.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    _, report = run_diff(old, new, tmp_path / "d", "--format", "html")
+    annex_b = entries(report)["annex-b"]
+    assert annex_b["changed"] and "Rwanda: <ins>Gold added</ins>" in annex_b["redline_html"]

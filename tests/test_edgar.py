@@ -83,7 +83,7 @@ def test_edgar_shows_the_same_captions_and_numbers_as_the_pdf(edgar_build: tuple
     assert f"Suppliers surveyed {survey['suppliers']['surveyed']}" in cmr
     # The website is shown as text, not as a link outside the submission.
     edgar_html = (out / "edgar" / "formsd-2025.htm").read_text()
-    assert "https://investors.acme-devices.example/governance/conflict-minerals" in edgar_html
+    assert "https://investors.acme-devices.com/governance/conflict-minerals" in edgar_html  # make_final's
     assert 'href="https://investors' not in edgar_html
 
 
@@ -131,7 +131,11 @@ def test_pdf_a3b_carries_identification_and_attachments_and_is_reproducible(
     assert sorted(attachments) == ["inputs-manifest.json", "survey.yaml"]
     assert attachments["survey.yaml"][0] == (sample_2025.parent / "survey.yaml").read_bytes()
     manifest = json.loads(attachments["inputs-manifest.json"][0])
-    assert {e["path"] for e in manifest["inputs"]} == {"filing.yaml", "survey.yaml"}
+    assert {e["path"] for e in manifest["inputs"]} == {
+        "filing.yaml",
+        "survey.yaml",
+        "../acme-2024/filing.yaml",
+    }
 
 
 def test_pdf_ua1_is_tagged(sample_2025: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import yaml
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
-from conflict_minerals.build import BuildOptions, OutputFormat, build
+from conflict_minerals.build import BuildOptions, OutputFormat, build, validate
 from conflict_minerals.cli import app
 from conflict_minerals.filing.final_copy import STATUS_LIST_MAX_AGE_DAYS, bracket_placeholders
 from conflict_minerals.filing.loader import load_filing
@@ -62,9 +62,11 @@ def rewrite_survey(filing: Path, change: Any) -> None:
 
 @pytest.fixture
 def company(tmp_path: Path) -> Path:
-    """The 2025 sample as a company's own draft: the survey no longer marked illustrative."""
+    """The 2025 sample as a company's own draft: the survey no longer marked illustrative, the
+    addresses no longer under the reserved .example name."""
     filing = copy_sample("acme-2025", tmp_path)
     unmark_illustrative(survey_of(filing))
+    edit(filing, "acme-devices.example", "acme-devices.com", count=-1)
     return filing
 
 
@@ -88,6 +90,7 @@ def test_unedited_starter_final_build_fails_with_file_and_line_for_each_placehol
         "[product line one": "narrative.products_in_scope",
         "[product line two": "narrative.products_in_scope",
         "website_url:": "website_url",
+        "policy_url:": "policy_url",
         "[conflict.minerals@example.com]": "narrative.due_diligence.step_1_management_systems",
         "[https://www.example.com/": "narrative.due_diligence.step_5_annual_report",
         'name: "Example Company, Inc."': "registrant.name",
@@ -123,19 +126,23 @@ def test_starter_still_builds_as_a_draft_with_the_same_items_as_warnings(
 
 
 @pytest.mark.parametrize("sample", ["acme-2024", "acme-2025"])
-def test_sample_final_build_fails_only_because_its_survey_is_illustrative(
-    sample: str, tmp_path: Path
-) -> None:
+def test_sample_final_build_fails_only_because_it_is_illustrative(sample: str, tmp_path: Path) -> None:
     filing = copy_sample(sample, tmp_path)
     edit(filing, "  draft: true", "  draft: false")
     problems = refused(filing)
-    assert [(Path(p.file).name, p.field, p.severity) for p in problems] == [
+    illustrative = [p for p in problems if "illustrative" in p.message]
+    assert [(Path(p.file).name, p.field, p.severity) for p in illustrative] == [
         ("survey.yaml", "note", Severity.ERROR),
         ("survey.yaml", "status_list.source", Severity.ERROR),
     ]
-    assert all("illustrative" in p.message and "copy to file" in p.message for p in problems)
-    # With the survey's markings gone, nothing else stands in the way of the copy to file.
+    # Every other problem is one of the sample's invented addresses under the reserved .example.
+    addresses = [p for p in problems if p not in illustrative]
+    assert {p.field for p in addresses} >= {"website_url", "policy_url", "outgoing_cmrt.contact_email"}
+    assert all("acme-devices.example" in p.message and "reserved" in p.message for p in addresses)
+    assert all("copy to file" in p.message for p in problems)
+    # With the survey's markings and the addresses gone, nothing else stands in the way.
     unmark_illustrative(survey_of(filing))
+    edit(filing, "acme-devices.example", "acme-devices.com", count=-1)
     assert load_filing(filing).warnings == []
 
 
@@ -253,7 +260,7 @@ def test_missing_mine_of_origin_efforts_is_never_silent(company: Path, tmp_path:
     cmr = html_text(tmp_path / "out" / "conflict-minerals-report.html")
     assert (
         "Efforts to Determine the Mine or Location of Origin To determine the mine or location of origin of "
-        "the 3TG in its products, the Company asked 412 suppliers to complete the CMRT" in cmr
+        "the 3TG in the Covered Products, the Company asked 412 suppliers to complete the CMRT" in cmr
     )
     edit(company, "  draft: true", "  draft: false")
     (error,) = refused(company)
@@ -268,6 +275,7 @@ def test_no_facilities_and_no_countries_are_missing_elements(company: Path, tmp_
     cmr = html_text(tmp_path / "out" / "conflict-minerals-report.html")
     assert "The Company’s suppliers identified no SORs listed in the RMI smelter reference list." in cmr
     assert "did not identify the countries of origin of the 3TG processed by the SORs in Annex A" in cmr
+    assert "did not identify the countries of origin of the 3TG in the Covered Products" in cmr
     edit(company, "  draft: true", "  draft: false")
     assert {(p.field, p.severity) for p in refused(company)} == {
         ("smelters", Severity.ERROR),
@@ -291,25 +299,27 @@ def test_rcoi_only_prints_no_reference_to_a_report(tmp_path: Path) -> None:
 
 
 def test_determination_pointing_at_tables_below_is_flagged(company: Path) -> None:
-    edit(company, "set out in the tables above and in Annexes A and B", "set out in the tables below")
-    (warning,) = load_filing(company).warnings
-    assert warning.field == "narrative.determination" and warning.severity is Severity.WARNING
-    needle = "countries of origin set out in the tables below"
-    assert warning.line == line_of(company.read_text(encoding="utf-8"), needle)
-    assert "printed after the results tables" in warning.message
-
-
-def test_sample_determination_points_up_to_the_tables(tmp_path: Path) -> None:
-    filing = copy_sample("acme-2025", tmp_path)
-    build(filing, tmp_path / "out", HTML_ONLY)
-    html = (tmp_path / "out" / "conflict-minerals-report.html").read_text(encoding="utf-8")
-    determination = html.index('id="determination"')
-    assert html.index("Table 2.") < determination
-    assert "tables below" not in html[determination:]
-    assert "tables above" in html[determination : html.index('id="improvement"')]
+    edit(
+        company,
+        "    those that may have processed, or been the source of, the 3TG in the Covered Products.",
+        "    those that may have processed, or been the source of, the 3TG in the Covered Products, as\n"
+        "    the tables below show.",
+    )
+    text = company.read_text(encoding="utf-8")
+    warnings = validate(company).loaded.warnings
+    # Found twice: by the narrative check (before rendering) and by the check of the document.
+    assert {(w.field, w.severity) for w in warnings} == {("narrative.determination", Severity.WARNING)}
+    assert any("printed after the results tables" in w.message for w in warnings)
+    rendered = [
+        w for w in warnings if "refers to 'the tables below', but there is no table below it" in w.message
+    ]
+    # The finding of the document points at the sentence's first line in the narrative.
+    sentence = line_of(text, "    The SORs listed in Annex A, with their RMAP status")
+    assert rendered and all(w.line == sentence for w in rendered)
 
 
 def mine_location_survey(data: dict, basis: list[str], unresolved: int = 3, declined: int = 2) -> None:
+    """Countries read from suppliers' mine locations (ingest's summary), with the given basis."""
     data["countries_of_origin_basis"] = basis
     data["mine_locations"] = {
         "cells": 10,
@@ -330,9 +340,9 @@ def test_annex_b_states_supplier_declarations_with_counts(company: Path, tmp_pat
     cmr = html_text(tmp_path / "out" / "conflict-minerals-report.html")
     annex_b = cmr[cmr.index("Annex B – Countries of Origin Countries") :]
     assert (
-        "as declared by suppliers in the mine location column of the smelter lists in their CMRTs: "
-        "of 18 places named in 10 entries, 12 were identified as countries, 1 as recycled or scrap "
-        "sources, 3 could not be resolved to a country and 2 referred elsewhere or declined to answer."
+        "as declared by suppliers in the mine location column of the smelter lists in their CMRTs "
+        "(of 18 places named in 10 entries, 12 were identified as countries, 1 as recycled or scrap "
+        "sources, 3 could not be resolved to a country and 2 referred elsewhere or declined to answer)."
         in annex_b
     )
     assert "Some mine locations could not be determined" in annex_b
@@ -353,13 +363,14 @@ def test_annex_b_states_supplier_declarations_with_counts(company: Path, tmp_pat
     [
         (
             ["rmi"],
-            "as given in RMI country of origin data for those SORs.",
-            "Based on RMI country of origin data",
+            "may have originated, as given in RMI country of origin data for those SORs.",
+            "Based on RMI country of origin data for the SORs identified, the 3TG in the Covered Products",
         ),
         (
+            # A survey that does not say: a warning, and no sentence names a source.
             [],
-            "as recorded in the Company’s supplier survey results.",
-            "Based on the information available to the Company",
+            "Countries in which the 3TG processed by the SORs in Annex A may have originated. An X",
+            "Countries of Origin The 3TG in the Covered Products may have originated in the 41 countries",
         ),
     ],
 )
@@ -367,11 +378,17 @@ def test_annex_b_wording_follows_the_basis(
     company: Path, tmp_path: Path, basis: list[str], annex_b: str, results: str
 ) -> None:
     rewrite_survey(company, lambda d: mine_location_survey(d, basis, unresolved=0, declined=0))
-    assert load_filing(company).warnings == []
+    warnings = load_filing(company).warnings
+    assert [w.field for w in warnings] == ([] if basis else ["countries_of_origin"])
     build(company, tmp_path / "out", HTML_ONLY)
     cmr = html_text(tmp_path / "out" / "conflict-minerals-report.html")
     assert annex_b in cmr and results in cmr
     assert "could not be determined" not in cmr
+    if not basis:
+        assert not re.search(
+            r"RMI country of origin|declared by suppliers|recorded in|information available to the Company",
+            cmr,
+        )
 
 
 def test_annex_a_prints_status_notes_as_keys_with_a_legend(tmp_path: Path) -> None:

@@ -517,7 +517,8 @@ def test_builds_into_two_folders_give_identical_manifests(sample_2025: Path, tmp
     assert (first / "manifest.json").read_bytes() == (second / "manifest.json").read_bytes()
     manifest = assert_matches_manifest(first)
     assert not any(".." in entry["path"] for entry in manifest["outputs"])
-    assert {entry["path"] for entry in manifest["inputs"]} == {"filing.yaml", "survey.yaml"}
+    inputs = {entry["path"] for entry in manifest["inputs"]}
+    assert inputs == {"filing.yaml", "survey.yaml", "../acme-2024/filing.yaml"}
 
 
 @pytest.mark.parametrize("how", [shutil.move, shutil.copytree])

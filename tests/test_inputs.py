@@ -129,9 +129,19 @@ class Project:
         folder.mkdir(parents=True)
         for name in ("filing.yaml", "survey.yaml"):
             shutil.copyfile(SAMPLES / sample / name, folder / name)
+        if sample == "acme-2025":  # its previous_filing, ../acme-2024/filing.yaml
+            (folder.parent / "acme-2024").mkdir(exist_ok=True)
+            shutil.copyfile(
+                SAMPLES / "acme-2024" / "filing.yaml", folder.parent / "acme-2024" / "filing.yaml"
+            )
         # The company's own survey, not the sample's illustrative one (tests of the final-copy
         # gate put the markings back).
         unmark_illustrative(folder / "survey.yaml")
+        # and its own web addresses, not the sample's under the reserved .example name.
+        filing = folder / "filing.yaml"
+        filing.write_text(
+            filing.read_text(encoding="utf-8").replace("acme-devices.example", "acme-devices.com")
+        )
         self.folder = folder
         self.filing_path = folder / "filing.yaml"
         self.survey_path = folder / "survey.yaml"
@@ -708,8 +718,8 @@ def test_narrative_link_in_a_list_item_is_checked(project: Project) -> None:
 def test_web_and_mail_links_are_allowed(project: Project) -> None:
     project.replace(
         "  company_overview: |\n",
-        "  company_overview: |\n    See [our site](https://acme-devices.example/a) or "
-        "[write](mailto:cm@acme-devices.example)."
+        "  company_overview: |\n    See [our site](https://acme-devices.com/a) or "
+        "[write](mailto:cm@acme-devices.com)."
         "\n\n",
     )
     assert project.load().warnings == []

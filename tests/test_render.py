@@ -234,9 +234,12 @@ def test_manifest_hashes_inputs_and_outputs(sample_build: tuple[Path, Path]) -> 
     assert manifest["weasyprint"] == "70.0"
     assert manifest["tool"]["name"] == "conflict-minerals"
     inputs = {entry["path"]: entry["sha256"] for entry in manifest["inputs"]}
+    previous = filing.parent.parent / "acme-2024" / "filing.yaml"
     assert inputs == {
         "filing.yaml": hashlib.sha256(filing.read_bytes()).hexdigest(),
         "survey.yaml": hashlib.sha256((filing.parent / "survey.yaml").read_bytes()).hexdigest(),
+        # Last year's filing, read for the steps it promised (previous_filing).
+        "../acme-2024/filing.yaml": hashlib.sha256(previous.read_bytes()).hexdigest(),
     }
     outputs = {entry["path"]: entry["sha256"] for entry in manifest["outputs"]}
     assert len(outputs) == 9  # six documents, filing-data.json, evidence.json and evidence.html
@@ -356,12 +359,13 @@ def test_failed_build_leaves_earlier_outputs_untouched(sample_2025: Path, tmp_pa
 
 def test_both_samples_build(sample_2024: Path, tmp_path: Path) -> None:
     result = build(sample_2024, tmp_path / "out", HTML_ONLY)
-    # A draft builds; the only warnings are the final-copy gate's about the illustrative survey.
-    assert [(w.field, w.severity.value) for w in result.warnings] == [
-        ("note", "warning"),
-        ("status_list.source", "warning"),
-    ]
-    assert all("illustrative" in w.message for w in result.warnings)
+    # A draft builds; the only warnings are the final-copy gate's about the illustrative survey
+    # and the sample's invented addresses under the reserved .example name.
+    survey = [(w.field, w.severity.value) for w in result.warnings if w.file.endswith("survey.yaml")]
+    assert survey == [("note", "warning"), ("status_list.source", "warning")]
+    others = [w for w in result.warnings if not w.file.endswith("survey.yaml")]
+    assert others and all("acme-devices.example" in w.message and "reserved" in w.message for w in others)
+    assert all(w.severity.value == "warning" for w in result.warnings)
     text = html_text(tmp_path / "out" / "form-sd.html")
     assert "January 1 to December 31, 2024" in text
 

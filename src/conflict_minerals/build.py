@@ -30,6 +30,7 @@ from .filing.yamlio import MAX_YAML_BYTES
 from .manifest import NotAManifest, inputs_manifest, make_manifest, read_manifest
 from .outputs import rename_target, write_locked
 from .problems import InputError, Problem, Severity, display_path
+from .report.consistency import check_documents
 from .report.context import build_context
 from .report.evidence import evidence_outputs
 from .report.html import render_html
@@ -62,7 +63,8 @@ def validate(filing_path: Path) -> Validated:
     """Everything `build` would read, checked; the documents rendered (an override template's
     syntax error or sandbox breach shows here) and nothing written."""
     loaded = load_filing(filing_path)
-    render_html(loaded, build_context(loaded))
+    context = build_context(loaded)
+    check_documents(loaded, context, render_html(loaded, context))
     return Validated(loaded, filing_deadline(loaded.filing.reporting_year))
 
 
@@ -161,6 +163,8 @@ def render_outputs(
     # this number come from?" must sit beside every build.
     outputs |= evidence_outputs(loaded, context, out_dir)
     pages = render_html(loaded, context)
+    # What the documents say, read back and compared with the figures, before anything is written.
+    check_documents(loaded, context, pages)
     written = [
         (doc, output_format)
         for doc in documents_for(context.files_cmr)

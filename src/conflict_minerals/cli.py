@@ -402,6 +402,20 @@ def ingest(
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Read every file again.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any finding is an error.")] = False,
+    decisions: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Reviewer decisions (YAML) on mine-location text that ingest could not read.",
+        ),
+    ] = None,
+    cutoff: Annotated[
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD",
+            help="The cut-off: responses received up to this day are in the figures (the report says so).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Read supplier workbooks, check them, and write the survey results `build` reads."""
@@ -423,6 +437,8 @@ def ingest(
         details_dir=details,
         jobs=jobs or os.cpu_count() or 1,
         cache_dir=None if no_cache else default_cache_dir(),
+        decisions=decisions,
+        responses_through=_parse_day(cutoff, "--cutoff"),
     )
     progress = _Progress()
     # The progress bar is closed before any message is printed.

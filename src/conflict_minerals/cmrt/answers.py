@@ -158,7 +158,7 @@ def derive_declaration(loaded: LoadedFiling) -> Declaration:
         problem(
             loc,
             f"Declaration!{cell} ({what}) is required and nothing in the filing or survey answers it; "
-            f"fill outgoing_cmrt.{'.'.join(map(str, loc[1:]))} ({hint})",
+            f"fill {'.'.join(map(str, loc))} ({hint})",
         )
 
     def put(cell: str, value: str | date | None, source: str) -> None:
@@ -306,14 +306,11 @@ def _company_questions(loaded, section: OutgoingCmrt, put, need, problem, result
             hint = "cmrt, other or none" if question.letter == "E" else "Yes or No"
             need(question.cell, f"question {question.letter}: {question.text}", loc, hint)
     if result.cells.get("D77") == "Yes":
-        if section.policy_url is None:
-            need(
-                "G77",
-                "the policy's web address (question B)",
-                ("outgoing_cmrt", "policy_url"),
-                "an https:// address",
-            )
-        put("G77", section.policy_url, "filing: outgoing_cmrt.policy_url")
+        # One address for the policy: the report prints it too.
+        policy_url = loaded.filing.policy_url
+        if policy_url is None:
+            need("G77", "the policy's web address (question B)", ("policy_url",), "an https:// address")
+        put("G77", policy_url, "filing: policy_url")
     if result.cells.get("D83") == SURVEY_FORMATS[SupplierSurveyFormat.OTHER]:
         if not section.supplier_survey_format:
             need(

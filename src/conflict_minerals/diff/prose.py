@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from lxml import html as lxml_html
 from markupsafe import Markup, escape
 
+from .tables import TableDiff, diff_tables
+
 BLOCK_TAGS = {"h1", "h2", "h3", "h4", "p", "li", "dt", "dd", "tr", "caption"}
 SKIP_CLASSES = {"running-header", "draft-notice", "toc", "data"}
 # A word keeps its inner punctuation, so "6.4", "1,234", "240.13p-1" and "supplier’s" are each
@@ -241,7 +243,61 @@ def redline_blocks(old: list[str], new: list[str]) -> tuple[Markup, int, int]:
     return Markup("\n".join(out)), insertions, deletions
 
 
+def _table_entry(document: str, table: TableDiff) -> SectionDiff:
+    """A table's own entry: its changed cells and its rows added or removed."""
+    if table.changes:
+        items = "".join(f"<li>{change}</li>" for change in table.changes)
+        body = Markup(f'<ul class="table-changes">{items}</ul>')
+    else:
+        body = Markup('<p class="same">No figure or row changed.</p>')
+    insertions = sum(str(change).count("<ins>") for change in table.changes)
+    deletions = sum(str(change).count("<del>") for change in table.changes)
+    return SectionDiff(document, table.key, table.title, table.changed, body, insertions, deletions)
+
+
+def _with_tables(document: str, entries: list[SectionDiff], tables: list[TableDiff]) -> list[SectionDiff]:
+    """The sections' entries with the tables' data: a numbered table gets its own entry after
+    its section, an annex's table counts in the annex's own entry; a section whose tables
+    changed is changed and says where."""
+    by_section: dict[str, list[TableDiff]] = {}
+    for table in tables:
+        by_section.setdefault(table.section, []).append(table)
+    result = []
+    for entry in entries:
+        own = by_section.pop(entry.key, [])
+        numbered = [t for t in own if t.key.startswith("table-")]
+        unnumbered = [t for t in own if not t.key.startswith("table-")]
+        for table in unnumbered:
+            if table.changed:
+                extra = _table_entry(document, table)
+                entry.html = entry.html + Markup('\n<p class="table-note">The table:</p>\n') + extra.html
+                entry.insertions += extra.insertions
+                entry.deletions += extra.deletions
+                entry.changed = True
+        changed_tables = [t.key.replace("table-", "Table ") for t in numbered if t.changed]
+        if changed_tables:
+            entry.changed = True
+            names = " and ".join(
+                [", ".join(changed_tables[:-1]), changed_tables[-1]]
+                if len(changed_tables) > 1
+                else changed_tables
+            )
+            entry.html = entry.html + Markup(
+                '\n<p class="table-note">The figures of {} changed: see {} below.</p>'
+            ).format(names, "its entry" if len(changed_tables) == 1 else "their entries")
+        result.append(entry)
+        result += [_table_entry(document, table) for table in numbered]
+    for leftover in by_section.values():  # a table outside any section with prose
+        result += [_table_entry(document, table) for table in leftover]
+    return result
+
+
 def diff_document(document: str, old_html: str | None, new_html: str | None) -> list[SectionDiff]:
+    entries = _diff_sections(document, old_html, new_html)
+    return _with_tables(document, entries, diff_tables(old_html, new_html))
+
+
+def _diff_sections(document: str, old_html: str | None, new_html: str | None) -> list[SectionDiff]:
     old_sections = {s.key: s for s in sections(old_html)} if old_html else {}
     new_sections = sections(new_html) if new_html else []
     keys = [s.key for s in new_sections] + [k for k in old_sections if k not in {s.key for s in new_sections}]

@@ -9,7 +9,7 @@ from ..problems import Problem, Severity
 from ..report.markdown import disallowed_links
 from .countries import lookup_country
 from .dates import long_date
-from .deadline import filing_deadline, window_opens
+from .deadline import filing_deadline, first_year_covering, window_opens
 from .models import Filing, FilingMode
 from .survey import RmapStatus, SurveyResults
 from .yamlio import LoadedYaml, Path_, dotted, strings
@@ -47,6 +47,7 @@ def check_survey(survey: SurveyResults, loaded: LoadedYaml) -> list[Problem]:
             )
         )
     problems += _unmatched_country_sources(survey, loaded)
+    problems += _unmatched_decisions(survey, loaded)
     seen_years: dict[int, int] = {}
     for index, prior in enumerate(survey.prior_years):
         where: Path_ = ("prior_years", index)
@@ -85,6 +86,28 @@ def _unmatched_country_sources(survey: SurveyResults, loaded: LoadedYaml) -> Ite
                 yield Problem(loaded.file, line, column, dotted(where), message)
 
 
+def _unmatched_decisions(survey: SurveyResults, loaded: LoadedYaml) -> Iterator[Problem]:
+    """A reviewer's decision whose countries the survey does not list for its metal: the report
+    would leave out what the reviewer decided."""
+    for index, decision in enumerate(survey.mine_location_decisions):
+        if decision.countries and decision.metal is None:
+            yield loaded.problem(
+                ("mine_location_decisions", index, "metal"),
+                "the decision names countries but no metal they count for",
+            )
+            continue
+        listed = (
+            {c.code for c in survey.countries_of_origin.get(decision.metal, [])} if decision.metal else set()
+        )
+        missing = [c.name for c in decision.countries if c.code not in listed]
+        if missing:
+            yield loaded.problem(
+                ("mine_location_decisions", index, "countries"),
+                f"{', '.join(missing)} decided for {decision.file} {decision.sheet}!{decision.cell} "
+                f"{'is' if len(missing) == 1 else 'are'} not among countries_of_origin.{decision.metal}",
+            )
+
+
 def _duplicate_smelters(survey: SurveyResults, loaded: LoadedYaml) -> Iterator[Problem]:
     first_row: dict[str, int] = {}
     for index, smelter in enumerate(survey.smelters):
@@ -115,6 +138,7 @@ def check_filing(filing: Filing, survey: SurveyResults | None, loaded: LoadedYam
         )
     problems += _signature_window(filing, loaded)
     problems += _mode_requirements(filing, loaded)
+    problems += _excluded_acquisitions(filing, loaded)
     problems += _narrative_links(loaded)
     if filing.mode is not FilingMode.RCOI_ONLY:
         problems += _table_references(loaded)
@@ -148,15 +172,36 @@ def _signature_window(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
     return []
 
 
+def _excluded_acquisitions(filing: Filing, loaded: LoadedYaml) -> Iterator[Problem]:
+    """An acquired company's products may be left out only for a time (see first_year_covering)."""
+    scope = filing.scope
+    for index, item in enumerate(scope.excluded_acquisitions if scope else []):
+        where: Path_ = ("scope", "excluded_acquisitions", index, "acquired_on")
+        if item.acquired_on.year > filing.reporting_year:
+            yield loaded.problem(where, f"is after the reporting year {filing.reporting_year}")
+            continue
+        covered_from = first_year_covering(item.acquired_on)
+        if filing.reporting_year >= covered_from:
+            yield loaded.problem(
+                where,
+                f"{item.name} was acquired on {long_date(item.acquired_on)}: Form SD allows leaving its "
+                f"products out only until the end of the first calendar year that begins at least eight "
+                f"months after the acquisition, so reports from {covered_from} on must cover them",
+            )
+
+
 _CMR_FIELDS = ("due_diligence", "results", "determination")
 # Printed only in the Conflict Minerals Report, which rcoi_only mode does not file.
 _REPORT_ONLY_FIELDS = (
     *_CMR_FIELDS,
     "mine_of_origin_efforts",
     "risk_mitigation",
+    "progress_on_prior_steps",
     "independent_audit",
     "forward_looking_statements",
 )
+# Top-level fields that only the Conflict Minerals Report prints.
+_REPORT_ONLY_SETTINGS = ("previous_filing", "scope", "sor_removals")
 # Words in Form SD text that point to a report; in rcoi_only mode there is none.
 _REPORT_REFERENCE = re.compile(
     r"\b(?:Conflict Minerals Report|Exhibit 1\.01|(?:this|the|our) report)\b", re.IGNORECASE
@@ -174,6 +219,15 @@ def _rcoi_only_problems(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
                     ("narrative", name),
                     "is printed only in the Conflict Minerals Report, which is not filed in rcoi_only "
                     "mode; remove it (or use mode cmr)",
+                )
+            )
+    for name in _REPORT_ONLY_SETTINGS:
+        if getattr(filing, name) is not None:
+            problems.append(
+                loaded.problem(
+                    (name,),
+                    "is used only by the Conflict Minerals Report, which is not filed in rcoi_only mode",
+                    severity=WARNING,
                 )
             )
     for name in ("rcoi", "rcoi_determination"):

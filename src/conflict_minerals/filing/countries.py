@@ -121,6 +121,13 @@ US_JURISDICTIONS = {
 }
 
 
+# Countries whose name takes "the" in running text ("the Democratic Republic of the Congo").
+_WITH_ARTICLE = frozenset(
+    {"CD", "CG", "CF", "US", "GB", "AE", "NL", "PH", "CZ", "DO", "BS", "GM", "MV", "MH", "SB", "KM", "SC"}
+    | {"VA", "KY", "VG", "VI", "FK", "FO", "TC", "UM", "MP"}
+)
+
+
 @dataclass(frozen=True)
 class Country:
     code: str
@@ -129,6 +136,15 @@ class Country:
     @property
     def covered(self) -> bool:
         return self.code in COVERED_COUNTRY_CODES
+
+    @property
+    def in_prose(self) -> str:
+        """The name as a sentence uses it: with "the" where English puts one."""
+        return prose_name(self.code, self.name)
+
+
+def prose_name(code: str, name: str) -> str:
+    return f"the {name}" if code in _WITH_ARTICLE else name
 
 
 @cache
@@ -161,6 +177,7 @@ def country_name(code: str) -> str:
 
 
 def covered_country_names() -> list[str]:
-    """The Covered Countries, the DRC first and the adjoining countries alphabetically."""
-    others = sorted(country_name(c) for c in COVERED_COUNTRY_CODES if c != "CD")
-    return [country_name("CD"), *others]
+    """The Covered Countries, the DRC first and the adjoining countries alphabetically, as
+    running text names them ("the Republic of the Congo")."""
+    others = sorted((c for c in COVERED_COUNTRY_CODES if c != "CD"), key=country_name)
+    return [prose_name(code, country_name(code)) for code in ("CD", *others)]

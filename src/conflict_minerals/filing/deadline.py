@@ -71,3 +71,15 @@ def filing_deadline(reporting_year: int) -> date:
 def window_opens(reporting_year: int) -> date:
     """The reporting period is the calendar year; a report can be signed only after it ends."""
     return date(reporting_year + 1, 1, 1)
+
+
+def first_year_covering(acquired: date) -> int:
+    """The first reporting year whose report covers an acquired company's products: Form SD lets
+    a registrant delay reporting on them until the end of the first calendar year that begins no
+    sooner than eight months after the acquisition."""
+    month = acquired.month + 8
+    year = acquired.year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    earliest = date(year, month, min(acquired.day, 28))
+    # A calendar year begins on January 1: the first January 1 on or after `earliest`.
+    return earliest.year if (earliest.month, earliest.day) == (1, 1) else earliest.year + 1

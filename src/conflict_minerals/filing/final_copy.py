@@ -20,6 +20,7 @@ from importlib.resources import files
 from ..problems import Problem, Severity
 from .dates import long_date
 from .models import Filing, FilingMode
+from .prior import PriorSteps, unanswered_problems
 from .survey import SurveyResults
 from .yamlio import LoadedYaml, Path_, parse_yaml, strings
 
@@ -33,7 +34,12 @@ STATUS_LIST_MAX_AGE_DAYS = 183
 # ("[text](https://...)") and short editorial brackets ("[t]he", "[sic]") are not placeholders.
 _MARKDOWN_LINK = re.compile(r"\[[^\[\]]*\]\([^()\s]*\)")
 _BRACKETS = re.compile(r"\[([^\[\]\n]+)\]")
-_EXAMPLE_ADDRESS = re.compile(r"(?:[\w.+-]+@)?(?:[\w-]+\.)*example\.(?:com|org|net)\b", re.IGNORECASE)
+# Runs of characters an address or host name is made of; each run is looked at once, so the
+# scan is linear however long a word is.
+_ADDRESS_RUN = re.compile(r"[\w.+@-]+")
+# Names reserved for documentation and testing (RFC 2606, RFC 6761): never a company's own.
+RESERVED_TOP_LEVEL = frozenset({"example", "test", "invalid", "localhost"})
+RESERVED_SECOND_LEVEL = frozenset({"example.com", "example.org", "example.net"})
 _ILLUSTRATIVE = re.compile(r"\billustrative\b", re.IGNORECASE)
 # What marks a survey note as demonstration data.
 _SAMPLE_NOTE = re.compile(r"\b(illustrative|sample|fictional|invented|dummy|placeholder)\b", re.IGNORECASE)
@@ -50,17 +56,29 @@ _STARTER_IDENTITY: tuple[Path_, ...] = (
 )
 
 
+def gate_severity(filing: Filing) -> Severity:
+    """What a problem that keeps a filing from being the copy to file is: an error in the copy
+    to file, a warning in a draft."""
+    return Severity.WARNING if filing.presentation.draft else Severity.ERROR
+
+
 def final_copy_problems(
-    filing: Filing, survey: SurveyResults, filing_yaml: LoadedYaml, survey_yaml: LoadedYaml
+    filing: Filing,
+    survey: SurveyResults,
+    filing_yaml: LoadedYaml,
+    survey_yaml: LoadedYaml,
+    prior: PriorSteps | None = None,
 ) -> list[Problem]:
     """Everything that keeps this filing from being the copy to file."""
-    gate = Severity.WARNING if filing.presentation.draft else Severity.ERROR
+    gate = gate_severity(filing)
     problems = [
         *_placeholders(filing_yaml, gate),
         *_starter_values(filing_yaml, gate),
         *_illustrative_survey(survey, survey_yaml, gate),
         *_no_status_list(survey, survey_yaml, gate),
         *_missing_elements(filing, survey, filing_yaml, survey_yaml, gate),
+        *_undecided_covered_mentions(survey, survey_yaml, gate),
+        *(unanswered_problems(prior, filing_yaml, gate) if prior is not None else []),
         *_status_list_age(filing, survey, survey_yaml),
         *_undetermined_locations(survey, survey_yaml),
     ]
@@ -106,18 +124,46 @@ def _placeholders(filing_yaml: LoadedYaml, gate: Severity) -> Iterator[Problem]:
                 severity=gate,
             )
             start += len(placeholder)
-        for address in dict.fromkeys(m[0] for m in _EXAMPLE_ADDRESS.finditer(text)):
+        for address in dict.fromkeys(reserved_addresses(text)):
             yield filing_yaml.text_problem(
                 path,
                 address,
-                f"{_quote(address)} is a placeholder address (example.com, .org and .net are reserved "
-                "for documentation); give the company's own",
+                f"{_quote(address)} is a placeholder address (example.com, .org and .net, and names "
+                "ending in .example, .test or .invalid, are reserved for documentation and testing); "
+                "give the company's own",
                 severity=gate,
             )
         if found := _ILLUSTRATIVE.search(text):
             yield filing_yaml.text_problem(
                 path, found[0], "says 'illustrative': text left from a starter or sample", severity=gate
             )
+
+
+def reserved_addresses(text: str) -> list[str]:
+    """Host names and e-mail addresses in `text` under a name reserved for documentation or
+    testing (`investors.acme.example`, `someone@example.com`), in the order written.
+
+    Each run of address characters is looked at in place, from its end: only its last two labels
+    decide, and no copy of a long run is made."""
+    found = []
+    for run in _ADDRESS_RUN.finditer(text):
+        start, end = run.span()
+        while end > start and text[end - 1] in ".-@+":
+            end -= 1
+        while start < end and text[start] in ".-@+":
+            start += 1
+        host = text.rfind("@", start, end) + 1 or start
+        last_dot = text.rfind(".", host, end)
+        if last_dot <= host or last_dot == end - 1:
+            continue
+        second_dot = text.rfind(".", host, last_dot)
+        top = text[last_dot + 1 : end].casefold()
+        second = text[second_dot + 1 if second_dot >= 0 else host : last_dot].casefold()
+        if not second:
+            continue
+        if top in RESERVED_TOP_LEVEL or f"{second}.{top}" in RESERVED_SECOND_LEVEL:
+            found.append(text[start:end])
+    return found
 
 
 @cache
@@ -193,12 +239,61 @@ def _missing_elements(
             "(Annex B says none were identified)",
             severity=gate,
         )
+    elif not survey.countries_of_origin_basis:
+        yield survey_yaml.problem(
+            ("countries_of_origin",),
+            "the survey does not say how its countries of origin were determined "
+            "(countries_of_origin_basis: supplier_declarations and/or rmi), so the report cannot say "
+            "where they came from; `cmr ingest` writes it, a hand-made survey must give it",
+            severity=gate,
+        )
     if filing.narrative.mine_of_origin_efforts is None:
         yield filing_yaml.problem(
             ("narrative", "mine_of_origin_efforts"),
             "missing: the report must describe the efforts to determine the mine or location of "
             "origin with the greatest possible specificity; a standard sentence stating only that "
             "suppliers were surveyed through the CMRT is printed instead",
+            severity=gate,
+        )
+    if survey.suppliers.responses_through is None:
+        yield survey_yaml.problem(
+            ("suppliers",),
+            "missing: the cut-off date for supplier responses (suppliers.responses_through; "
+            "`cmr ingest --cutoff DATE` writes it): the report states up to when responses were counted",
+            severity=gate,
+        )
+    if filing.policy_url is None:
+        yield filing_yaml.problem(
+            ("policy_url",),
+            "missing: the web address of the company's responsible minerals sourcing policy, which the "
+            "report gives under OECD Step 1",
+            severity=gate,
+        )
+    if filing.scope is None:
+        yield filing_yaml.problem(
+            ("scope",),
+            "missing: say whether the report leaves out an acquired business or a subsidiary "
+            "(scope.excluded_acquisitions and scope.excluded_subsidiaries, empty lists when none); "
+            "the report states its scope either way",
+            severity=gate,
+        )
+
+
+def _undecided_covered_mentions(
+    survey: SurveyResults, survey_yaml: LoadedYaml, gate: Severity
+) -> Iterator[Problem]:
+    """Supplier text naming a Covered Country that nobody has read and decided: the report's list
+    of Covered Countries may be short by it."""
+    for index, cell in enumerate(survey.mine_locations_undecided):
+        covered = sorted({c.name for c in cell.mentions if c.covered})
+        if not covered:
+            continue
+        yield survey_yaml.problem(
+            ("mine_locations_undecided", index),
+            f"{cell.file}, {cell.sheet}!{cell.cell} names {' and '.join(covered)} in text that could not be "
+            f"read as a mine location ({_quote(cell.text)}) and no reviewer has decided what it means; "
+            "record a decision in the decisions file given to `cmr ingest --decisions` (until then the "
+            "report says that a Covered Country mention is undecided)",
             severity=gate,
         )
 

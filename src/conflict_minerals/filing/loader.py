@@ -17,6 +17,7 @@ from .checks import check_filing, check_survey
 from .final_copy import final_copy_problems
 from .inputs import read_input_text
 from .models import Filing
+from .prior import PriorSteps, load_prior_steps
 from .survey import SurveyResults
 from .yamlio import LoadedYaml, Path_, dotted, load_yaml
 
@@ -35,6 +36,8 @@ class LoadedFiling:
     # The two files as read, with the line of every value (for problems and evidence).
     filing_yaml: LoadedYaml | None = None
     survey_yaml: LoadedYaml | None = None
+    # Last year's steps to improve due diligence and what the filing says was done on each.
+    prior_steps: PriorSteps | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -43,6 +46,8 @@ class LoadedFiling:
     def input_files(self) -> list[Path]:
         """Every file that shapes the output, for the manifest."""
         files = [self.filing_path, self.survey_path]
+        if self.prior_steps is not None and self.prior_steps.path is not None:
+            files.append(self.prior_steps.path)
         if self.css_path is not None:
             files.append(self.css_path)
         if self.template_dir is not None:
@@ -112,6 +117,7 @@ def load_filing(filing_path: Path) -> LoadedFiling:
     filing, problems = _validate(loaded_filing, Filing)
 
     survey = None
+    prior: PriorSteps | None = None
     loaded_survey: LoadedYaml | None = None
     survey_path = template_dir = css_path = None
     survey_ref = loaded_filing.data.get("survey_results")
@@ -151,8 +157,10 @@ def load_filing(filing_path: Path) -> LoadedFiling:
                     problems += error.problems
                     css_path = None
         problems += check_filing(filing, survey, loaded_filing)
+        prior, prior_problems = load_prior_steps(filing, loaded_filing, base)
+        problems += prior_problems
         if survey is not None and loaded_survey is not None:
-            problems += final_copy_problems(filing, survey, loaded_filing, loaded_survey)
+            problems += final_copy_problems(filing, survey, loaded_filing, loaded_survey, prior)
 
     errors = [p for p in problems if p.severity is Severity.ERROR]
     if errors or filing is None or survey is None or survey_path is None:
@@ -167,6 +175,7 @@ def load_filing(filing_path: Path) -> LoadedFiling:
         warnings=sorted(problems, key=_problem_order),
         filing_yaml=loaded_filing,
         survey_yaml=loaded_survey,
+        prior_steps=prior,
     )
 
 

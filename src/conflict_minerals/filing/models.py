@@ -6,7 +6,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from .fields import (
     CommissionFileNumber,
@@ -75,6 +75,14 @@ class IndependentAudit(StrictModel):
     report: Markdown
 
 
+class PriorStepProgress(StrictModel):
+    """One step to improve due diligence described in last year's report, and what was done."""
+
+    # Last year's words (or its number in last year's list when `previous_filing` is given).
+    step: Text | int
+    progress: Markdown | None = None
+
+
 class Narrative(StrictModel):
     company_overview: Markdown
     products_in_scope: Markdown
@@ -86,7 +94,36 @@ class Narrative(StrictModel):
     determination: Markdown | None = None
     mine_of_origin_efforts: Markdown | None = None
     risk_mitigation: list[Markdown] = Field(default_factory=list)
+    # What was done on each step to improve due diligence that last year's report described.
+    progress_on_prior_steps: list[PriorStepProgress] = Field(default_factory=list)
     independent_audit: IndependentAudit | None = None
+
+
+class ExcludedAcquisition(StrictModel):
+    """A business acquired whose products the report does not yet cover (Form SD lets a
+    registrant delay reporting on an acquired company's products for a time)."""
+
+    name: Text
+    acquired_on: date
+
+
+class ExcludedSubsidiary(StrictModel):
+    name: Text
+    reason: Text
+
+
+class Scope(StrictModel):
+    """What the report leaves out; empty lists say that nothing is left out."""
+
+    excluded_acquisitions: list[ExcludedAcquisition] = Field(default_factory=list)
+    excluded_subsidiaries: list[ExcludedSubsidiary] = Field(default_factory=list)
+
+
+class SorRemovals(StrictModel):
+    """SORs the company asked suppliers to remove from their supply chains during the year."""
+
+    requested: int | None = Field(default=None, ge=0)
+    removed: int | None = Field(default=None, ge=0)
 
 
 class Presentation(StrictModel):
@@ -129,6 +166,14 @@ def _answer_word(value: object) -> object:
     return value.strip().capitalize() if isinstance(value, str) else value
 
 
+def _moved_to_policy_url(value: object) -> object:
+    if value is not None:
+        raise ValueError(
+            "has moved to the filing's top-level policy_url (the report prints it too); move it there"
+        )
+    return value
+
+
 Answer = Annotated[YesNo, BeforeValidator(_answer_word)]
 AnswerOrUnknown = Annotated[YesNoUnknown, BeforeValidator(_answer_word)]
 
@@ -168,8 +213,9 @@ class OutgoingCmrt(StrictModel):
     effective_date: date | None = None
     metals: dict[MetalName, OutgoingMetal] = Field(default_factory=dict)
     policy: Answer | None = None  # A
-    policy_public: Answer | None = None  # B
-    policy_url: WebUrl | None = None  # B's comment: where the policy is published
+    policy_public: Answer | None = None  # B (its comment, the address, is the filing's policy_url)
+    # Moved to the filing's top level, where the report prints it too: an error that says so.
+    policy_url: Annotated[object, AfterValidator(_moved_to_policy_url)] = None
     require_validated_smelters: Answer | None = None  # C
     due_diligence_measures: Answer | None = None  # D
     supplier_survey: SupplierSurveyFormat | None = None  # E
@@ -185,6 +231,13 @@ class Filing(StrictModel):
     registrant: Registrant
     survey_results: Text = Field(description="Path of the survey results YAML, relative to this file")
     website_url: WebUrl
+    # Where the company's responsible minerals sourcing policy is published: printed in the
+    # report and written into the company's own CMRT (question B).
+    policy_url: WebUrl | None = None
+    # Last year's filing YAML, read only, for its steps to improve due diligence.
+    previous_filing: Text | None = None
+    scope: Scope | None = None
+    sor_removals: SorRemovals | None = None
     exhibits_numbering: ExhibitsNumbering = ExhibitsNumbering.CURRENT
     signature: Signature
     narrative: Narrative

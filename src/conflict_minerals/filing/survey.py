@@ -57,6 +57,8 @@ class SupplierResponse(StrictModel):
     surveyed: int = Field(ge=0, description="Suppliers sent a CMRT")
     responded: int = Field(ge=0, description="Suppliers who returned a CMRT")
     spend_coverage_percent: float | None = Field(default=None, ge=0, le=100)
+    # The cut-off: responses received up to this day are in the figures.
+    responses_through: date | None = None
 
 
 class StatusList(StrictModel):
@@ -121,6 +123,36 @@ class MineLocationSummary(StrictModel):
     parts_declined: int = Field(
         ge=0, description="Parts that point elsewhere or decline to answer (each a finding)"
     )
+    parts_decided: int = Field(
+        default=0, ge=0, description="Parts that could not be read and that a reviewer decided"
+    )
+
+
+class LocationDecision(StrictModel):
+    """A reviewer's decision on mine-location text that ingest could not read: the countries
+    the unread text means (none is a decision too), why, who and when."""
+
+    file: Text
+    sheet: Text
+    cell: Text
+    text: Text  # the whole cell as read: a decision holds only while the cell says this
+    metal: MetalName | None = None  # the metal the countries count for
+    countries: list[CountryName] = Field(default_factory=list)
+    reason: Text
+    decided_by: Text
+    decided_on: date
+
+
+class UndecidedLocation(StrictModel):
+    """A mine-location cell with text that could not be read and that no reviewer has decided."""
+
+    file: Text
+    sheet: Text
+    cell: Text
+    text: Text
+    metal: MetalName | None = None
+    unread: list[Text] = Field(default_factory=list)  # the parts that could not be read
+    mentions: list[CountryName] = Field(default_factory=list)  # countries named inside them
 
 
 class IngestSummary(StrictModel):
@@ -157,6 +189,9 @@ class SurveyResults(StrictModel):
     countries_of_origin_sources: dict[MetalName, dict[str, list[CellSource]]] = Field(default_factory=dict)
     countries_of_origin_basis: list[OriginBasis] = Field(default_factory=list)
     mine_locations: MineLocationSummary | None = None
+    # Written by `cmr ingest` from the reviewer's decisions file, and the cells still waiting for one.
+    mine_location_decisions: list[LocationDecision] = Field(default_factory=list)
+    mine_locations_undecided: list[UndecidedLocation] = Field(default_factory=list)
     prior_years: list[PriorYear] = Field(default_factory=list)
     # Written by `cmr ingest`; optional in hand-made files.
     suppliers_not_responded: list[Text] = Field(default_factory=list)

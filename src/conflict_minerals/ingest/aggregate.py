@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING
 
 from ..filing.countries import lookup_country
 from ..filing.survey import Metal, OriginBasis, RmapStatus
 from .checks import in_scope_metals
 from .lists import ReferenceList, RosterEntry, StatusList, company_key
-from .locations import MineCell, PartKind, mine_cells
+from .locations import MineCell, PartKind, mentioned, mine_cells, unread_parts
 from .models import RowKind, SupplierWorkbook, UnreadableWorkbook
+
+if TYPE_CHECKING:
+    from .decisions import Decision, Decisions
 
 THREE_TG = {m.value for m in Metal}
 TALLIED = (
@@ -75,6 +80,12 @@ class Aggregator:
         default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
     )
     findings_by_severity: Counter = field(default_factory=Counter)
+    decisions: Decisions | None = None
+    responses_through: date | None = None  # the cut-off, when given
+    # The reviewer's decisions applied, and the cells with unread text still waiting for one.
+    decided: list[dict] = field(default_factory=list)
+    undecided: list[dict] = field(default_factory=list)
+    decisions_used: set[tuple[str, str, str]] = field(default_factory=set)
 
     def add(self, result: SupplierWorkbook | UnreadableWorkbook, severities: list[str]) -> None:
         self.files_found += 1
@@ -92,8 +103,9 @@ class Aggregator:
         self._tally_answers(result)
         risky_metals = self._risky_metals(result)
         cells = {cell.row: cell for cell in mine_cells(result, self.reference)}
-        for cell in cells.values():
-            self._tally_mine_cell(result.file, cell)
+        decided = {row: self._decision(result.file, cell) for row, cell in cells.items()}
+        for row, cell in cells.items():
+            self._tally_mine_cell(result.file, cell, decided[row])
         for row in result.smelters:
             entry = self.reference.get(row.cid) if row.kind is RowKind.IDENTIFIED else None
             if entry is None or entry.metal not in THREE_TG:
@@ -103,18 +115,44 @@ class Aggregator:
             tally.named_by.append((result.file, row.row, result.company.name))
             tally.reasons.update(risky_metals.get(entry.metal, ()))
             if row.row in cells:
-                tally.reasons.update(_mine_location_reasons(result.file, cells[row.row]))
+                tally.reasons.update(_mine_location_reasons(result.file, cells[row.row], decided[row.row]))
 
-    def _tally_mine_cell(self, file: str, cell: MineCell) -> None:
+    def _decision(self, file: str, cell: MineCell) -> Decision | None:
+        """The reviewer's decision on the cell's unread text, if one holds for what it says now."""
+        if self.decisions is None or not unread_parts(cell):
+            return None
+        if self.decisions.get(file, cell) is None:
+            return None
+        self.decisions_used.add((file, cell.sheet, cell.cell))
+        # Not filled in yet, made for text the cell no longer holds, or with no metal to count
+        # for: the cell stays undecided (checks.py says why).
+        return self.decisions.applying(file, cell)
+
+    def _tally_mine_cell(self, file: str, cell: MineCell, decision: Decision | None) -> None:
         """Every part of the cell counted once; its countries kept, with the cell, for its metal
-        (a row that names no identifiable smelter still declares where that metal was mined)."""
+        (a row that names no identifiable smelter still declares where that metal was mined).
+        The parts that could not be read count as decided when a reviewer decided them; the
+        countries decided join the metal's. A cell with unread text and no decision is listed."""
         self.mine_locations["cells"] += 1
+        source = (file, cell.sheet, cell.row, cell.cell, cell.text)
         for part in cell.parts:
-            self.mine_locations[PART_COUNTS[part.kind]] += 1
+            kind = PART_COUNTS[part.kind]
+            if decision is not None and kind == "parts_unresolved":
+                kind = "parts_decided"
+            self.mine_locations[kind] += 1
             if part.kind is PartKind.COUNTRY and part.country is not None and cell.metal is not None:
-                self.countries[cell.metal][part.country.name].add(
-                    (file, cell.sheet, cell.row, cell.cell, cell.text)
-                )
+                self.countries[cell.metal][part.country.name].add(source)
+        unread = unread_parts(cell)
+        if not unread:
+            return
+        if decision is None:
+            self.undecided.append(_undecided(file, cell, unread))
+            return
+        metal = cell.metal or decision.metal
+        for country in decision.countries or []:
+            if metal is not None:
+                self.countries[metal][country.name].add(source)
+        self.decided.append(_decided(file, cell, decision, metal))
 
     def _tally_answers(self, workbook: SupplierWorkbook) -> None:
         for mineral, answers in workbook.answers.items():
@@ -197,6 +235,8 @@ class Aggregator:
                     }
                 )
         suppliers, missing = self._suppliers()
+        if self.responses_through is not None:
+            suppliers["responses_through"] = self.responses_through.isoformat()
         document = {
             "reporting_year": self.reporting_year,
             "note": f"Generated by cmr ingest from the supplier workbooks in {self.folder}.",
@@ -217,7 +257,10 @@ class Aggregator:
             "mine_locations": {
                 key: self.mine_locations[key]
                 for key in ("cells", "parts_resolved", "parts_recycled", "parts_unresolved", "parts_declined")
-            },
+            }
+            | ({"parts_decided": self.mine_locations["parts_decided"]} if self.decided else {}),
+            **({"mine_location_decisions": _by_place(self.decided)} if self.decided else {}),
+            **({"mine_locations_undecided": _by_place(self.undecided)} if self.undecided else {}),
             "suppliers_not_responded": missing,
             "declaration_summary": {
                 meaning: {
@@ -252,18 +295,56 @@ def _sources(sources: set[_Source]) -> list[dict]:
     ]
 
 
-def _mine_location_reasons(file: str, cell: MineCell) -> list[str]:
-    """A mine location in a Covered Country, named by the supplier on the smelter's row; a
-    Covered Country mentioned in text that could not be read is a reason to look too."""
+def _mine_location_reasons(file: str, cell: MineCell, decision: Decision | None = None) -> list[str]:
+    """A mine location in a Covered Country, named by the supplier on the smelter's row (or
+    decided by a reviewer from its words); a Covered Country mentioned in text that could not be
+    read and is not decided is a reason to look too."""
     reasons = []
     where = f"{file} ({cell.sheet} {cell.cell})"
     for part in cell.parts:
         if part.kind is PartKind.COUNTRY and part.country is not None and part.country.covered:
             reasons.append(f"{where} names a mine location in {part.country.name}")
-        for country in part.mentions:
+        for country in part.mentions if decision is None else ():
             if part.kind is not PartKind.COUNTRY and country.covered:
                 reasons.append(
                     f"{where} mentions {country.name} in a mine location that could not be read: "
                     f"{part.text!r}"
                 )
+    for country in decision.countries or [] if decision is not None else []:
+        if country.covered:
+            reasons.append(
+                f"{where} names a mine location in {country.name} "
+                f"(decided by {decision.decided_by} on {decision.decided_on})"
+            )
     return reasons
+
+
+def _undecided(file: str, cell: MineCell, unread: list[str]) -> dict:
+    return {
+        "file": file,
+        "sheet": cell.sheet,
+        "cell": cell.cell,
+        "text": cell.text,
+        **({"metal": cell.metal} if cell.metal else {}),
+        "unread": unread,
+        "mentions": [country.name for country in mentioned(cell)],
+    }
+
+
+def _decided(file: str, cell: MineCell, decision: Decision, metal: str | None) -> dict:
+    return {
+        "file": file,
+        "sheet": cell.sheet,
+        "cell": cell.cell,
+        "text": cell.text,
+        **({"metal": metal} if metal else {}),
+        "countries": [country.name for country in decision.countries or []],
+        "reason": decision.reason,
+        "decided_by": decision.decided_by,
+        "decided_on": decision.decided_on.isoformat() if decision.decided_on else None,
+    }
+
+
+def _by_place(items: list[dict]) -> list[dict]:
+    """In file and cell order (column, then row), whatever order the workbooks came in."""
+    return sorted(items, key=lambda item: (item["file"], item["sheet"], len(item["cell"]), item["cell"]))

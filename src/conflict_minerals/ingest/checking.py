@@ -20,7 +20,7 @@ from ..filing.survey import SurveyResults
 from ..problems import InputError, Problem
 from .aggregate import Aggregator
 from .cellmap import load_cellmap
-from .checks import CheckContext, check_workbook
+from .checks import CODES, CheckContext, check_workbook
 from .detect import version_order
 from .discover import folder_name, printable
 from .lists import ReferenceList, RosterEntry, StatusList, reference_from_csv, reference_from_lookup_rows
@@ -28,6 +28,7 @@ from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbo
 from .runner import Failed, Job, LookupSheet, Readers, Result
 
 if TYPE_CHECKING:
+    from .decisions import Decisions
     from .pipeline import IngestOptions
 
 # At most this many templates' look-ups are tried for the default reference list: each try is
@@ -163,13 +164,24 @@ class Checker:
         reference: ReferenceList,
         status: StatusList | None,
         roster: list[RosterEntry] | None,
+        decisions: Decisions | None = None,
     ) -> None:
         self.context = CheckContext(
-            reference=reference, reporting_year=options.reporting_year, as_of=options.as_of
+            reference=reference,
+            reporting_year=options.reporting_year,
+            as_of=options.as_of,
+            decisions=decisions,
         )
         self.aggregator = Aggregator(
-            reference, status, roster, options.reporting_year, folder_name(options.folder)
+            reference,
+            status,
+            roster,
+            options.reporting_year,
+            folder_name(options.folder),
+            decisions=decisions,
+            responses_through=options.responses_through,
         )
+        self.decisions = decisions
         self.findings: list[Finding] = []
         self.unreadable: list[Finding] = []
 
@@ -189,9 +201,32 @@ class Checker:
         self.findings.append(finding)
 
     def survey(self) -> dict:
+        for finding in self._unused_decisions():
+            self.note(finding)
         survey = self.aggregator.result()
         validate_survey(survey)
         return survey
+
+    def _unused_decisions(self) -> list[Finding]:
+        """Decisions naming a cell that held no unread text in this run: a file that was not
+        read or was renamed, or a cell the supplier has since filled in clearly."""
+        if self.decisions is None:
+            return []
+        used = self.aggregator.decisions_used
+        return [
+            Finding(
+                code="decision-unused",
+                severity=CODES["decision-unused"][0],
+                file=self.decisions.source,
+                message=(
+                    f"line {self.decisions.line(key)}: no unread mine-location text in {key[0]} "
+                    f"{key[1]}!{key[2]} in this run (the file was not read, or the cell reads "
+                    "differently); the decision was not used"
+                ),
+            )
+            for key in sorted(self.decisions.by_cell)
+            if key not in used
+        ]
 
 
 class GuessedReference:

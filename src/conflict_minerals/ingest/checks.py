@@ -11,12 +11,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from .cellmap import load_cellmap
 from .detect import CURRENT_VERSIONS, version_order
 from .lists import ReferenceList
-from .locations import PartKind, mine_cells
+from .locations import MineCell, PartKind, mine_cells, unread_parts
 from .models import Answer, Finding, FindingSeverity, RowKind, SmelterRow, SupplierWorkbook
+
+if TYPE_CHECKING:
+    from .decisions import Decision, Decisions
 
 ERROR, WARNING, INFO = FindingSeverity.ERROR, FindingSeverity.WARNING, FindingSeverity.INFO
 
@@ -61,6 +65,19 @@ CODES: dict[str, tuple[FindingSeverity, str]] = {
         WARNING,
         "A place in a mine-location cell fits more than one country (Korea, Congo); it is not guessed.",
     ),
+    "mine-location-decided": (
+        INFO,
+        "Mine-location text that could not be read, and that a reviewer has decided (the decisions file).",
+    ),
+    "decision-stale": (
+        WARNING,
+        "A reviewer's decision was made for other text than the cell now holds (a revised file): it is "
+        "not applied; decide again.",
+    ),
+    "decision-unused": (
+        WARNING,
+        "A reviewer's decision names a cell that holds no unread mine-location text in this run.",
+    ),
     "mine-location-declined": (
         INFO,
         "A mine-location cell names no place: it points elsewhere or declines (Unknown, N/A, "
@@ -84,6 +101,7 @@ class CheckContext:
     reference: ReferenceList
     reporting_year: int
     as_of: date
+    decisions: Decisions | None = None
 
 
 def finding(
@@ -360,13 +378,44 @@ def _smelter_rows(workbook: SupplierWorkbook, context: CheckContext) -> Iterator
             seen[key] = row.row
 
 
+def _decided(workbook: SupplierWorkbook, cell: MineCell, decision: Decision) -> Finding:
+    countries = ", ".join(c.name for c in decision.countries or []) or "no country"
+    return finding(
+        "mine-location-decided",
+        workbook,
+        f"row {cell.row}: mine location {cell.text!r}: decided by {decision.decided_by} on "
+        f"{decision.decided_on}: {countries} ({decision.reason})",
+        cell.sheet,
+        cell.cell,
+    )
+
+
 def _mine_locations(workbook: SupplierWorkbook, context: CheckContext) -> Iterator[Finding]:
     """One finding for each part of a mine-location cell that did not become a country or
-    recycled sources, so no place a supplier named is lost without a word."""
+    recycled sources, so no place a supplier named is lost without a word; a cell a reviewer
+    decided is one note saying what was decided."""
     for cell in mine_cells(workbook, context.reference):
+        decisions = context.decisions
+        decision = decisions.get(workbook.file, cell) if decisions and unread_parts(cell) else None
+        applies = decisions is not None and decisions.applying(workbook.file, cell) is not None
+        if applies and decision is not None:
+            yield _decided(workbook, cell, decision)
+        elif decision is not None and decision.decided and decisions is not None:
+            why = (
+                f"was made for {decision.text!r}, but the cell now reads {cell.text!r}; decide again"
+                if decision.text != cell.text
+                else "gives countries, but the row names no 3TG metal; give the metal in the decision"
+            )
+            yield finding(
+                "decision-stale",
+                workbook,
+                f"row {cell.row}: the decision in {decisions.source} {why}",
+                cell.sheet,
+                cell.cell,
+            )
         for part in cell.parts:
             code = _MINE_LOCATION_CODES.get(part.kind)
-            if code is None:
+            if code is None or (applies and part.kind is not PartKind.DECLINED):
                 continue
             whole = "" if part.text == cell.text else f" (cell: {cell.text!r})"
             yield finding(

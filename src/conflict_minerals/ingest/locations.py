@@ -245,8 +245,10 @@ def resolve_part(text: str, alone: bool = True) -> Part:
             )
         return Part(text, PartKind.DECLINED, note="names no place")
     if key in tables.ambiguous:
+        # Each country it could be is named, so a Covered Country among them is never lost.
+        candidates = tuple(sorted((_country(c) for c in tables.ambiguous[key]), key=lambda c: c.name))
         options = " or ".join(_country(c).name for c in tables.ambiguous[key])
-        return Part(text, PartKind.AMBIGUOUS, note=f"could be {options}")
+        return Part(text, PartKind.AMBIGUOUS, note=f"could be {options}", mentions=candidates)
     if code := tables.names.get(key):
         return Part(text, PartKind.COUNTRY, _country(code), "name")
     bare = text.strip()
@@ -264,8 +266,11 @@ def resolve_part(text: str, alone: bool = True) -> Part:
     if not mentions and any(word in tables.declined_words for word in key.split()):
         return Part(text, PartKind.DECLINED, note="points elsewhere or declines to name a place")
     if len(regions) > 1:
-        options = ", ".join(sorted(_country(c).name for c in regions))
-        return Part(text, PartKind.AMBIGUOUS, note=f"a region of that name exists in {options}")
+        candidates = tuple(sorted((_country(c) for c in regions), key=lambda c: c.name))
+        options = ", ".join(c.name for c in candidates)
+        return Part(
+            text, PartKind.AMBIGUOUS, note=f"a region of that name exists in {options}", mentions=candidates
+        )
     return Part(text, PartKind.UNRESOLVED, note=_unresolved_note(key, mentions), mentions=mentions)
 
 
@@ -493,3 +498,22 @@ def _without_metal(part: Part, metal: str | None) -> Part:
         note=f"names {named}, but the row gives {written}, not tantalum, tin, tungsten or gold",
         mentions=(part.country,) if part.country else (),
     )
+
+
+# What only a person can decide: the parts of a cell that could not be read.
+_UNREAD = (PartKind.UNRESOLVED, PartKind.AMBIGUOUS)
+
+
+def unread_parts(cell: MineCell) -> list[str]:
+    return [part.text for part in cell.parts if part.kind in _UNREAD]
+
+
+def mentioned(cell: MineCell) -> list[Country]:
+    """Countries named in the parts of a cell that could not be read (the candidates of an
+    ambiguous name included)."""
+    found: dict[str, Country] = {}
+    for part in cell.parts:
+        if part.kind in _UNREAD:
+            for country in part.mentions:
+                found.setdefault(country.code, country)
+    return sorted(found.values(), key=lambda c: c.name)

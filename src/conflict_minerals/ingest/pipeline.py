@@ -29,6 +29,7 @@ from .stopping import Interrupted, held
 # need it, and they read the first files while this process loads it.
 if TYPE_CHECKING:
     from .checking import Checker
+    from .decisions import Decisions
     from .lists import ReferenceList, RosterEntry, StatusList
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
@@ -48,6 +49,10 @@ class IngestOptions:
     details_dir: Path | None = None
     jobs: int = 1
     cache_dir: Path | None = None
+    # The reviewer's decisions on mine-location text ingest could not read (decisions.py).
+    decisions: Path | None = None
+    # The cut-off: responses received up to this day are in the figures (the survey says so).
+    responses_through: date | None = None
 
 
 @dataclass
@@ -66,6 +71,7 @@ class IngestOutcome:
 def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
     started = time.perf_counter()
     _check_inputs(options)
+    decisions = _load_decisions(options)
     found = discover(options.folder)
     names = details_names(
         [job.file for job in found.jobs] + [r.file for r in found.refused + found.duplicates]
@@ -77,7 +83,7 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
         early = _look_up_early(options, found, readers)
         results = readers.read(found.jobs, options.cache_dir, options.details_dir is not None)
         with contextlib.closing(results):  # an interrupted run stops its workers on the way out
-            run = _Run(options, found, readers, results, early, progress)
+            run = _Run(options, found, readers, results, early, progress, decisions)
             checker, findings, written = _check_and_write(run, names)
     progress("written", len(written), len(written))
     unreadable = sorted(checker.unreadable, key=lambda f: f.file)
@@ -94,6 +100,16 @@ class _Run:
     results: Iterator[Result]  # the workbooks, in file order, as the workers read them
     early: Job | None  # the file whose look-up is read early
     progress: Progress
+    decisions: Decisions | None = None
+
+
+def _load_decisions(options: IngestOptions) -> Decisions | None:
+    """Read before any workbook: a mistake in the decisions file stops the run at once."""
+    if options.decisions is None:
+        return None
+    from .decisions import load_decisions
+
+    return load_decisions(options.decisions)
 
 
 def _check_and_write(run: _Run, names: dict[str, str]) -> tuple[Checker, list[Finding], list[Path]]:
@@ -140,15 +156,15 @@ def _read_and_check(run: _Run, lists: Lists, staging: Staging) -> Checker:
     from .checking import Checker, GuessedReference, Packed, compact, default_reference
     from .locations import load_location_tables
 
-    options, found, readers, early = run.options, run.found, run.readers, run.early
+    options, found, readers, early, decisions = run.options, run.found, run.readers, run.early, run.decisions
     reference, status, roster = lists
-    checker = Checker(options, reference, status, roster) if reference is not None else None
+    checker = Checker(options, reference, status, roster, decisions) if reference is not None else None
     packed: list[Packed] = []
     first_copies = _FirstCopies()
     jobs = found.jobs
     guess = None
     if checker is None and early is not None:
-        guess = GuessedReference(early, lambda guessed: Checker(options, guessed, status, roster))
+        guess = GuessedReference(early, lambda guessed: Checker(options, guessed, status, roster, decisions))
     for index, result in enumerate(run.results, start=1):
         if index == 1 and options.jobs > 0:
             # This process waits for the workers now: load the place-name tables the checks
@@ -174,7 +190,7 @@ def _read_and_check(run: _Run, lists: Lists, staging: Staging) -> Checker:
         reference, lookup_failures = default_reference(packed, options.folder, readers)
     readers.close()  # everything is read: the workers' memory goes back before the checks
     if checker is None:
-        checker = Checker(options, reference, status, roster)
+        checker = Checker(options, reference, status, roster, decisions)
         for item in packed:
             checker.add(item.unpack())
         for finding in lookup_failures:
@@ -187,6 +203,7 @@ def _read_and_check(run: _Run, lists: Lists, staging: Staging) -> Checker:
 
 
 def _outputs(options: IngestOptions, survey: dict, findings: list[Finding]) -> dict[Path, bytes]:
+    from .decisions import STARTER_NAME, starter_bytes
     from .report import findings_csv, findings_html
     from .surveyfile import survey_yaml
 
@@ -195,6 +212,10 @@ def _outputs(options: IngestOptions, survey: dict, findings: list[Finding]) -> d
         title = f"Supplier survey findings: {folder_name(options.folder)}"
         outputs[options.findings_dir / "findings.html"] = findings_html(findings, survey["ingest"], title)
         outputs[options.findings_dir / "findings.csv"] = findings_csv(findings)
+        # The cells waiting for a reviewer's decision, as a decisions file to fill in.
+        outputs[options.findings_dir / STARTER_NAME] = starter_bytes(
+            survey.get("mine_locations_undecided", [])
+        )
     return outputs
 
 
@@ -232,6 +253,7 @@ def _check_inputs(options: IngestOptions) -> None:
         ("--status", options.status),
         ("--reference", options.reference),
         ("--roster", options.roster),
+        ("--decisions", options.decisions),
     ):
         if path is not None and (why := _not_a_regular_file(path)):
             problems.append(Problem(printable(str(path)), None, None, "", f"{label}: {why}"))
@@ -262,12 +284,14 @@ def _check_outputs(options: IngestOptions, details: set[str]) -> None:
             ("--status", options.status),
             ("--reference", options.reference),
             ("--roster", options.roster),
+            ("--decisions", options.decisions),
         )
         if path is not None
     }
     files: list[tuple[str, Path]] = [("--out", options.out)]
     if options.findings_dir is not None:
-        files += [("--findings", options.findings_dir / name) for name in ("findings.html", "findings.csv")]
+        names = ("findings.html", "findings.csv", "decisions-to-make.yaml")
+        files += [("--findings", options.findings_dir / name) for name in names]
     folders = [
         (label, f)
         for label, f in (("--findings", options.findings_dir), ("--details", options.details_dir))

@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict
 from .. import __version__
 from ..filing.countries import Country, covered_country_names
 from ..filing.dates import long_date
-from ..filing.deadline import filing_deadline
+from ..filing.deadline import filing_deadline, first_year_covering
 from ..filing.loader import LoadedFiling
 from ..filing.models import ExhibitsNumbering, Filing, FilingMode
 from ..filing.survey import Metal, RmapStatus, Smelter, SurveyResults
 from .figures import Chart, stacked_bars, status_categories
-from .markdown import render_markdown
+from .markdown import render_inline, render_markdown
 
 STATUS_ORDER = list(RmapStatus)
 METAL_ORDER = list(Metal)
@@ -54,6 +54,7 @@ class SurveyTable(ContextModel):
 
 class CountryRow(ContextModel):
     name: str
+    prose_name: str  # with "the" where running text needs it
     covered: bool
     metals: list[bool]
 
@@ -82,6 +83,49 @@ class MineLocations(ContextModel):
     recycled: int
     unresolved: int
     declined: int
+    decided: int  # parts that could not be read and that a reviewer decided
+
+    @property
+    def places(self) -> int:
+        return self.resolved + self.recycled + self.unresolved + self.declined + self.decided
+
+
+class UndecidedMention(ContextModel):
+    """Supplier text naming a Covered Country that could not be read and is not yet decided."""
+
+    file: str
+    sheet: str
+    cell: str
+    countries: list[str]  # the Covered Countries it names, as prose names them
+
+
+class LocatedSor(ContextModel):
+    """An SOR located in a Covered Country; its location is not the mine's."""
+
+    name: str
+    metal: str
+    country: str  # as prose names it
+    # Whether its country is among the countries of origin of its metal.
+    origin_listed: bool
+
+
+class ExcludedBusiness(ContextModel):
+    name: str
+    detail: str  # the acquisition date, or why a subsidiary is left out
+    # For an acquisition: the first reporting year whose report must cover its products.
+    covered_from: int | None = None
+
+
+class ScopeStatement(ContextModel):
+    acquisitions: list[ExcludedBusiness]
+    subsidiaries: list[ExcludedBusiness]
+
+
+class PriorStep(ContextModel):
+    """A step to improve due diligence from last year's report, with what was done."""
+
+    step: Markup
+    progress: Markup | None
 
 
 class TrendRow(ContextModel):
@@ -153,6 +197,19 @@ class DocumentContext(ContextModel):
     origin_basis: list[str]
     mine_locations: MineLocations | None
     locations_undetermined: bool
+    # Distinct countries of origin over all metals.
+    countries_total: int
+    # Supplier text naming a Covered Country that nobody has decided yet: the report says so
+    # where it lists the Covered Countries.
+    undecided_covered: list[UndecidedMention]
+    covered_located: list[LocatedSor]
+    responses_through: str | None
+    policy_url: str | None
+    scope: ScopeStatement | None
+    sor_removals_requested: int | None
+    sor_removals_removed: int | None
+    prior_year: int | None
+    prior_steps: list[PriorStep]
     charts: dict[str, Chart]
 
 
@@ -213,6 +270,7 @@ def countries_of_origin(survey: SurveyResults) -> tuple[list[tuple[str, list[Cou
     rows = [
         CountryRow(
             name=country.name,
+            prose_name=country.in_prose,
             covered=country.covered,
             metals=[any(c.code == country.code for c in countries) for _, countries in by_metal],
         )
@@ -268,7 +326,67 @@ def mine_locations(survey: SurveyResults) -> MineLocations | None:
         recycled=summary.parts_recycled,
         unresolved=summary.parts_unresolved,
         declined=summary.parts_declined,
+        decided=summary.parts_decided,
     )
+
+
+def undecided_covered(survey: SurveyResults) -> list[UndecidedMention]:
+    """Undecided mine-location cells that name a Covered Country, in file and cell order."""
+    found = []
+    for cell in survey.mine_locations_undecided:
+        covered = _unique_countries([c for c in cell.mentions if c.covered])
+        if covered:
+            names = [c.in_prose for c in covered]
+            found.append(UndecidedMention(file=cell.file, sheet=cell.sheet, cell=cell.cell, countries=names))
+    return found
+
+
+def covered_located(survey: SurveyResults) -> list[LocatedSor]:
+    """SORs that stand in a Covered Country, with whether the country is among their metal's
+    countries of origin (a refiner's location is not where the ore was mined)."""
+    origins = {metal: {c.code for c in countries} for metal, countries in survey.countries_of_origin.items()}
+    located = [s for s in survey.smelters if s.country.covered]
+    located.sort(key=lambda s: (METAL_ORDER.index(s.metal), s.name.casefold(), s.cid))
+    return [
+        LocatedSor(
+            name=s.name,
+            metal=s.metal.value,
+            country=s.country.in_prose,
+            origin_listed=s.country.code in origins.get(s.metal, set()),
+        )
+        for s in located
+    ]
+
+
+def scope_statement(filing: Filing) -> ScopeStatement | None:
+    scope = filing.scope
+    if scope is None:
+        return None
+    return ScopeStatement(
+        acquisitions=[
+            ExcludedBusiness(
+                name=item.name,
+                detail=long_date(item.acquired_on),
+                covered_from=first_year_covering(item.acquired_on),
+            )
+            for item in scope.excluded_acquisitions
+        ],
+        subsidiaries=[
+            ExcludedBusiness(name=item.name, detail=item.reason) for item in scope.excluded_subsidiaries
+        ],
+    )
+
+
+def prior_steps(loaded: LoadedFiling) -> tuple[int | None, list[PriorStep]]:
+    """Last year's steps to improve due diligence, each with the progress the filing reports."""
+    prior = loaded.prior_steps
+    if prior is None:
+        return None, []
+    return prior.year, [
+        # The step as one line of running text (last year's list items are single paragraphs).
+        PriorStep(step=render_inline(step), progress=_optional(progress))
+        for step, progress in prior.answered()
+    ]
 
 
 def _trend_row(
@@ -415,6 +533,8 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
     statuses = [s.value for s in STATUS_ORDER]
     notes = status_notes(survey)
     locations = mine_locations(survey)
+    prior_year, steps = prior_steps(loaded)
+    removals = filing.sor_removals
     contact_line = ", ".join(part for part in (contact.name, contact.title, contact.phone) if part)
     return DocumentContext(
         tool_version=__version__,
@@ -451,12 +571,24 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
         status_as_of=long_date(survey.status_list.as_of) if survey.status_list else None,
         countries_by_metal=by_metal,
         country_rows=country_rows,
-        covered_country_origins=[row.name for row in country_rows if row.covered],
+        covered_country_origins=[row.prose_name for row in country_rows if row.covered],
         annex=annex_rows(survey, notes),
         status_notes=notes,
         trend=trend,
         origin_basis=[basis.value for basis in survey.countries_of_origin_basis],
         mine_locations=locations,
         locations_undetermined=bool(locations and (locations.unresolved or locations.declined)),
+        countries_total=len(country_rows),
+        undecided_covered=undecided_covered(survey),
+        covered_located=covered_located(survey),
+        responses_through=(
+            long_date(survey.suppliers.responses_through) if survey.suppliers.responses_through else None
+        ),
+        policy_url=filing.policy_url,
+        scope=scope_statement(filing),
+        sor_removals_requested=removals.requested if removals else None,
+        sor_removals_removed=removals.removed if removals else None,
+        prior_year=prior_year,
+        prior_steps=steps,
         charts=charts(statuses, status_rows, survey_figures, filing.reporting_year, trend),
     )

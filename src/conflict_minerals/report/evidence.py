@@ -22,7 +22,7 @@ from typing import Any
 from ..documents import EVIDENCE_HTML, EVIDENCE_JSON
 from ..filing.countries import lookup_country
 from ..filing.loader import LoadedFiling
-from ..filing.survey import CellSource, Smelter
+from ..filing.survey import CellSource, LocationDecision, Smelter
 from ..filing.yamlio import LoadedYaml, Path_, dotted
 from .context import METAL_ORDER, STATUS_ORDER, DocumentContext
 from .templating import make_environment, render_template
@@ -64,11 +64,43 @@ def _smelter_sources(smelter: Smelter, index: int, lines: _SurveyLines) -> list[
     ]
 
 
-def _cell_source(cell: CellSource) -> Source:
+def _cell_source(cell: CellSource, decision: LocationDecision | None = None) -> Source:
     source: Source = {"file": cell.file, "sheet": cell.sheet, "cell": cell.cell}
     if cell.text is not None:
         source["text"] = cell.text
+    if decision is not None:  # the country came from the cell through a reviewer's decision
+        source["decision"] = _decision(decision)
     return source
+
+
+def _decision(decision: LocationDecision) -> dict[str, Any]:
+    return {
+        "countries": [country.name for country in decision.countries],
+        "reason": decision.reason,
+        "decided_by": decision.decided_by,
+        "decided_on": decision.decided_on.isoformat(),
+    }
+
+
+def _reviewed_cells(loaded: LoadedFiling) -> dict[str, list[dict[str, Any]]]:
+    """The reviewer's decisions on supplier text, and the cells still waiting for one."""
+    survey = loaded.survey
+    return {
+        "decided": [
+            {"file": d.file, "sheet": d.sheet, "cell": d.cell, "text": d.text} | _decision(d)
+            for d in survey.mine_location_decisions
+        ],
+        "undecided": [
+            {
+                "file": u.file,
+                "sheet": u.sheet,
+                "cell": u.cell,
+                "text": u.text,
+                "mentions": [country.name for country in u.mentions],
+            }
+            for u in survey.mine_locations_undecided
+        ],
+    }
 
 
 def _raw_country_lists(loaded: LoadedFiling) -> dict[str, tuple[str, list[object]]]:
@@ -86,6 +118,7 @@ def _country_sources(loaded: LoadedFiling, lines: _SurveyLines) -> dict[str, dic
     """metal -> country as printed -> sources, for every country the documents print."""
     survey = loaded.survey
     raw = _raw_country_lists(loaded)
+    decisions = {(d.file, d.sheet, d.cell): d for d in survey.mine_location_decisions}
     found: dict[str, dict[str, list[Source]]] = {}
     for metal in METAL_ORDER:
         countries = survey.countries_of_origin.get(metal, [])
@@ -95,7 +128,10 @@ def _country_sources(loaded: LoadedFiling, lines: _SurveyLines) -> dict[str, dic
         for written, cells in survey.countries_of_origin_sources.get(metal, {}).items():
             country = lookup_country(written)
             if country is not None and country.name in by_name:
-                by_name[country.name] += [_cell_source(cell) for cell in cells]
+                for cell in cells:
+                    decision = decisions.get((cell.file, cell.sheet, cell.cell))
+                    decided = decision is not None and any(c.code == country.code for c in decision.countries)
+                    by_name[country.name].append(_cell_source(cell, decision if decided else None))
         key, values = raw.get(metal.value, (metal.value, []))
         for index, value in enumerate(values):
             country = lookup_country(value) if isinstance(value, str) else None
@@ -177,6 +213,7 @@ def make_evidence(loaded: LoadedFiling, context: DocumentContext) -> dict[str, A
         "countries_of_origin": _country_sources(loaded, lines),
         "countries_of_origin_basis": [basis.value for basis in survey.countries_of_origin_basis],
         "mine_locations": survey.mine_locations.model_dump(mode="json") if survey.mine_locations else None,
+        "mine_location_review": _reviewed_cells(loaded),
         "figures": {
             "survey_response": _survey_response(loaded, context, lines),
             "sors_by_status": _sors_by_status(loaded),

@@ -145,7 +145,19 @@ def make_environment(override_dir: Path | None) -> SandboxedEnvironment:
     )
     env.filters["number"] = lambda value: f"{value:,}"
     env.filters["address"] = address_html  # a web or mail address that never breaks at a hyphen
+    env.filters["series"] = series
+    # "the Democratic Republic of the Congo" opening a sentence.
+    env.filters["capitalize_first"] = lambda text: str(text)[:1].upper() + str(text)[1:]
     return env
+
+
+def series(items: object) -> str:
+    """Items as running text lists them: "A", "A and B", "A, B and C" (no serial comma, as the
+    documents' definitions write them)."""
+    words = [str(item) for item in items] if isinstance(items, (list, tuple)) else [str(items)]
+    if len(words) <= 2:
+        return " and ".join(words)
+    return f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def style_block(css: str) -> Markup:

@@ -21,6 +21,7 @@ from ..documents import documents_for
 from ..filing.loader import LoadedFiling, load_filing
 from ..manifest import input_digests, sha256
 from ..problems import InputError, Problem
+from ..report.consistency import check_documents
 from ..report.context import DocumentContext, build_context
 from ..report.html import render_html
 
@@ -84,6 +85,7 @@ def render_preview(filing_path: Path) -> Preview:
         loaded = load_filing(filing_path)
         context = build_context(loaded)
         pages = render_html(loaded, context)
+        check_documents(loaded, context, pages)  # what a build would say of the words, said here too
         documents = tuple(preview_documents(context))
         digests = tuple((entry["path"], entry["sha256"]) for entry in input_digests(loaded))
     except InputError as error:
