@@ -83,7 +83,9 @@ def make_final(filing: Path) -> None:
 def make_rcoi_only(filing: Path) -> None:
     """Switch a copied sample to rcoi_only: drop what only the report prints, and word the RCOI
     result for the Form SD (no report is filed to refer to)."""
-    edit(filing, "mode: cmr", "mode: rcoi_only")
+    # The samples' inquiry gave reason to believe: filed as Item 1.01(a)-(b) only, in reliance on
+    # the SEC staff statement of April 7, 2017.
+    edit(filing, "mode: cmr", "mode: rcoi_only\nrcoi_result: reason_to_believe")
     lines = filing.read_text(encoding="utf-8").split("\n")
     report_only = (
         "  forward_looking_statements:",
@@ -115,6 +117,8 @@ def make_rcoi_only(filing: Path) -> None:
         "\n    The steps of the inquiry are described above.\n",
         text,
     )
+    # The products are printed in Item 1.01 too, where "this report" would mean a report not filed.
+    text = text.replace("This\n    report does not cover", "This\n    Form SD does not cover")
     filing.write_text(text, encoding="utf-8")
 
 
@@ -192,3 +196,24 @@ def libreoffice_pages(
     files["reverted/conflict-minerals-report"].write_bytes(reverted)
     libreoffice_convert(list(files.values()), out)
     return {key: Rendered(path, path.with_suffix(".pdf")) for key, path in files.items()}
+
+
+CLAIM = """\
+  independent_audit:
+    auditor: "Example Assurance LLP"
+    report: |
+      We examined the design of the due diligence framework described in this report and the
+      description of the due diligence measures performed.
+"""
+
+
+def make_conflict_free_claim(filing: Path, cids: list[str]) -> None:
+    """Switch a copied sample to conflict_free_claim: one product line claimed, with the given
+    SORs behind it, and an audit report printed in the report."""
+    edit(
+        filing,
+        "mode: cmr",
+        "mode: conflict_free_claim\nconflict_free_products:\n"
+        f"  - name: EdgeLink gateways\n    sors: [{', '.join(cids)}]",
+    )
+    edit(filing, "  risk_mitigation:\n", CLAIM + "  risk_mitigation:\n")

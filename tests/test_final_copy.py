@@ -288,7 +288,10 @@ def test_rcoi_only_prints_no_reference_to_a_report(tmp_path: Path) -> None:
     make_rcoi_only(filing)
     build(filing, tmp_path / "out", HTML_ONLY)
     text = html_text(tmp_path / "out" / "form-sd.html")
-    assert not re.search(r"Conflict Minerals Report\b|Exhibit 1\.01", text)
+    # Only to say that none is filed (the reason-to-believe path under the 2017 staff statement).
+    said = "the Company files that disclosure in this Form SD and does not file a Conflict Minerals Report"
+    assert said in text
+    assert not re.search(r"Conflict Minerals Report\b|Exhibit 1\.01", text.replace(said, ""))
     # "this report" elsewhere is the Form SD's own wording (cover, signatures) about itself.
     item_1_01 = text[text.index("Item 1.01") : text.index("Item 1.02")]
     assert "Reasonable Country of Origin Inquiry" in item_1_01

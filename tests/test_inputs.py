@@ -24,6 +24,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from conflict_minerals.build import validate
 from conflict_minerals.cli import app
 from conflict_minerals.filing import yamlio
 from conflict_minerals.filing.countries import Country
@@ -606,13 +607,19 @@ def test_conflict_free_claim_needs_an_independent_audit(project: Project) -> Non
     problems = project.problems()
     problem = the_problem(problems, "narrative.independent_audit")
     assert "independent private sector audit" in problem.message
-    assert errors_in(problems) == [problem]
+    products = the_problem(problems, "conflict_free_products")
+    assert "name the products described as 'DRC conflict free'" in products.message
+    assert sorted(errors_in(problems)) == sorted([problem, products])
     the_problem(problems, "mode", severity=Severity.WARNING)
 
 
 def test_conflict_free_claim_with_audit_is_valid_with_a_warning(project: Project) -> None:
     mode_line = project.set_value("mode:", "conflict_free_claim")
     project.replace("\npresentation:", "\n" + INDEPENDENT_AUDIT + "\npresentation:")
+    project.replace(
+        "\nregistrant:",
+        "\nconflict_free_products:\n  - {name: EdgeLink gateways, sors: [CID003926]}\nregistrant:",
+    )
     loaded = project.load()
     assert loaded.filing.mode is FilingMode.CONFLICT_FREE_CLAIM
     assert loaded.filing.narrative.independent_audit.auditor == "Example Assurance LLP"
@@ -727,15 +734,16 @@ def test_web_and_mail_links_are_allowed(project: Project) -> None:
 
 def test_conflict_free_wording_outside_claim_mode_is_a_warning(project: Project) -> None:
     project.replace("  results: |\n", "  results: |\n    All of our products are DRC conflict free.\n\n")
-    loaded = project.load()
-    the_problem(loaded.warnings, "narrative.results", severity=Severity.WARNING)
+    # Read in the rendered documents, as a build and `cmr validate` read them.
+    warnings = validate(project.filing_path).loaded.warnings
+    the_problem(warnings, "narrative.results", severity=Severity.WARNING)
 
 
 def test_disclaiming_conflict_free_is_fine(project: Project) -> None:
     project.replace(
         "  results: |\n", "  results: |\n    We do not describe any product as DRC conflict free.\n\n"
     )
-    assert project.load().warnings == []
+    assert validate(project.filing_path).loaded.warnings == []
 
 
 # --------------------------------------------------------------------------------------

@@ -292,7 +292,11 @@ def test_legacy_exhibit_numbering(sample_2025: Path, tmp_path: Path) -> None:
 
 
 def test_conflict_free_claim_prints_the_audit(sample_2025: Path, tmp_path: Path) -> None:
-    edit(sample_2025, "mode: cmr", "mode: conflict_free_claim")
+    edit(
+        sample_2025,
+        "mode: cmr",
+        "mode: conflict_free_claim\nconflict_free_products: [{name: EdgeLink, sors: [CID003926]}]",
+    )
     text = sample_2025.read_text(encoding="utf-8")
     text = text.replace(
         "\nnarrative:\n",

@@ -167,7 +167,7 @@ def render_outputs(
     check_documents(loaded, context, pages)
     written = [
         (doc, output_format)
-        for doc in documents_for(context.files_cmr)
+        for doc in documents_for(context.files_cmr, context.audit_exhibit)
         for output_format in doc.formats
         if output_format in options.formats
     ]

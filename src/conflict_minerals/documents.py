@@ -65,6 +65,8 @@ class Document:
     # Filed only with a Conflict Minerals Report: not written in rcoi_only mode, where the RCOI
     # goes in Form SD Item 1.01 and there is no exhibit.
     only_with_report: bool = False
+    # Filed only when the auditor's report is given as a file of its own (Exhibit 1.02).
+    only_with_audit_exhibit: bool = False
 
     def file_name(self, output_format: OutputFormat) -> str:
         return f"{self.stem}.{output_format.value}"
@@ -85,13 +87,27 @@ CMR = Document(
     edgar=EdgarDocument("EX-1.01", "ex1-01-{year}.htm", "Conflict Minerals Report"),
     only_with_report=True,
 )
-# In filing order: Form SD first, then its exhibit.
-DOCUMENTS = (FORM_SD, CMR)
+AUDIT_REPORT = Document(
+    stem="independent-audit-report",
+    template="audit-report.html.j2",
+    title="Independent Private Sector Audit Report",
+    list_title="Independent Private Sector Audit Report (Exhibit 1.02)",
+    edgar=EdgarDocument("EX-1.02", "ex1-02-{year}.htm", "Independent Private Sector Audit Report"),
+    only_with_report=True,
+    only_with_audit_exhibit=True,
+)
+# In filing order: Form SD first, then its exhibits.
+DOCUMENTS = (FORM_SD, CMR, AUDIT_REPORT)
 
 
-def documents_for(files_report: bool) -> tuple[Document, ...]:
-    """The documents a filing is made of: with or without the Conflict Minerals Report."""
-    return tuple(doc for doc in DOCUMENTS if files_report or not doc.only_with_report)
+def documents_for(files_report: bool, audit_exhibit: bool = False) -> tuple[Document, ...]:
+    """The documents a filing is made of: with or without the Conflict Minerals Report, and the
+    auditor's report as Exhibit 1.02 when it is given as a file."""
+    return tuple(
+        doc
+        for doc in DOCUMENTS
+        if (files_report or not doc.only_with_report) and (audit_exhibit or not doc.only_with_audit_exhibit)
+    )
 
 
 # The other files a build writes, relative to its folder.

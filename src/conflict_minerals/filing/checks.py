@@ -10,7 +10,7 @@ from ..report.markdown import disallowed_links
 from .countries import lookup_country
 from .dates import long_date
 from .deadline import filing_deadline, first_year_covering, window_opens
-from .models import Filing, FilingMode
+from .models import Filing, FilingMode, IndependentAudit
 from .survey import RmapStatus, SurveyResults
 from .yamlio import LoadedYaml, Path_, dotted, strings
 
@@ -142,8 +142,8 @@ def check_filing(filing: Filing, survey: SurveyResults | None, loaded: LoadedYam
     problems += _narrative_links(loaded)
     if filing.mode is not FilingMode.RCOI_ONLY:
         problems += _table_references(loaded)
-    if filing.mode is not FilingMode.CONFLICT_FREE_CLAIM:
-        problems += _conflict_free_wording(loaded)
+    # "DRC conflict free" wherever it is used is read in the rendered documents, sentence by
+    # sentence (report/consistency.py), so the templates' words are read too.
     return problems
 
 
@@ -230,7 +230,17 @@ def _rcoi_only_problems(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
                     severity=WARNING,
                 )
             )
-    for name in ("rcoi", "rcoi_determination"):
+    if filing.rcoi_result is None:
+        problems.append(
+            loaded.problem(
+                ("rcoi_result",),
+                "required when mode is rcoi_only: no_reason_to_believe, recycled_or_scrap, or "
+                "reason_to_believe (filing only Item 1.01(a)-(b) in reliance on the SEC staff statement "
+                "of April 7, 2017); the Form SD prints the words each requires",
+            )
+        )
+    # Every text Item 1.01 prints in this mode.
+    for name in ("products_in_scope", "rcoi", "rcoi_determination"):
         found = _REPORT_REFERENCE.search(getattr(filing.narrative, name))
         if found:
             problems.append(
@@ -248,8 +258,22 @@ def _rcoi_only_problems(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
 def _mode_requirements(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
     problems = []
     narrative = filing.narrative
+    problems += _claim_only_fields(filing, loaded)
     if filing.mode is FilingMode.RCOI_ONLY:
-        return _rcoi_only_problems(filing, loaded)
+        return problems + _rcoi_only_problems(filing, loaded)
+    for field_name, why in (
+        ("rcoi_result", "the Conflict Minerals Report is filed because the inquiry gave reason to believe"),
+        ("refiner_locations", "the report says where the SORs are located beside the countries of origin"),
+    ):
+        value = filing.rcoi_result if field_name == "rcoi_result" else narrative.refiner_locations
+        if value is not None:
+            where: Path_ = (field_name,) if field_name == "rcoi_result" else ("narrative", field_name)
+            message = f"is used only in rcoi_only mode and is not printed in mode {filing.mode.value} ({why})"
+            problems.append(loaded.problem(where, message, severity=WARNING))
+    if narrative.company_overview is None:
+        problems.append(
+            loaded.problem(("narrative", "company_overview"), f"required when mode is {filing.mode.value}")
+        )
     for name in _CMR_FIELDS:
         if getattr(narrative, name) is None:
             problems.append(loaded.problem(("narrative", name), f"required when mode is {filing.mode.value}"))
@@ -267,6 +291,17 @@ def _mode_requirements(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
                     ("narrative", "independent_audit"),
                     "required when mode is conflict_free_claim: a 'DRC conflict free' claim "
                     "needs an independent private sector audit of the report",
+                )
+            )
+        else:
+            problems += _audit_report(narrative.independent_audit, loaded)
+        if not filing.conflict_free_products:
+            problems.append(
+                loaded.problem(
+                    ("conflict_free_products",),
+                    "required when mode is conflict_free_claim: name the products described as "
+                    "'DRC conflict free', each with its SORs (sors: smelter IDs, or suppliers: the supplier "
+                    "files or names whose CMRTs cover it)",
                 )
             )
         problems.append(
@@ -289,27 +324,36 @@ def _mode_requirements(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
     return problems
 
 
+def _claim_only_fields(filing: Filing, loaded: LoadedYaml) -> list[Problem]:
+    """Products may be described as 'DRC conflict free' only in conflict_free_claim mode."""
+    if filing.mode is FilingMode.CONFLICT_FREE_CLAIM or not filing.conflict_free_products:
+        return []
+    return [
+        loaded.problem(
+            ("conflict_free_products",),
+            "describing products as 'DRC conflict free' needs mode conflict_free_claim and an "
+            "independent private sector audit; remove this field or change the mode",
+        )
+    ]
+
+
+def _audit_report(audit: IndependentAudit, loaded: LoadedYaml) -> list[Problem]:
+    """The auditor's report is given once: as text (printed in the report) or as a file (Exhibit 1.02)."""
+    where: Path_ = ("narrative", "independent_audit")
+    if (audit.report is None) == (audit.report_file is None):
+        return [
+            loaded.problem(
+                where,
+                "give the auditor's report either as report (its text, printed in the Conflict Minerals "
+                "Report) or as report_file (a Markdown file, filed as Exhibit 1.02), not "
+                + ("both" if audit.report is not None else "neither"),
+            )
+        ]
+    return []
+
+
 def _narrative_texts(loaded: LoadedYaml) -> Iterator[tuple[Path_, str]]:
     return strings(loaded.data.get("narrative"), ("narrative",))
-
-
-_CONFLICT_FREE = re.compile(r"conflict[\s-]+free", re.IGNORECASE)
-# Sentences that mention the label only to disclaim it ("we do not describe ... as DRC conflict free").
-_DISCLAIMER = re.compile(r"\b(not|no|neither|nor|without)\b", re.IGNORECASE)
-
-
-def _conflict_free_wording(loaded: LoadedYaml) -> Iterator[Problem]:
-    """Flag narrative that describes products as conflict free outside conflict_free_claim mode."""
-    for path, text in _narrative_texts(loaded):
-        for sentence in re.split(r"(?<=[.;:!?])\s+", text):
-            if _CONFLICT_FREE.search(sentence) and not _DISCLAIMER.search(sentence):
-                yield loaded.problem(
-                    path,
-                    "mentions 'conflict free'; a voluntary 'DRC conflict free' description needs "
-                    "mode conflict_free_claim and an independent private sector audit",
-                    severity=WARNING,
-                )
-                break
 
 
 def _narrative_links(loaded: LoadedYaml) -> Iterator[Problem]:

@@ -19,7 +19,7 @@ from importlib.resources import files
 
 from ..problems import Problem, Severity
 from .dates import long_date
-from .models import Filing, FilingMode
+from .models import Filing, FilingMode, RcoiResult
 from .prior import PriorSteps, unanswered_problems
 from .survey import SurveyResults
 from .yamlio import LoadedYaml, Path_, parse_yaml, strings
@@ -43,6 +43,9 @@ RESERVED_SECOND_LEVEL = frozenset({"example.com", "example.org", "example.net"})
 _ILLUSTRATIVE = re.compile(r"\billustrative\b", re.IGNORECASE)
 # What marks a survey note as demonstration data.
 _SAMPLE_NOTE = re.compile(r"\b(illustrative|sample|fictional|invented|dummy|placeholder)\b", re.IGNORECASE)
+
+# Examples the starter shows commented out: left as they stand once uncommented, a placeholder.
+_STARTER_EXAMPLES: dict[Path_, str] = {("narrative", "independent_audit", "auditor"): "Example Audit LLP"}
 
 # Registrant and signer fields whose starter value is a placeholder when left as is.
 _STARTER_IDENTITY: tuple[Path_, ...] = (
@@ -71,11 +74,15 @@ def final_copy_problems(
 ) -> list[Problem]:
     """Everything that keeps this filing from being the copy to file."""
     gate = gate_severity(filing)
+    rcoi_only = filing.mode is FilingMode.RCOI_ONLY
     problems = [
-        *_placeholders(filing_yaml, gate),
+        *_placeholders(filing_yaml, gate, _UNPRINTED_IN_RCOI_ONLY if rcoi_only else ()),
         *_starter_values(filing_yaml, gate),
         *_illustrative_survey(survey, survey_yaml, gate),
-        *_no_status_list(survey, survey_yaml, gate),
+        # rcoi_only prints nothing from the status list.
+        *([] if rcoi_only else _no_status_list(survey, survey_yaml, gate)),
+        *_rcoi_conclusion(filing, survey, filing_yaml, survey_yaml, gate),
+        *_claimed_products(filing, survey, filing_yaml, gate),
         *_missing_elements(filing, survey, filing_yaml, survey_yaml, gate),
         *_undecided_covered_mentions(survey, survey_yaml, gate),
         *(unanswered_problems(prior, filing_yaml, gate) if prior is not None else []),
@@ -111,8 +118,16 @@ def bracket_placeholders(text: str) -> list[str]:
     return found
 
 
-def _placeholders(filing_yaml: LoadedYaml, gate: Severity) -> Iterator[Problem]:
+# Fields rcoi_only mode does not print: neither required nor gated there.
+_UNPRINTED_IN_RCOI_ONLY: tuple[Path_, ...] = (("narrative", "company_overview"),)
+
+
+def _placeholders(
+    filing_yaml: LoadedYaml, gate: Severity, unprinted: tuple[Path_, ...] = ()
+) -> Iterator[Problem]:
     for path, text in strings(filing_yaml.data, ()):
+        if any(path[: len(skip)] == skip for skip in unprinted):
+            continue
         start = 0
         for placeholder in bracket_placeholders(text):
             start = text.find(placeholder, start)
@@ -181,7 +196,7 @@ def _starter_placeholders() -> dict[Path_, str]:
 
 
 def _starter_values(filing_yaml: LoadedYaml, gate: Severity) -> Iterator[Problem]:
-    for path, placeholder in _starter_placeholders().items():
+    for path, placeholder in {**_starter_placeholders(), **_STARTER_EXAMPLES}.items():
         value: object = filing_yaml.data
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
@@ -255,28 +270,149 @@ def _missing_elements(
             "suppliers were surveyed through the CMRT is printed instead",
             severity=gate,
         )
-    if survey.suppliers.responses_through is None:
-        yield survey_yaml.problem(
-            ("suppliers",),
-            "missing: the cut-off date for supplier responses (suppliers.responses_through; "
-            "`cmr ingest --cutoff DATE` writes it): the report states up to when responses were counted",
-            severity=gate,
-        )
-    if filing.policy_url is None:
-        yield filing_yaml.problem(
-            ("policy_url",),
-            "missing: the web address of the company's responsible minerals sourcing policy, which the "
-            "report gives under OECD Step 1",
-            severity=gate,
-        )
-    if filing.scope is None:
-        yield filing_yaml.problem(
-            ("scope",),
-            "missing: say whether the report leaves out an acquired business or a subsidiary "
+    # What real reports state besides the rule's elements, each printed from its field.
+    stated = (
+        (
+            survey.suppliers.responses_through,
+            survey_yaml,
+            "suppliers",
+            "the cut-off date for supplier responses (suppliers.responses_through; `cmr ingest --cutoff "
+            "DATE` writes it): the report states up to when responses were counted",
+        ),
+        (
+            filing.policy_url,
+            filing_yaml,
+            "policy_url",
+            "the web address of the company's responsible minerals sourcing policy, which the report "
+            "gives under OECD Step 1",
+        ),
+        (
+            filing.scope,
+            filing_yaml,
+            "scope",
+            "say whether the report leaves out an acquired business or a subsidiary "
             "(scope.excluded_acquisitions and scope.excluded_subsidiaries, empty lists when none); "
             "the report states its scope either way",
-            severity=gate,
+        ),
+    )
+    for value, loaded, field, what in stated:
+        if value is None:
+            yield loaded.problem((field,), f"missing: {what}", severity=gate)
+
+
+def _rcoi_conclusion(
+    filing: Filing, survey: SurveyResults, filing_yaml: LoadedYaml, survey_yaml: LoadedYaml, gate: Severity
+) -> Iterator[Problem]:
+    """An rcoi_only conclusion the survey contradicts. "No reason to believe" while the survey
+    shows Covered Country origins, or suppliers said Yes to the Covered Countries question;
+    "recycled or scrap" while the survey shows mined origins or suppliers said No. A Covered
+    Country named in a supplier's free text is settled by a reviewer's decision (see ingest)."""
+    result = filing.rcoi_result
+    if filing.mode is not FilingMode.RCOI_ONLY or result is None:
+        return
+    where = ("rcoi_result",)
+    if result is not RcoiResult.REASON_TO_BELIEVE:
+        for metal, countries in survey.countries_of_origin.items():
+            covered = sorted({c.name for c in countries if c.covered})
+            if covered:
+                yield survey_yaml.problem(
+                    ("countries_of_origin", metal.value),
+                    f"rcoi_result is {result.value}, but the survey gives {_series(covered)} as "
+                    f"{'a country' if len(covered) == 1 else 'countries'} of origin of {metal.value}, a "
+                    "Covered Country: the conclusion must follow from the inquiry (reason_to_believe, "
+                    "or mode cmr)",
+                    severity=gate,
+                )
+        yield from _declared(filing_yaml, survey, "covered_countries", "Yes", where, result, gate)
+    if result is RcoiResult.RECYCLED_OR_SCRAP:
+        mined = sorted(metal.value for metal, countries in survey.countries_of_origin.items() if countries)
+        if mined:
+            yield survey_yaml.problem(
+                ("countries_of_origin",),
+                f"rcoi_result is recycled_or_scrap, but the survey gives countries where {', '.join(mined)} "
+                "was mined; a reasonable belief in recycled or scrap sources needs the data to show them",
+                severity=gate,
+            )
+        yield from _declared(filing_yaml, survey, "recycled_scrap", "No", where, result, gate)
+    # A refiner in a Covered Country sits oddly beside a negative determination: say why.
+    located = [s for s in survey.smelters if s.country.covered]
+    if located and filing.narrative.refiner_locations is None and result is not RcoiResult.REASON_TO_BELIEVE:
+        named = ", ".join(f"{s.name} ({s.country.name})" for s in located[:5]) + (
+            " ..." if len(located) > 5 else ""
         )
+        yield filing_yaml.problem(
+            where,
+            f"{len(located)} SOR{'s' if len(located) != 1 else ''} the suppliers named "
+            f"{'are' if len(located) != 1 else 'is'} located in a Covered Country ({named}); a refiner's "
+            "location is not the mine's, but the Form SD should say why it does not change the conclusion "
+            "(narrative.refiner_locations)",
+            severity=Severity.WARNING,
+        )
+
+
+def _declared(
+    filing_yaml: LoadedYaml,
+    survey: SurveyResults,
+    question: str,
+    answer: str,
+    where: Path_,
+    result: RcoiResult,
+    gate: Severity,
+) -> Iterator[Problem]:
+    """Suppliers' own answers to a CMRT question that contradict the conclusion."""
+    counts = survey.declaration_summary.get(question, {})
+    said = {
+        metal.value: answers.get(answer, 0) for metal, answers in counts.items() if answers.get(answer, 0)
+    }
+    if not said:
+        return
+    asked = {
+        "covered_countries": "whether their 3TG came from the Covered Countries",
+        "recycled_scrap": "whether their 3TG came 100% from recycled or scrap sources",
+    }[question]
+    tally = ", ".join(f"{metal} {count}" for metal, count in said.items())
+    yield filing_yaml.problem(
+        where,
+        f"rcoi_result is {result.value}, but suppliers answered {answer} when asked {asked} "
+        f"(survey declaration_summary.{question}: {tally})",
+        severity=gate,
+    )
+
+
+def _claimed_products(
+    filing: Filing, survey: SurveyResults, filing_yaml: LoadedYaml, gate: Severity
+) -> Iterator[Problem]:
+    """A 'DRC conflict free' claim stands only on SORs that are all Conformant."""
+    from .claims import claimed_sors
+
+    if filing.mode is not FilingMode.CONFLICT_FREE_CLAIM:
+        return
+    for index, product in enumerate(filing.conflict_free_products):
+        where = ("conflict_free_products", index)
+        sors, unknown = claimed_sors(product, survey)
+        for item in unknown:
+            yield filing_yaml.problem(
+                where,
+                f"{item!r} is neither a smelter ID of the survey nor a supplier file or name that named one",
+            )
+        if not sors:
+            yield filing_yaml.problem(
+                where,
+                f"no SOR is behind the claim for {product.name!r}: give the smelter IDs (sors) or the "
+                "supplier files or names whose CMRTs cover it (suppliers)",
+                severity=gate,
+            )
+            continue
+        refused = [s for s in sors if s.status.value != "Conformant"]
+        if refused:
+            shown = "; ".join(f"{s.cid} {s.name} ({s.status.value})" for s in refused[:8])
+            more = f" and {len(refused) - 8} more" if len(refused) > 8 else ""
+            yield filing_yaml.problem(
+                where,
+                f"{product.name!r} cannot be described as 'DRC conflict free': {len(refused)} of its "
+                f"{len(sors)} SORs {'is' if len(refused) == 1 else 'are'} not Conformant: {shown}{more}",
+                severity=gate,
+            )
 
 
 def _undecided_covered_mentions(
@@ -342,6 +478,10 @@ def _earlier(text: str, position: int, needle: str) -> int:
     """How often the first word of `needle` occurs in `text` before `position`."""
     head = needle.split()[0].casefold()
     return text[: max(position, 0)].casefold().count(head)
+
+
+def _series(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _quote(text: str) -> str:

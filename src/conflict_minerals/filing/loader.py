@@ -38,6 +38,9 @@ class LoadedFiling:
     survey_yaml: LoadedYaml | None = None
     # Last year's steps to improve due diligence and what the filing says was done on each.
     prior_steps: PriorSteps | None = None
+    # The auditor's report given as a file (independent_audit.report_file): filed as Exhibit 1.02.
+    audit_report_path: Path | None = None
+    audit_report: str | None = None
 
     @property
     def base_dir(self) -> Path:
@@ -48,6 +51,8 @@ class LoadedFiling:
         files = [self.filing_path, self.survey_path]
         if self.prior_steps is not None and self.prior_steps.path is not None:
             files.append(self.prior_steps.path)
+        if self.audit_report_path is not None:
+            files.append(self.audit_report_path)
         if self.css_path is not None:
             files.append(self.css_path)
         if self.template_dir is not None:
@@ -118,6 +123,8 @@ def load_filing(filing_path: Path) -> LoadedFiling:
 
     survey = None
     prior: PriorSteps | None = None
+    audit_path: Path | None = None
+    audit_text: str | None = None
     loaded_survey: LoadedYaml | None = None
     survey_path = template_dir = css_path = None
     survey_ref = loaded_filing.data.get("survey_results")
@@ -159,6 +166,8 @@ def load_filing(filing_path: Path) -> LoadedFiling:
         problems += check_filing(filing, survey, loaded_filing)
         prior, prior_problems = load_prior_steps(filing, loaded_filing, base)
         problems += prior_problems
+        audit_path, audit_text, audit_problems = _audit_report_file(filing, loaded_filing, base)
+        problems += audit_problems
         if survey is not None and loaded_survey is not None:
             problems += final_copy_problems(filing, survey, loaded_filing, loaded_survey, prior)
 
@@ -176,7 +185,29 @@ def load_filing(filing_path: Path) -> LoadedFiling:
         filing_yaml=loaded_filing,
         survey_yaml=loaded_survey,
         prior_steps=prior,
+        audit_report_path=audit_path,
+        audit_report=audit_text,
     )
+
+
+def _audit_report_file(
+    filing: Filing, loaded: LoadedYaml, base: Path
+) -> tuple[Path | None, str | None, list[Problem]]:
+    """The auditor's report as a Markdown file inside the filing's folder, read once."""
+    audit = filing.narrative.independent_audit
+    if audit is None or audit.report_file is None:
+        return None, None, []
+    where: Path_ = ("narrative", "independent_audit", "report_file")
+    path, problems = resolve_inside(base, audit.report_file, loaded, where)
+    if path is None:
+        return None, None, problems
+    try:
+        text = read_input_text(path)
+    except InputError as error:
+        return None, None, error.problems
+    if not text.strip():
+        return None, None, [loaded.problem(where, f"{audit.report_file!r} is empty")]
+    return path, text, []
 
 
 def _problem_order(problem: Problem) -> tuple:

@@ -15,6 +15,7 @@ from .fields import (
     Jurisdiction,
     Markdown,
     Phone,
+    SmelterId,
     StrictModel,
     Text,
     WebUrl,
@@ -30,6 +31,18 @@ class FilingMode(StrEnum):
     RCOI_ONLY = "rcoi_only"
     # A voluntary "DRC conflict free" claim, which needs an independent private sector audit.
     CONFLICT_FREE_CLAIM = "conflict_free_claim"
+
+
+class RcoiResult(StrEnum):
+    """What the reasonable country of origin inquiry concluded, in rcoi_only mode (Form SD only)."""
+
+    # Item 1.01(b): no reason to believe the 3TG may have originated in the Covered Countries.
+    NO_REASON_TO_BELIEVE = "no_reason_to_believe"
+    # Item 1.01(b): a reasonable belief that the 3TG came from recycled or scrap sources.
+    RECYCLED_OR_SCRAP = "recycled_or_scrap"
+    # Reason to believe, but only the Item 1.01(a)-(b) disclosure is filed, in reliance on the
+    # statement of the SEC's Division of Corporation Finance of April 7, 2017.
+    REASON_TO_BELIEVE = "reason_to_believe"
 
 
 class ExhibitsNumbering(StrEnum):
@@ -72,7 +85,20 @@ class DueDiligence(StrictModel):
 
 class IndependentAudit(StrictModel):
     auditor: Text
-    report: Markdown
+    # The auditor's report: its text, printed in the report (Exhibit 1.01, as most filers did),
+    # or a Markdown file inside the filing's folder, filed as Exhibit 1.02.
+    report: Markdown | None = None
+    report_file: Text | None = None
+
+
+class ClaimedProduct(StrictModel):
+    """A product (line) the report describes as "DRC conflict free", and the SORs behind it."""
+
+    name: Text
+    description: Markdown | None = None
+    # Its SORs: smelter IDs, and/or the supplier files (or supplier names) whose CMRTs cover it.
+    sors: list[SmelterId] = Field(default_factory=list)
+    suppliers: list[Text] = Field(default_factory=list)
 
 
 class PriorStepProgress(StrictModel):
@@ -84,7 +110,7 @@ class PriorStepProgress(StrictModel):
 
 
 class Narrative(StrictModel):
-    company_overview: Markdown
+    company_overview: Markdown | None = None  # required unless mode is rcoi_only (not printed there)
     products_in_scope: Markdown
     rcoi: Markdown
     rcoi_determination: Markdown
@@ -94,6 +120,8 @@ class Narrative(StrictModel):
     determination: Markdown | None = None
     mine_of_origin_efforts: Markdown | None = None
     risk_mitigation: list[Markdown] = Field(default_factory=list)
+    # rcoi_only: why SORs located in the Covered Countries do not change the conclusion.
+    refiner_locations: Markdown | None = None
     # What was done on each step to improve due diligence that last year's report described.
     progress_on_prior_steps: list[PriorStepProgress] = Field(default_factory=list)
     independent_audit: IndependentAudit | None = None
@@ -228,6 +256,10 @@ class OutgoingCmrt(StrictModel):
 class Filing(StrictModel):
     reporting_year: int = Field(ge=2013, le=2100)
     mode: FilingMode = FilingMode.CMR
+    # rcoi_only: what the inquiry concluded; the Form SD prints the words each result requires.
+    rcoi_result: RcoiResult | None = None
+    # conflict_free_claim: the products described as "DRC conflict free", with their SORs.
+    conflict_free_products: list[ClaimedProduct] = Field(default_factory=list)
     registrant: Registrant
     survey_results: Text = Field(description="Path of the survey results YAML, relative to this file")
     website_url: WebUrl

@@ -279,6 +279,10 @@ def figures(context: DocumentContext) -> Figures:
     sors["removed"] = removals
     sors["located"] = {len(context.covered_located)}
     sors[""] |= removals | sors["located"]
+    for product in context.claimed_products:  # the SORs behind a "DRC conflict free" claim
+        claimed = {len(product.sors), product.conformant}
+        sors[""] |= claimed
+        sors.setdefault("conformant", set()).update(claimed)
     countries: dict[str, set[int]] = {
         "": {context.countries_total},
         "covered": {len(context.covered_country_origins)},
@@ -635,26 +639,6 @@ def check_origin_source(sentence: Sentence, basis: list[str], named_elsewhere: s
 
 
 # Numbers stated of what the tables count.
-_NUMBER_WORDS = {
-    word: number
-    for number, word in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-        ]
-    )
-}
 _NOUN = (
     r"(?P<noun>supplier\s+entr(?:y|ies)|entr(?:y|ies)|suppliers?|SORs?|smelters?(?:\s+(?:and|or)\s+refiners?)?|refiners?"
     r"|facilities|countries|country|places|responses|CMRTs)"
@@ -666,7 +650,8 @@ _STOP = (
 _STATED = re.compile(
     r"(?P<bound>\b(?:at least|no fewer than|more than|over|fewer than|less than|under|up to|at most"
     r"|no more than|approximately|about|nearly|almost|roughly|some)\s+)?"
-    r"(?<![\w.,])(?P<number>\d{1,3}(?:,\d{3})+|\d+|" + "|".join(w for w in _NUMBER_WORDS if w != "one") + r")"
+    # Digits only: a figure in words ("four component suppliers") is rarely a survey figure.
+    r"(?<![\w.,])(?P<number>\d{1,3}(?:,\d{3})+|\d+)"
     r"(?!\.\d|,\d|%|\w)"
     r"(?P<modifiers>(?:\s+(?!" + _STOP + r"\b)[A-Za-z][\w’'-]*){0,3}?)\s+" + _NOUN + r"\b",
     re.IGNORECASE,
@@ -688,8 +673,7 @@ _BOUNDS = {
 
 
 def _parse_number(text: str) -> int:
-    word = text.lower()
-    return _NUMBER_WORDS[word] if word in _NUMBER_WORDS else int(text.replace(",", ""))
+    return int(text.replace(",", ""))
 
 
 def _agrees(bound: str | None, stated: float, values: Iterable[float]) -> bool:
@@ -716,6 +700,16 @@ class _Clauses:
         begin = self.cuts[index - 1] + 1 if index else 0
         end = self.cuts[index] if index < len(self.cuts) else len(self.text)
         return self.text[begin:end]
+
+
+def _near(text: str, match: re.Match[str], clause: str) -> str:
+    """The words that say what a stated number is: a few before it, and those after its noun up
+    to the next comma ("Of the 64 suppliers we surveyed, 57 responded": "we surveyed")."""
+    before = text[max(0, match.start() - 30) : match.start()]
+    after = text[match.end() : match.end() + 60]
+    cut = min((at for at in (after.find(","), after.find(";")) if at >= 0), default=len(after))
+    near = f"{before} {match['modifiers'] or ''} {after[:cut]}"
+    return near if near.strip() else clause
 
 
 def _supplier_values(found: Figures, clause: str) -> tuple[str, set[int]]:
@@ -772,7 +766,8 @@ def check_numbers(sentence: Sentence, found: Figures, reporting_year: int) -> It
     for match in _STATED.finditer(text):
         noun = match["noun"].lower()
         stated = _parse_number(match["number"])
-        clause = clauses.at(match.start())
+        # What the sentence says the number is, from the words around it (else its clause).
+        clause = _near(text, match, clauses.at(match.start()))
         modifiers = match["modifiers"] or ""
         what, values = "", set()
         for figures_set in sets:
@@ -868,6 +863,146 @@ def _names(codes: set[str]) -> str:
     return _series(sorted(country_name(code) for code in codes))
 
 
+# "DRC conflict free": a label the rule gives products, in one mode, for the products claimed.
+_CONFLICT_FREE = re.compile(r"\bconflict[\s\u2010-\u2013-]*free\b", re.IGNORECASE)
+_NEGATED = re.compile(
+    r"\b(?:not|never|neither|nor|none|without|cannot|no\s+(?:products?|smelters?|refiners?|SORs?|claims?))\b"
+    r"|n[\u2019']t\b",
+    re.IGNORECASE,
+)
+# A sentence about the label rather than a use of it: what the rule requires if or when.
+_HYPOTHETICAL = re.compile(r"\b(?:if|whether|unless|when|elects? to describe|may describe)\b", re.IGNORECASE)
+_LEVELS = (
+    ("products", re.compile(r"\b(?:products?|components?|devices?|goods)\b", re.IGNORECASE)),
+    ("smelters", re.compile(r"\b(?:smelters?|refiners?|SORs?|facilit(?:y|ies)|mines?)\b", re.IGNORECASE)),
+    (
+        "supply chain",
+        re.compile(r"\b(?:supply chains?|sourcing|sources?|minerals?|materials?|3TG)\b", re.IGNORECASE),
+    ),
+    (
+        "company",
+        re.compile(
+            r"\b(?:company|companies|registrant|corporation|business|organi[sz]ation|we are)\b", re.IGNORECASE
+        ),
+    ),
+)
+# What real filers write when they use the words outside the rule's meaning, and say what they mean.
+_OUTSIDE_THE_RULE = re.compile(
+    r"\b(?:outside|not (?:with)?in|other than)\b[^.;]{0,50}\b(?:meaning|sense|definition|scope)\b",
+    re.IGNORECASE,
+)
+_SAYS_WHAT_IT_MEANS = re.compile(
+    r"\b(?:means?|refers? to|we use|(?:is|are) used (?:to|here|in this)|used to (?:mean|describe|refer))\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Claims:
+    """What the filing may say of "DRC conflict free": in which mode, for which products."""
+
+    allowed: bool  # conflict_free_claim mode
+    products: tuple[str, ...]  # the names in conflict_free_products
+
+
+def _clause_of(text: str, start: int) -> str:
+    begin = text.rfind(";", 0, start) + 1
+    end = text.find(";", start)
+    return text[begin : end if end >= 0 else len(text)]
+
+
+def check_conflict_free(sentence: Sentence, claims: Claims, disclaimed: bool) -> Iterator[str]:
+    """A use of "conflict free" that claims it: of products named in conflict_free_products, in
+    conflict_free_claim mode only; never of the company, its smelters or its supply chain unless
+    the same paragraph says the words are used outside the rule's meaning and what they mean."""
+    if sentence.definition:
+        return
+    found = _CONFLICT_FREE.search(sentence.text)
+    if found is None:
+        return
+    clause = _clause_of(sentence.text, found.start())
+    if _NEGATED.search(clause) or _HYPOTHETICAL.search(clause):
+        return
+    names = [name for name in claims.products if name.casefold() in sentence.text.casefold()]
+    level = (
+        "products" if names else next((name for name, words in _LEVELS if words.search(clause)), "products")
+    )
+    if level != "products":
+        if not disclaimed:
+            yield (
+                f"describes the {level} as {found[0]!r}: the rule's label applies to products only; use "
+                "other words, or say in the same paragraph that the words are used outside the rule's "
+                "meaning and what they mean there"
+            )
+        return
+    if not claims.allowed:
+        yield (
+            f"describes products as {found[0]!r}: that needs mode conflict_free_claim, the products named in "
+            "conflict_free_products and an independent private sector audit"
+        )
+    elif not names:
+        yield (
+            f"describes products as {found[0]!r} without naming one the filing claims "
+            f"({_series(list(claims.products)) if claims.products else 'conflict_free_products is empty'})"
+        )
+
+
+def _disclaimed_blocks(layout: Layout) -> set[int]:
+    """The paragraphs that say the words are used outside the rule's meaning, and what they mean."""
+    blocks: dict[int, list[str]] = {}
+    for sentence in layout.sentences:
+        blocks.setdefault(sentence.position, []).append(sentence.text)
+    return {
+        position
+        for position, texts in blocks.items()
+        if _OUTSIDE_THE_RULE.search(" ".join(texts)) and _SAYS_WHAT_IT_MEANS.search(" ".join(texts))
+    }
+
+
+# The exhibits a sentence points to, and the conclusion of the inquiry.
+_EXHIBIT = re.compile(r"\bExhibit\s+(\d+\.\d+)")
+_REPORT_NAMED = re.compile(r"\b(?:Conflict Minerals Report|CMR)\b")
+_REASON = re.compile(r"\breason to believe\b", re.IGNORECASE)
+_NO_REASON = re.compile(
+    r"\bno reason to believe\b|\b(?:does|do|did|has|have) not (?:have )?(?:any )?reason to believe\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Filed:
+    """What is filed with the Form SD, and what the inquiry concluded."""
+
+    exhibits: tuple[str, ...]
+    report: bool
+    rcoi_result: str | None
+
+
+def check_filed(sentence: Sentence, filed: Filed) -> Iterator[str]:
+    """No pointer to an exhibit or a report that is not filed; the inquiry's conclusion as the
+    filing states it."""
+    text = sentence.text
+    for match in _EXHIBIT.finditer(text):
+        if match[1] not in filed.exhibits and not _NEGATED.search(_clause_of(text, match.start())):
+            shown = _series([f"Exhibit {n}" for n in filed.exhibits]) if filed.exhibits else "no exhibit"
+            yield f"refers to Exhibit {match[1]}, which is not filed (the Form SD files {shown})"
+    if not filed.report:
+        for match in _REPORT_NAMED.finditer(text):
+            if not _NEGATED.search(_clause_of(text, match.start())):
+                yield f"refers to a {match[0]}, but none is filed in rcoi_only mode"
+                break
+    if sentence.definition or not _REASON.search(text) or _HYPOTHETICAL.search(text):
+        return
+    negative = bool(_NO_REASON.search(text))
+    if filed.rcoi_result in ("no_reason_to_believe", "recycled_or_scrap") and not negative:
+        yield f"says the Company has reason to believe, but rcoi_result is {filed.rcoi_result}"
+    elif negative and (filed.rcoi_result == "reason_to_believe" or filed.report):
+        why = (
+            "rcoi_result is reason_to_believe" if filed.rcoi_result else "a Conflict Minerals Report is filed"
+        )
+        yield f"says the Company has no reason to believe, but {why}"
+
+
 # ----- the check as a whole -----
 
 MAX_PER_SENTENCE = 8
@@ -881,12 +1016,17 @@ def document_findings(
     found = found or figures(context)
     findings = []
     named_sources = {name for sentence in layout.sentences for name in origin_sources(sentence)}
+    claims = Claims(context.claims_conflict_free, tuple(p.name for p in context.claimed_products))
+    filed = Filed(tuple(e.number for e in context.exhibits_filed), context.files_cmr, context.rcoi_result)
+    disclaimed = _disclaimed_blocks(layout)
     for sentence in layout.sentences:
         messages = [
             *check_references(sentence, layout),
             *check_origin_source(sentence, context.origin_basis, named_sources),
             *check_numbers(sentence, found, context.reporting_year),
             *check_covered(sentence, layout),
+            *check_conflict_free(sentence, claims, sentence.position in disclaimed),
+            *check_filed(sentence, filed),
         ]
         # A sentence with more than a few faults is shown with the first few: it needs rewriting.
         findings += [

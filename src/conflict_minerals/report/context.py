@@ -144,8 +144,22 @@ class Exhibits(ContextModel):
     item: str
 
 
+class ExhibitRow(ContextModel):
+    number: str
+    description: str
+
+
+class ClaimedProductRow(ContextModel):
+    """A product described as "DRC conflict free", with the SORs behind the claim."""
+
+    name: str
+    description: Markup | None
+    sors: list[AnnexRow]
+    conformant: int  # how many of them are Conformant
+
+
 class Narrative(ContextModel):
-    company_overview: Markup
+    company_overview: Markup | None
     products_in_scope: Markup
     rcoi: Markup
     rcoi_determination: Markup
@@ -156,6 +170,7 @@ class Narrative(ContextModel):
     determination: Markup | None
     mine_of_origin_efforts: Markup | None
     risk_mitigation: list[Markup]
+    refiner_locations: Markup | None
     auditor: str | None
     audit_report: Markup | None
 
@@ -166,6 +181,13 @@ class DocumentContext(ContextModel):
     mode: str
     files_cmr: bool
     claims_conflict_free: bool
+    # rcoi_only: what the inquiry concluded (models.RcoiResult), which decides Item 1.01's words.
+    rcoi_result: str | None
+    # The exhibits filed with the Form SD, for Items 1.01, 1.02 and 3.01.
+    exhibits_filed: list[ExhibitRow]
+    # The auditor's report filed as Exhibit 1.02 (given as a file), not printed in the report.
+    audit_exhibit: bool
+    claimed_products: list[ClaimedProductRow]
     registrant: dict[str, str]
     contact_line: str
     reporting_year: int
@@ -480,7 +502,9 @@ def _optional(text: str | None) -> Markup | None:
     return render_markdown(text) if text else None
 
 
-def narrative(filing: Filing) -> Narrative:
+def narrative(filing: Filing, audit_report_file: str | None = None) -> Narrative:
+    """The filing's text as Markdown rendered to HTML; the auditor's report from its file when it
+    is given as one (Exhibit 1.02)."""
     source = filing.narrative
     diligence = source.due_diligence
     steps = (
@@ -496,7 +520,7 @@ def narrative(filing: Filing) -> Narrative:
     )
     audit = source.independent_audit
     return Narrative(
-        company_overview=render_markdown(source.company_overview),
+        company_overview=_optional(source.company_overview),
         products_in_scope=render_markdown(source.products_in_scope),
         rcoi=render_markdown(source.rcoi),
         rcoi_determination=render_markdown(source.rcoi_determination),
@@ -507,9 +531,55 @@ def narrative(filing: Filing) -> Narrative:
         determination=_optional(source.determination),
         mine_of_origin_efforts=_optional(source.mine_of_origin_efforts),
         risk_mitigation=[render_markdown(step) for step in source.risk_mitigation],
+        refiner_locations=_optional(source.refiner_locations),
         auditor=audit.auditor if audit else None,
-        audit_report=_optional(audit.report if audit else None),
+        audit_report=_optional((audit.report or audit_report_file) if audit else None),
     )
+
+
+def exhibits_filed(loaded: LoadedFiling) -> list[ExhibitRow]:
+    """What the Form SD files as exhibits, as its Items 1.01, 1.02 and 3.01 list them."""
+    filing = loaded.filing
+    if filing.mode is FilingMode.RCOI_ONLY:
+        return []
+    if filing.mode is not FilingMode.CONFLICT_FREE_CLAIM:
+        return [ExhibitRow(number="1.01", description=_CMR_EXHIBIT)]
+    if loaded.audit_report is None:
+        included = "Conflict Minerals Report, including the report of the independent private sector audit, "
+        return [ExhibitRow(number="1.01", description=included + _AS_REQUIRED)]
+    return [
+        ExhibitRow(number="1.01", description=_CMR_EXHIBIT),
+        ExhibitRow(
+            number="1.02",
+            description="Report of the independent private sector audit of the Conflict Minerals Report, "
+            "as required by Item 1.01 of this Form SD.",
+        ),
+    ]
+
+
+_AS_REQUIRED = "as required by Items 1.01 and 1.02 of this Form SD."
+_CMR_EXHIBIT = f"Conflict Minerals Report {_AS_REQUIRED}"
+
+
+def claimed_products(loaded: LoadedFiling, notes: list[StatusNote]) -> list[ClaimedProductRow]:
+    from ..filing.claims import claimed_sors
+
+    filing, survey = loaded.filing, loaded.survey
+    if filing.mode is not FilingMode.CONFLICT_FREE_CLAIM:
+        return []
+    rows = []
+    for product in filing.conflict_free_products:
+        sors, _ = claimed_sors(product, survey)
+        annex = annex_rows(survey.model_copy(update={"smelters": sors}), notes)
+        rows.append(
+            ClaimedProductRow(
+                name=product.name,
+                description=_optional(product.description),
+                sors=annex,
+                conformant=sum(1 for s in sors if s.status is RmapStatus.CONFORMANT),
+            )
+        )
+    return rows
 
 
 def _exhibits(numbering: ExhibitsNumbering) -> Exhibits:
@@ -542,6 +612,10 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
         mode=filing.mode.value,
         files_cmr=filing.mode is not FilingMode.RCOI_ONLY,
         claims_conflict_free=filing.mode is FilingMode.CONFLICT_FREE_CLAIM,
+        rcoi_result=filing.rcoi_result.value if filing.rcoi_result else None,
+        exhibits_filed=exhibits_filed(loaded),
+        audit_exhibit=loaded.audit_report is not None,
+        claimed_products=claimed_products(loaded, notes),
         registrant={
             "name": registrant.name,
             "state_of_incorporation": registrant.state_of_incorporation,
@@ -563,7 +637,7 @@ def build_context(loaded: LoadedFiling) -> DocumentContext:
         covered_countries=covered_country_names(),
         metals=[m.label for m in METAL_ORDER],
         statuses=statuses,
-        narrative=narrative(filing),
+        narrative=narrative(filing, loaded.audit_report),
         survey=survey_figures,
         status_rows=status_rows,
         status_total=status_total,

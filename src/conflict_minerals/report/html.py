@@ -23,7 +23,7 @@ def render_html(loaded: LoadedFiling, context: DocumentContext) -> dict[str, str
     variables["stylesheet"] = theme_stylesheet(STYLESHEET, _presentation_css(loaded))
     return {
         doc.stem: render_template(env, doc.template, {**variables, "document_title": doc.title})
-        for doc in documents_for(context.files_cmr)
+        for doc in documents_for(context.files_cmr, context.audit_exhibit)
     }
 
 

@@ -42,7 +42,7 @@ def preview_documents(context: DocumentContext) -> list[PreviewDocument]:
     """The documents this filing makes, in order: the one place the preview learns them."""
     return [
         PreviewDocument(doc.stem, doc.title, tuple(fmt.value for fmt in doc.formats))
-        for doc in documents_for(context.files_cmr)
+        for doc in documents_for(context.files_cmr, context.audit_exhibit)
     ]
 
 
