@@ -554,8 +554,9 @@ class Writer:
             _table_property(table, _element("w:tblInd", w=str(int(TEXT_WIDTH * 0.5 / 635)), type="dxa"))
         for index, share in enumerate(shares[:columns]):
             table.columns[index].width = Emu(int(TEXT_WIDTH * share))
+        rows = table.rows  # python-docx lists every row again on each rows[index]
         for row_index, plan in enumerate(plans):
-            self._row(table, row_index, plan, shares, block)
+            self._row(rows[row_index], plan, shares, block)
         if block.page_break_before and plans:
             first = table.rows[0].cells[0].paragraphs[0]
             first.paragraph_format.page_break_before = True
@@ -574,10 +575,7 @@ class Writer:
         _table_property(table, _element("w:tblInd", w=str(side), type="dxa"))
         _table_property(table, margins)
 
-    def _row(
-        self, table: DocxTable, index: int, plan: RowPlan, shares: Sequence[float], block: Table
-    ) -> None:
-        row = table.rows[index]
+    def _row(self, row, plan: RowPlan, shares: Sequence[float], block: Table) -> None:
         properties = row._tr.get_or_add_trPr()
         properties.append(OxmlElement("w:cantSplit"))
         if plan.row.header:
@@ -586,8 +584,10 @@ class Writer:
             assert self.stamp is not None
             properties.append(self.stamp.mark(plan.mark))
         column = 0
+        # row.cells reads the whole row each time: read once, unless a merge changes the row.
+        cells = row.cells if all(cell.colspan == 1 for cell in plan.row.cells) else None
         for cell_index, cell in enumerate(plan.row.cells):
-            target = row.cells[column]
+            target = cells[column] if cells is not None else row.cells[column]
             if cell.colspan > 1:
                 target = target.merge(row.cells[column + cell.colspan - 1])
             width = sum(shares[column : column + cell.colspan]) if shares else 0
