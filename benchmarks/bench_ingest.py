@@ -1,10 +1,13 @@
 """Time `cmr ingest` against bare python-calamine (and optionally openpyxl) on the same workbooks.
 
 For each size N given with --files (default: 60 and 600), the benchmark fills a temporary
-folder with N real supplier-filled CMRT 6.4 workbooks from the corpus. Each copy gets its own
-zip comment, so every file has its own content: `cmr ingest` reports a second name for the
-same bytes (a hard link, an identical copy) as a duplicate and does not check or count it
-again, which would not be the same work. Then it measures, with the same number of workers:
+folder with N real supplier-filled CMRT 6.4 workbooks from the corpus. Each copy is its own
+supplier: the company name in its Declaration gets the copy's number ("Central Glass Co.,
+Ltd. #0004"; the part holding it is replaced and the workbook re-zipped), since `cmr ingest`
+counts one response per supplier (copies of one company's declaration would be one response,
+the others set aside unchecked) and reads the same bytes under a second name once. The one
+source without a company name (and without an effective date) is its own supplier already and
+gets its own zip comment. Then it measures, with the same number of workers:
 
   cmr ingest      `python -m conflict_minerals ingest DIR --no-cache --jobs J ...`, end to end:
                   the reference look-up, the checks and the survey file included
@@ -69,7 +72,7 @@ PEAK_MB_FILES = 1000
 
 
 def start_method() -> str:
-    """The way `cmr ingest` starts its workers here (see conflict_minerals.ingest.runner)."""
+    """The way `cmr ingest` starts its workers here (see conflict_minerals.ingest.read.runner)."""
     return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
@@ -276,17 +279,59 @@ def corpus_files() -> list[Path]:
     return found
 
 
-def build_folder(folder: Path, count: int, sources: list[Path]) -> None:
-    """`count` workbooks under distinct names, the sources taken round-robin, each made distinct
-    by its zip comment (the workbook's content is untouched)."""
+@dataclass
+class Source:
+    """A corpus workbook and, when its Declaration names a company, the shared-strings entries
+    that hold the name and the company's unique ID (so that each copy gets a company of its own:
+    the ID, when given, is what says which company a declaration is from)."""
+
+    path: Path
+    parts: dict[str, bytes] = field(default_factory=dict)
+    entries: list[zipfile.ZipInfo] = field(default_factory=list)
+    company_entries: list[bytes] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, path: Path) -> Source:
+        from xml.sax.saxutils import escape
+
+        from conflict_minerals.ingest.read.extract import read_supplier_file
+
+        source = cls(path)
+        company = getattr(read_supplier_file(path, path.name), "company", None)
+        if company is not None and company.name:
+            with zipfile.ZipFile(path) as archive:
+                source.entries = archive.infolist()
+                source.parts = {entry.filename: archive.read(entry) for entry in source.entries}
+            for value in filter(None, (company.name, company.unique_id)):
+                entry = f"<t>{escape(value)}</t>".encode()
+                if source.parts.get("xl/sharedStrings.xml", b"").count(entry) != 1:
+                    sys.exit(f"{path.name}: {value!r} is not one shared string; cannot make copies of it")
+                source.company_entries.append(entry)
+        return source
+
+    def copy(self, target: Path, index: int) -> None:
+        if not self.company_entries:
+            shutil.copyfile(self.path, target)
+            with zipfile.ZipFile(target, "a") as archive:
+                archive.comment = f"benchmark copy {index}".encode()
+        else:
+            strings = self.parts["xl/sharedStrings.xml"]
+            for entry in self.company_entries:
+                strings = strings.replace(entry, entry.replace(b"</t>", f" #{index:04d}</t>".encode()))
+            with zipfile.ZipFile(target, "w") as archive:
+                for entry in self.entries:
+                    data = strings if entry.filename == "xl/sharedStrings.xml" else self.parts[entry.filename]
+                    archive.writestr(entry, data, compress_type=entry.compress_type, compresslevel=1)
+        target.chmod(0o644)
+
+
+def build_folder(folder: Path, count: int, sources: list[Source]) -> None:
+    """`count` workbooks under distinct names, the sources taken round-robin, each its own
+    supplier (see Source.copy)."""
     folder.mkdir()
     for index in range(count):
         source = sources[index % len(sources)]
-        target = folder / f"supplier-{index:04d}-{source.name.split('__')[-1]}"
-        shutil.copyfile(source, target)
-        target.chmod(0o644)
-        with zipfile.ZipFile(target, "a") as archive:
-            archive.comment = f"benchmark copy {index}".encode()
+        source.copy(folder / f"supplier-{index:04d}-{source.path.name.split('__')[-1]}", index)
 
 
 # ----- report -----
@@ -369,7 +414,7 @@ def compile_package() -> str:
     return folder
 
 
-def measure_size(files: int, args: argparse.Namespace, sources: list[Path]) -> SizeResult:
+def measure_size(files: int, args: argparse.Namespace, sources: list[Source]) -> SizeResult:
     script = str(Path(__file__).resolve())
     jobs = str(args.jobs)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as temp:
@@ -432,10 +477,11 @@ def main() -> int:
     if args.bare_openpyxl is not None:
         return run_baseline("openpyxl", args.bare_openpyxl, args.jobs, args.limit)
 
-    sources = corpus_files()
     print(f"bytecode compiled for {compile_package()}")
+    sources = [Source.of(path) for path in corpus_files()]
     print(
-        f"{len(sources)} distinct CMRT 6.4 files copied round-robin; {args.jobs} worker "
+        f"{len(sources)} distinct CMRT 6.4 files copied round-robin, each copy its own supplier; "
+        f"{args.jobs} worker "
         f"process{'es' if args.jobs != 1 else ''} on {len(os.sched_getaffinity(0))} cores; "
         f"{args.runs} interleaved rounds per size. Every side runs as a whole process "
         f"(interpreter start and imports included); the pools start workers by {start_method()}.",

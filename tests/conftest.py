@@ -217,3 +217,35 @@ def make_conflict_free_claim(filing: Path, cids: list[str]) -> None:
         f"  - name: EdgeLink gateways\n    sors: [{', '.join(cids)}]",
     )
     edit(filing, "  risk_mitigation:\n", CLAIM + "  risk_mitigation:\n")
+
+
+def edited_workbook(source: Path, target: Path, cells: dict[tuple[str, str], str | float | None]) -> Path:
+    """A copy of a workbook with some cells set, through the package's own sheet-XML editor (a
+    fraction of a second, where openpyxl takes seconds and drops what it does not know): text,
+    a number (an Excel date serial), or None to empty the cell. `cells`: (sheet, cell) -> value."""
+    from conflict_minerals.cmrt.template import _sheet_parts
+    from conflict_minerals.cmrt.xlsx import Package, SheetEditor
+
+    package = Package.read(source.read_bytes())
+    parts = _sheet_parts(package)
+    editors: dict[str, SheetEditor] = {}
+    for (sheet, cell), value in cells.items():
+        part = parts[sheet]
+        editor = editors.setdefault(part, SheetEditor(part, package.part(part)))
+        if value is None:
+            editor.clear(cell)
+        elif isinstance(value, str):
+            editor.set_text(cell, value)
+        else:
+            editor.set_number(cell, value)
+    for part, editor in editors.items():
+        package.replace(part, editor.to_bytes())
+    target.write_bytes(package.to_bytes())
+    return target
+
+
+def excel_day(day: str) -> int:
+    """An ISO date as the serial number Excel stores."""
+    from datetime import date
+
+    return (date.fromisoformat(day) - date(1899, 12, 30)).days

@@ -46,12 +46,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from conflict_minerals.cli import app
-from conflict_minerals.ingest import extract
-from conflict_minerals.ingest import runner as ingest_runner
-from conflict_minerals.ingest.checks import CODES, CheckContext, check_workbook
-from conflict_minerals.ingest.extract import read_supplier_bytes
-from conflict_minerals.ingest.lists import reference_from_csv
+from conflict_minerals.ingest.check.checks import CODES, CheckContext, check_workbook
+from conflict_minerals.ingest.check.lists import reference_from_csv
 from conflict_minerals.ingest.models import Finding, RowKind, SupplierWorkbook, UnreadableWorkbook
+from conflict_minerals.ingest.read import extract
+from conflict_minerals.ingest.read import runner as ingest_runner
+from conflict_minerals.ingest.read.extract import read_supplier_bytes
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "cmrt-corpus"
 REFERENCE = CORPUS / "smelter-reference-6.5.csv"

@@ -492,7 +492,7 @@ def test_every_environment_gets_the_limits() -> None:
     import inspect
 
     from conflict_minerals.diff import compare
-    from conflict_minerals.ingest import report
+    from conflict_minerals.ingest.write import report
     from conflict_minerals.report import evidence, html
 
     for module in (html, evidence, compare, report):

@@ -387,6 +387,27 @@ def ingest(
     details: Annotated[
         Path | None, typer.Option(metavar="DIR", help="Write one JSON file per workbook here.")
     ] = None,
+    letters: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="Write a letter to each supplier with something to correct (and to each roster "
+            "supplier who did not answer) here: .html, .docx, .eml drafts (never sent), letters.csv.",
+        ),
+    ] = None,
+    filing: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILING.yaml", help="The filing whose company heads the letters (with --letters)."
+        ),
+    ] = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="The previous round's --details folder: list each supplier's changed smelters and answers.",
+        ),
+    ] = None,
     year: Annotated[
         int | None,
         typer.Option(
@@ -419,9 +440,9 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Read supplier workbooks, check them, and write the survey results `build` reads."""
-    from .ingest.discover import printable
     from .ingest.pipeline import IngestOptions, run_ingest
-    from .ingest.runner import default_cache_dir
+    from .ingest.read.discover import printable
+    from .ingest.read.runner import default_cache_dir
     from .ingest.stopping import stop_on_signals
 
     options = IngestOptions(
@@ -435,6 +456,9 @@ def ingest(
         roster=roster,
         findings_dir=findings,
         details_dir=details,
+        letters_dir=letters,
+        filing=filing,
+        previous=previous,
         jobs=jobs or os.cpu_count() or 1,
         cache_dir=None if no_cache else default_cache_dir(),
         decisions=decisions,

@@ -37,12 +37,12 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, cast
 
-from ..manifest import sha256
-from ..outputs import address_space, die_with_parent, write_atomic
+from ...manifest import sha256
+from ...outputs import address_space, die_with_parent, write_atomic
+from ..models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
 from .cellmap import load_cellmap
 from .detect import detect
 from .extract import EXTRACTOR_VERSION, OUT_OF_MEMORY, lookup_rows, read_supplier_bytes
-from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
 from .reader import Limits, ReadFailure, ReadTimeout, open_workbook, read_limited
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")

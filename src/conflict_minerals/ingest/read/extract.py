@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 
-from ..manifest import sha256
-from .cellmap import CellMap, CompanyQuestion, load_cellmap
-from .detect import Detected, detect
-from .models import (
+from ...manifest import sha256
+from ..models import (
     Answer,
     CompanyInfo,
     Finding,
@@ -25,6 +23,8 @@ from .models import (
     SupplierWorkbook,
     UnreadableWorkbook,
 )
+from .cellmap import CellMap, CompanyQuestion, load_cellmap
+from .detect import Detected, detect
 from .reader import (
     Limits,
     ReadFailure,
