@@ -50,11 +50,7 @@ def digest(path: Path) -> str:
 
 def folder_state(folder: Path) -> dict[str, str]:
     """Every file under a folder (hidden ones included) and its sha256."""
-    return {
-        p.relative_to(folder).as_posix(): digest(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != outputs.LOCK_NAME
-    }
+    return {p.relative_to(folder).as_posix(): digest(p) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def assert_matches_manifest(out: Path) -> dict:

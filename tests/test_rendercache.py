@@ -138,3 +138,25 @@ def test_no_cache_skips_the_cache(sample_2025: Path, tmp_path: Path, monkeypatch
     assert not (tmp_path / "xdg").exists()
     assert CliRunner().invoke(app, arguments).exit_code == 0
     assert len(list((tmp_path / "xdg" / "conflict-minerals" / "render").rglob(f"*{ENTRY_SUFFIX}"))) == 2
+
+
+def test_a_cached_pdf_repeats_the_layout_warnings_it_was_rendered_with(
+    sample_2025: Path, tmp_path: Path
+) -> None:
+    """The layout check reads WeasyPrint's laid-out pages, which a cache hit does not have: its
+    faults are stored with the PDF and printed again."""
+    (sample_2025.parent / "wide.css").write_text(".signature-block { width: 5in; }\n", encoding="utf-8")
+    edit(sample_2025, "  draft: true", "  draft: true\n  css: wide.css")
+    options = BuildOptions(formats=frozenset({OutputFormat.PDF}), jobs=1)
+
+    def layout(result: object) -> list[str]:
+        return sorted(str(w) for w in result.warnings if w.field.startswith("page "))
+
+    cold = build(
+        sample_2025, tmp_path / "cold", dataclasses.replace(options, render_cache=RenderCache(tmp_path / "c"))
+    )
+    warm_cache = RenderCache(tmp_path / "c")
+    warm = build(sample_2025, tmp_path / "warm", dataclasses.replace(options, render_cache=warm_cache))
+    assert warm_cache.hits == 2
+    assert layout(cold) and layout(warm) == layout(cold)
+    assert all(w.severity.value == "warning" for w in warm.warnings if w.field.startswith("page "))

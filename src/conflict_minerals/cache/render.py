@@ -15,7 +15,8 @@ Entries live in the user's cache folder (`$XDG_CACHE_HOME/conflict-minerals/rend
 builds. The folder is kept under a size bound (cache/folder.py), the least recently used
 entries going first. Nothing is cached from a render that failed, so every error a fresh
 render would report (a refused asset, an SVG the Word writer refuses) is reported again; and
-every check of `build` runs on the documents whichever way they were made.
+every check of `build` runs on the documents whichever way they were made (the layout check,
+which reads WeasyPrint's laid-out pages, is stored with the PDF and said again on a hit).
 
 Standard library only: a build whose documents all come from the cache imports neither
 WeasyPrint nor python-docx.
@@ -28,10 +29,10 @@ import ctypes
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cache, partial
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -176,6 +177,14 @@ def docx_key(html: str, name: str, document_date: date) -> str:
 # ----- entries -----
 
 
+@dataclass(frozen=True)
+class Entry:
+    data: bytes
+    # What the build said of the document when it was rendered (the layout check's warnings),
+    # said again when it is taken from here.
+    notes: list[dict]
+
+
 class RenderCache:
     """Entries in one folder: `<key[:2]>/<key>.render`, each a JSON line (the sha256 of the
     document and what it loaded) followed by the document's bytes."""
@@ -191,6 +200,12 @@ class RenderCache:
 
     def get(self, key: str, roots: Sequence[Path] = ()) -> bytes | None:
         """The stored document, if its bytes are intact and what it loaded is unchanged."""
+        entry = self.entry(key, roots)
+        return entry.data if entry is not None else None
+
+    def entry(self, key: str, roots: Sequence[Path] = ()) -> Entry | None:
+        """The stored document and its notes (the layout check's warnings on a PDF), if its
+        bytes are intact and what it loaded is unchanged."""
         path = self._path(key)
         try:
             with open(path, "rb") as stream:
@@ -202,14 +217,22 @@ class RenderCache:
             return None
         if not _loaded_unchanged(header.get("loaded", {}), roots):
             return None
+        notes = header.get("notes", [])
+        if not isinstance(notes, list) or not all(isinstance(note, dict) for note in notes):
+            return None
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used: the last to go when the folder is trimmed
         self.hits += 1
-        return data
+        return Entry(data, notes)
 
-    def put(self, key: str, data: bytes, loaded: Record | None = None) -> None:
-        """Store a document; a cache that cannot be written is no reason for a build to fail."""
-        header = json.dumps({"sha256": sha256(data), "loaded": loaded or {}}, sort_keys=True)
+    def put(
+        self, key: str, data: bytes, loaded: Record | None = None, notes: list[dict] | None = None
+    ) -> None:
+        """Store a document (with what the build said of it); a cache that cannot be written is no
+        reason for a build to fail."""
+        header = json.dumps(
+            {"sha256": sha256(data), "loaded": loaded or {}, "notes": notes or []}, sort_keys=True
+        )
         path = self._path(key)
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,52 +261,3 @@ def _loaded_unchanged(loaded: object, roots: Sequence[Path]) -> bool:
         except (InputError, OSError):
             return False
     return True
-
-
-# ----- the hooks in the build's render path -----
-
-PdfRender = Callable[[Record], bytes]  # renders, recording what it loaded
-
-
-def cached_pdfs(
-    cache: RenderCache | None, jobs: Sequence[tuple[PdfJob, PdfRender]], processes: int | None
-) -> list[bytes]:
-    """Each job's PDF, in order: from the cache where its entry is valid, the others rendered
-    together (report.pdf.render_all) and stored."""
-    if cache is None:
-        from ..report.pdf import render_all
-
-        return render_all([partial(render, {}) for _, render in jobs], processes)
-    keys = [pdf_key(job) for job, _ in jobs]
-    found = [cache.get(key, job.asset_roots) for key, (job, _) in zip(keys, jobs, strict=True)]
-    missing = [index for index, data in enumerate(found) if data is None]
-    if missing:
-        from ..report.pdf import render_all  # WeasyPrint: only when a PDF must be rendered
-
-        renders = [partial(_render_and_store, cache, keys[i], jobs[i][1]) for i in missing]
-        cache.changed = True
-        for index, data in zip(missing, render_all(renders, processes), strict=True):
-            found[index] = data
-    return [data for data in found if data is not None]
-
-
-def _render_and_store(cache: RenderCache, key: str, render: PdfRender) -> bytes:
-    """Runs where the PDF is rendered (perhaps a forked process): the entry is written there."""
-    loaded: Record = {}
-    data = render(loaded)
-    cache.put(key, data, loaded)
-    return data
-
-
-def cached_docx(
-    cache: RenderCache | None, html: str, name: str, document_date: date, render: Callable[[], bytes]
-) -> bytes:
-    """A document's Word file: from the cache when its entry is valid, else rendered and stored."""
-    if cache is None:
-        return render()
-    key = docx_key(html, name, document_date)
-    data = cache.get(key)
-    if data is None:
-        data = render()
-        cache.put(key, data)
-    return data

@@ -119,6 +119,7 @@ def diff_html(comparison: Comparison) -> str:
             ],
             "documents": documents,
             "tool_version": __version__,
+            "draft": comparison.old.draft or comparison.new.draft,
             "stylesheet": theme_stylesheet("css/diff.css"),
         },
     )

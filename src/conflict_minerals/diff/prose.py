@@ -36,6 +36,8 @@ class Section:
     key: str
     title: str
     blocks: list[str] = field(default_factory=list)
+    # Italic or bold lead-ins of paragraphs ("Policy.", "Internal team."), kept in the redline.
+    leads: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -55,12 +57,54 @@ def _skipped(element: lxml_html.HtmlElement) -> bool:
 
 
 def _block_text(element: lxml_html.HtmlElement) -> str:
+    if element.tag == "li":
+        # A list item keeps its bullet, or its number, as the document prints it.
+        parent = element.getparent()
+        if parent is not None and parent.tag == "ol":
+            marker = f"{[c for c in parent if c.tag == 'li'].index(element) + 1}."
+        else:
+            marker = "•"
+        return f"{marker} {' '.join(element.text_content().split())}"
     if element.tag == "tr":
         # A row reads as a line of the form: "Title: General Counsel", the cover's fields side by
         # side with wide spaces (a "|" between them would read as part of the text).
         cells = [" ".join(cell.text_content().split()) for cell in element if cell.tag in ("td", "th")]
         return "\u2003".join(c for c in cells if c)
     return " ".join(element.text_content().split())
+
+
+def _first_block(section: lxml_html.HtmlElement) -> lxml_html.HtmlElement | None:
+    """What a section's title is taken from: its first heading, unless text comes before it
+    (the CMR's "Exhibit 1.01" above its title), then that first text, so the redline prints
+    the section in the report's order."""
+    for element in section.iter():
+        if element is section or not isinstance(element.tag, str) or _skipped(element):
+            continue
+        if element.tag in ("h1", "h2", "h3"):
+            return element
+        if element.tag in BLOCK_TAGS and _block_text(element):
+            return element
+    return None
+
+
+def _lead_in(element: lxml_html.HtmlElement) -> str | None:
+    """The text of an emphasised run that opens a paragraph or list item, if one does."""
+    holder = element
+    if len(holder) and holder[0].tag == "p" and not (holder.text or "").strip():
+        holder = holder[0]  # a list item whose text is a paragraph
+    if len(holder) and holder[0].tag in ("em", "strong", "i", "b") and not (holder.text or "").strip():
+        return " ".join(holder[0].text_content().split()) or None
+    return None
+
+
+def _with_leads(marked: Markup, leads: set[str]) -> Markup:
+    """The redline with each paragraph's unchanged lead-in in italics, as the document has it."""
+    html = str(marked)
+    for lead in sorted(leads, key=len, reverse=True):
+        shown = str(escape(lead))
+        pattern = re.compile(r'(<p class="(?:same|changed)">(?:• |\d+\. )?)' + re.escape(shown))
+        html = pattern.sub(lambda found, shown=shown: f"{found.group(1)}<em>{shown}</em>", html)
+    return Markup(html)
 
 
 def sections(document_html: str) -> list[Section]:
@@ -88,7 +132,7 @@ def sections(document_html: str) -> list[Section]:
         anchor = element.get("id")
         if anchor and (element.tag == "section" or element.tag in ("h1", "h2", "h3")):
             current = anchor
-            heading = element if element.tag != "section" else next(element.iter("h1", "h2", "h3"), None)
+            heading = element if element.tag != "section" else _first_block(element)
             title = " ".join(heading.text_content().split()) if heading is not None else anchor
             section(anchor, title)
             if heading is not None:
@@ -101,7 +145,10 @@ def sections(document_html: str) -> list[Section]:
             else:
                 text = _block_text(element)
                 if text:
-                    section(current, "Beginning of the document").blocks.append(text)
+                    found_section = section(current, "Beginning of the document")
+                    found_section.blocks.append(text)
+                    if (lead := _lead_in(element)) is not None:
+                        found_section.leads.add(lead)
                 return
         for child in element:
             walk(child)
@@ -262,6 +309,7 @@ def _diff_sections(document: str, old_html: str | None, new_html: str | None) ->
         new_blocks = after.blocks if after else []
         title = (after or before).title
         marked, insertions, deletions = redline_blocks(old_blocks, new_blocks)
+        marked = _with_leads(marked, (before.leads if before else set()) | (after.leads if after else set()))
         retitled = before is not None and after is not None and before.title != after.title
         if retitled:
             title_marks, title_ins, title_dels = redline_text(before.title, after.title)
