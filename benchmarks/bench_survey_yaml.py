@@ -28,9 +28,9 @@ from pathlib import Path
 
 import yaml
 
-from conflict_minerals.ingest import surveyfile
 from conflict_minerals.ingest.pipeline import IngestOptions, run_ingest
-from conflict_minerals.ingest.surveyfile import pyyaml_survey_yaml, survey_yaml
+from conflict_minerals.ingest.write import surveyfile
+from conflict_minerals.ingest.write.surveyfile import pyyaml_survey_yaml, survey_yaml
 
 HERE = Path(__file__).resolve().parent
 

@@ -216,10 +216,24 @@ RCOI_COUNTRIES = {
 
 def choose_rcoi(reference: list[dict[str, str]], rng: random.Random) -> dict[str, dict]:
     """A few SORs per metal, none located in a Covered Country, mostly Conformant."""
-    covered = ("CONGO", "RWANDA", "BURUNDI", "UGANDA", "TANZANIA", "ANGOLA", "ZAMBIA", "SUDAN", "CENTRAL AFRICAN")
+    covered = (
+        "CONGO",
+        "RWANDA",
+        "BURUNDI",
+        "UGANDA",
+        "TANZANIA",
+        "ANGOLA",
+        "ZAMBIA",
+        "SUDAN",
+        "CENTRAL AFRICAN",
+    )
     chosen = {}
     for metal, share in RCOI_SHARE.items():
-        rows = [r for r in reference if r["metal"] == metal and not any(c in r["country"].upper() for c in covered)]
+        rows = [
+            r
+            for r in reference
+            if r["metal"] == metal and not any(c in r["country"].upper() for c in covered)
+        ]
         for row in rng.sample(rows, round(len(rows) * share)):
             status = rng.choices(["Conformant", "Active", "Not Enrolled"], weights=[0.85, 0.1, 0.05])[0]
             chosen[row["cid"]] = smelter_entry(row, status, rng)
@@ -301,7 +315,10 @@ def main() -> None:
     write(HERE / "acme-2025" / "survey.yaml", survey_2025)
     # The conflict-free-claim sample is Acme's 2025 filing with one product line claimed.
     write(HERE / "acme-claim-2025" / "survey.yaml", survey_2025)
-    write(HERE / "northwind-rcoi-2025" / "survey.yaml", rcoi_document(choose_rcoi(reference, random.Random(1503))))
+    write(
+        HERE / "northwind-rcoi-2025" / "survey.yaml",
+        rcoi_document(choose_rcoi(reference, random.Random(1503))),
+    )
 
 
 if __name__ == "__main__":

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from unittest import mock
 
 import pytest
+
+from conflict_minerals.build import BuildResult, build
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_inputs"
@@ -24,6 +31,19 @@ BUILD_OUTPUTS = (
     "evidence.html",
     "manifest.json",
 )
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets an empty cache folder of its own (the render and ingest caches), never the
+    user's: a test that builds twice renders twice unless it is about the cache."""
+    folder = tmp_path_factory.mktemp("xdg-cache")
+    # fontconfig keeps its own cache there too: point it at the one it has, or every process a
+    # test starts would scan the system's fonts again.
+    fontconfig = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fontconfig"
+    if fontconfig.is_dir():
+        (folder / "fontconfig").symlink_to(fontconfig)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
 
 
 def copy_sample(name: str, destination: Path) -> Path:
@@ -116,6 +136,82 @@ def make_rcoi_only(filing: Path) -> None:
     filing.write_text(text, encoding="utf-8")
 
 
+@dataclass(frozen=True)
+class SampleBuild:
+    out: Path
+    result: BuildResult
+
+
+@pytest.fixture(scope="session")
+def sample_builds(tmp_path_factory: pytest.TempPathFactory) -> dict[int, SampleBuild]:
+    """Both samples built once per session with every format (read-only for the tests)."""
+    root = tmp_path_factory.mktemp("samples")
+    found = {}
+    for year in (2024, 2025):
+        filing = copy_sample(f"acme-{year}", root)
+        found[year] = SampleBuild(root / f"out-{year}", build(filing, root / f"out-{year}"))
+    return found
+
+
+def libreoffice_convert(files: list[Path], out: Path) -> None:
+    """Each .docx as LibreOffice renders it, to PDF in `out` (one soffice run, a private profile)."""
+    subprocess.run(
+        [
+            "soffice",
+            f"-env:UserInstallation=file://{out}/profile",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(out),
+            *map(str, files),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    docx: Path
+    pdf: Path
+
+
+@pytest.fixture(scope="session")
+def libreoffice_pages(
+    sample_builds: dict[int, SampleBuild], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Rendered]:
+    """Every sample .docx rendered by LibreOffice, converted once per session (the conversions are
+    slow): keys "2025/form-sd" and the like. "reverted/conflict-minerals-report" is the 2025 CMR
+    written the way it was before the layout fixes (equal column widths, addresses that may break
+    at a hyphen), for the layout check to find those faults again."""
+    if shutil.which("soffice") is None:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    if shutil.which("pdftotext") is None or shutil.which("pdftoppm") is None:
+        pytest.skip("poppler (pdftotext, pdftoppm) is not installed")
+    from conflict_minerals.word import docx as word_docx
+    from conflict_minerals.word import reader as word_reader
+
+    out = tmp_path_factory.mktemp("libreoffice")
+    files: dict[str, Path] = {}
+    for year, sample in sample_builds.items():
+        for stem in ("form-sd", "conflict-minerals-report"):
+            files[f"{year}/{stem}"] = target = out / f"{year}-{stem}.docx"
+            shutil.copyfile(sample.out / f"{stem}.docx", target)
+    html = (sample_builds[2025].out / "conflict-minerals-report.html").read_text(encoding="utf-8")
+    equal = lambda rows, width: tuple(1 / len(rows[0].cells) for _ in rows[0].cells)  # noqa: E731
+    with (
+        mock.patch.object(word_reader, "column_shares", equal),
+        mock.patch.object(word_docx, "ADDRESS", re.compile(r"(?!)")),
+    ):
+        reverted = word_docx.docx_bytes(html, "conflict-minerals-report.html", date(2026, 5, 27))
+    files["reverted/conflict-minerals-report"] = out / "reverted-conflict-minerals-report.docx"
+    files["reverted/conflict-minerals-report"].write_bytes(reverted)
+    libreoffice_convert(list(files.values()), out)
+    return {key: Rendered(path, path.with_suffix(".pdf")) for key, path in files.items()}
+
+
 CLAIM = """\
   independent_audit:
     auditor: "Example Assurance LLP"
@@ -135,3 +231,35 @@ def make_conflict_free_claim(filing: Path, cids: list[str]) -> None:
         f"  - name: EdgeLink gateways\n    sors: [{', '.join(cids)}]",
     )
     edit(filing, "  risk_mitigation:\n", CLAIM + "  risk_mitigation:\n")
+
+
+def edited_workbook(source: Path, target: Path, cells: dict[tuple[str, str], str | float | None]) -> Path:
+    """A copy of a workbook with some cells set, through the package's own sheet-XML editor (a
+    fraction of a second, where openpyxl takes seconds and drops what it does not know): text,
+    a number (an Excel date serial), or None to empty the cell. `cells`: (sheet, cell) -> value."""
+    from conflict_minerals.cmrt.template import _sheet_parts
+    from conflict_minerals.cmrt.xlsx import Package, SheetEditor
+
+    package = Package.read(source.read_bytes())
+    parts = _sheet_parts(package)
+    editors: dict[str, SheetEditor] = {}
+    for (sheet, cell), value in cells.items():
+        part = parts[sheet]
+        editor = editors.setdefault(part, SheetEditor(part, package.part(part)))
+        if value is None:
+            editor.clear(cell)
+        elif isinstance(value, str):
+            editor.set_text(cell, value)
+        else:
+            editor.set_number(cell, value)
+    for part, editor in editors.items():
+        package.replace(part, editor.to_bytes())
+    target.write_bytes(package.to_bytes())
+    return target
+
+
+def excel_day(day: str) -> int:
+    """An ISO date as the serial number Excel stores."""
+    from datetime import date
+
+    return (date.fromisoformat(day) - date(1899, 12, 30)).days

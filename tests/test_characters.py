@@ -119,7 +119,7 @@ def test_an_override_template_that_writes_one_names_the_document(sample_2025: Pa
 
 
 def test_a_list_csv_is_checked_too(tmp_path: Path) -> None:
-    from conflict_minerals.ingest.lists import read_status_list
+    from conflict_minerals.ingest.check.lists import read_status_list
 
     status = tmp_path / "status.csv"
     status.write_text("CID,Status\nCID000001,Conformant\x0b\n", encoding="utf-8")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from conflict_minerals.cli import app
-from conflict_minerals.outputs import LOCK_NAME
 
 from .conftest import edit
 
@@ -100,9 +100,12 @@ def test_missing_filing_exits_1(tmp_path: Path) -> None:
 def test_concurrent_build_into_the_same_folder_fails_clearly(sample_2025: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    with open(out / LOCK_NAME, "a+b") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+    held = os.open(out, os.O_RDONLY | os.O_DIRECTORY)  # the lock is the folder's own
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)
         result = runner.invoke(app, ["build", str(sample_2025), "--out", str(out), "--format", "html"])
+    finally:
+        os.close(held)
     assert result.exit_code == 1
     assert "being written by another cmr process" in result.output
     assert not (out / "form-sd.html").exists()
@@ -125,3 +128,22 @@ def test_validate_also_checks_override_templates(sample_2025: Path) -> None:
     result = runner.invoke(app, ["validate", str(sample_2025)])
     assert result.exit_code == 1
     assert "theme/cmr.html.j2:2" in result.output
+
+
+def test_a_build_leaves_no_file_of_its_own_beyond_the_manifest(sample_2025: Path, tmp_path: Path) -> None:
+    """The lock is the folder's own (no `.cmr.lock` beside the outputs); an earlier version's
+    empty lock file is removed, an older cmr still holding it makes the folder busy, and other
+    people's files stay."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    legacy = out / ".cmr.lock"
+    legacy.touch()
+    with open(legacy, "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        busy = runner.invoke(app, ["build", str(sample_2025), "--out", str(out), "--format", "html"])
+    assert busy.exit_code == 1 and "being written by another cmr process" in busy.output
+    result = runner.invoke(app, ["build", str(sample_2025), "--out", str(out), "--format", "html"])
+    assert result.exit_code == 0, result.output
+    listed = {entry["path"] for entry in json.loads((out / "manifest.json").read_text())["outputs"]}
+    assert {p.name for p in out.iterdir()} == listed | {"manifest.json", "notes.txt"}

@@ -206,7 +206,7 @@ def test_a_decision_says_who_when_and_why(suppliers: Path, tmp_path: Path) -> No
 
 
 def test_a_covered_country_in_an_ambiguous_name_is_never_lost() -> None:
-    from conflict_minerals.ingest.locations import read_cell
+    from conflict_minerals.ingest.check.locations import read_cell
 
     (part,) = read_cell("Congo")
     assert part.kind.value == "ambiguous"

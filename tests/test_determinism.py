@@ -25,7 +25,7 @@ def run_build(filing: str, out: Path, cwd: Path, env_changes: dict[str, str]) ->
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     env.update(env_changes)
     completed = subprocess.run(
-        [sys.executable, "-m", "conflict_minerals", "build", filing, "--out", str(out)],
+        [sys.executable, "-m", "conflict_minerals", "build", filing, "--out", str(out), "--no-cache"],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -183,6 +184,29 @@ def test_diff_pdf_embeds_only_the_bundled_fonts(sample_diff: tuple[int, dict, Pa
         for font in (page["/Resources"].get("/Font") or {}).values():
             fonts.add(str(font.get_object()["/BaseFont"]))
     assert fonts and all("+CMR-" in name for name in fonts), fonts
+
+
+def test_diff_pages_carry_the_header_paths_as_given_and_the_documents_order(
+    sample_diff: tuple[int, dict, Path],
+) -> None:
+    """diff.pdf has a running header naming both filings, with DRAFT while either is one; inputs
+    are named relative to the working folder; the CMR's "Exhibit 1.01" comes before its title;
+    list items keep their bullets and italic lead-ins; the legend's punctuation is the text's."""
+    from pypdf import PdfReader
+
+    _, report, out = sample_diff
+    given = Path(os.path.relpath(SAMPLES / "acme-2024" / "filing.yaml")).as_posix()
+    assert report["old"]["label"] == given and not given.startswith("/")
+    for page in PdfReader(out / "diff.pdf").pages:
+        text = page.extract_text()
+        assert "Acme Devices, Inc., reporting year 2024" in text and "reporting year 2025" in text
+        assert "DRAFT – for counsel’s review" in text
+    html = (out / "diff.html").read_text(encoding="utf-8")
+    report_part = html[html.index('id="doc-conflict-minerals-report"') :]
+    assert report_part.index("Exhibit 1.01") < report_part.index("Conflict Minerals Report of Acme")
+    assert '<p class="changed">• <em>Networking hardware</em>' in report_part
+    assert "<del>deleted text</del>, <ins>inserted text</ins>. Tables" in html
+    assert '<td class="change">Status changed</td>' in html
 
 
 # ----- the redline's "unchanged" is computed from text and data together (issue 18) ------

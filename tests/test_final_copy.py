@@ -413,19 +413,28 @@ def test_annex_a_prints_status_notes_as_keys_with_a_legend(tmp_path: Path) -> No
 
 
 def test_headings_keep_with_their_tables_in_the_pdf(tmp_path: Path) -> None:
+    """A heading stays on the page of what follows it: its table, or the first lines of the text
+    that introduces the table (Table 2's); a table's caption stays with the table."""
     filing = copy_sample("acme-2025", tmp_path)
     build(filing, tmp_path / "out", frozenset({OutputFormat.PDF}))
     pages = [
         page.extract_text() or ""
         for page in PdfReader(tmp_path / "out" / "conflict-minerals-report.pdf").pages
     ]
-    for heading, table in (
+    for heading, following in (
         ("Supplier Survey Response", "Table 1."),
-        ("Smelters and Refiners by RMAP Status", "Table 2."),
+        ("Smelters and Refiners by RMAP Status", "Supplier responses identified"),
         ("Multi-Year Trend", "Table 3."),
     ):
         (page,) = [text for text in pages if heading in text and "Contents" not in text]
-        assert table in page, f"{heading!r} is on a page without {table}"
+        assert following in page, f"{heading!r} is on a page without {following!r}"
+    for caption, first_row in (
+        ("Table 1.", "Suppliers surveyed"),
+        ("Table 2.", "Tantalum"),
+        ("Table 3.", "2022"),
+    ):
+        (page,) = [text for text in pages if caption in text]
+        assert first_row in page.split(caption, 1)[1], f"{caption} is apart from its table"
 
 
 # ----- EDGAR ---------------------------------------------------------------------------

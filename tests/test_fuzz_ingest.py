@@ -46,12 +46,12 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from conflict_minerals.cli import app
-from conflict_minerals.ingest import extract
-from conflict_minerals.ingest import runner as ingest_runner
-from conflict_minerals.ingest.checks import CODES, CheckContext, check_workbook
-from conflict_minerals.ingest.extract import read_supplier_bytes
-from conflict_minerals.ingest.lists import reference_from_csv
+from conflict_minerals.ingest.check.checks import CODES, CheckContext, check_workbook
+from conflict_minerals.ingest.check.lists import reference_from_csv
 from conflict_minerals.ingest.models import Finding, RowKind, SupplierWorkbook, UnreadableWorkbook
+from conflict_minerals.ingest.read import extract
+from conflict_minerals.ingest.read import runner as ingest_runner
+from conflict_minerals.ingest.read.extract import read_supplier_bytes
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "cmrt-corpus"
 REFERENCE = CORPUS / "smelter-reference-6.5.csv"
@@ -935,10 +935,12 @@ def test_a_file_that_aborts_the_reader_is_a_finding_and_the_run_goes_on(
     2.5 GB for AH1000000). The allocation fails under the worker's memory limit and Rust aborts
     the process, which no Python code can catch. The runner reads in
     worker processes, so only that worker dies: the file is re-read alone, reported by name,
-    and the files beside it are still read."""
+    and the files beside it are still read. (The streaming reader reads this file: the far cell
+    is in no column it keeps. A comment in the sheet makes it give the file to calamine.)"""
     parts = package(MERCK)
     part = parts.part("Declaration")
     far = set_cells(parts.member(part), {far_cell: f'<c r="{far_cell}"><v>1</v></c>'})
+    far = far.replace(b"<sheetData>", b"<sheetData><!-- read with calamine -->", 1)
     (tmp_path / "a-far.xlsx").write_bytes(rezip(MERCK, {part: far}))
     (tmp_path / "b-good.xlsx").write_bytes(corpus_bytes(MERCK))
     jobs = [ingest_runner.Job(str(tmp_path / name), name, None) for name in ("a-far.xlsx", "b-good.xlsx")]
@@ -947,6 +949,17 @@ def test_a_file_that_aborts_the_reader_is_a_finding_and_the_run_goes_on(
     assert isinstance(results[0], UnreadableWorkbook)
     assert results[0].finding.code in ("file-crashed", "file-corrupt", "file-refused")
     assert not isinstance(results[1], UnreadableWorkbook)
+
+
+def test_the_streaming_reader_reads_past_a_far_away_value(tmp_path: Path) -> None:
+    """The same far-away value, without the comment: the cells the cell map reads are read."""
+    parts = package(MERCK)
+    part = parts.part("Declaration")
+    far = set_cells(parts.member(part), {"XFD1048576": '<c r="XFD1048576"><v>1</v></c>'})
+    result = read_supplier_bytes(rezip(MERCK, {part: far}), "far.xlsx")
+    expected = read_supplier_bytes(corpus_bytes(MERCK), "far.xlsx")
+    assert isinstance(result, SupplierWorkbook) and result.reader == "streaming"
+    assert result.model_dump(exclude={"sha256", "size"}) == expected.model_dump(exclude={"sha256", "size"})
 
 
 def test_bug_missing_smelter_list_sheet_is_reported(reader: IsolatedReader) -> None:

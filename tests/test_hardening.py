@@ -110,7 +110,7 @@ def test_two_builds_into_one_folder_leave_a_consistent_folder(tmp_path: Path) ->
 
 
 def test_details_names_cannot_escape_their_folder(tmp_path: Path) -> None:
-    from conflict_minerals.ingest.details import details_name
+    from conflict_minerals.ingest.write.details import details_name
 
     for hostile in ("../../etc/passwd", "/abs/path.xlsx", "a/../../b.xlsx", "..", "nul\x00.xlsx"):
         name = details_name(hostile)

@@ -18,12 +18,12 @@ from typer.testing import CliRunner
 
 from conflict_minerals.build import OutputFormat, build
 from conflict_minerals.cli import app
-from conflict_minerals.ingest import checking
-from conflict_minerals.ingest import extract as extract_module
-from conflict_minerals.ingest.detect import version_order
+from conflict_minerals.ingest.check import checking
 from conflict_minerals.ingest.pipeline import IngestOptions, run_ingest
+from conflict_minerals.ingest.read import extract as extract_module
+from conflict_minerals.ingest.read.detect import version_order
 
-from .conftest import copy_sample
+from .conftest import copy_sample, edited_workbook, excel_day
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "cmrt-corpus"
 pytestmark = pytest.mark.skipif(
@@ -46,6 +46,13 @@ def supplier_folder(root: Path) -> Path:
     for name, source in FILLED.items():
         shutil.copy(CORPUS / source, folder / name)
     return folder
+
+
+def filled_copy(source: str, target: Path, company: str, day: str = "2024-05-01") -> Path:
+    """A corpus CMRT 6.x with the company's name and the effective date filled in: somebody's
+    response, where a blank template is nobody's."""
+    cells = {("Declaration", "D8"): company, ("Declaration", "D22"): excel_day(day)}
+    return edited_workbook(CORPUS / source, target, cells)
 
 
 def ingest(folder: Path, out: Path, *extra: str) -> tuple[int, str]:
@@ -248,7 +255,7 @@ def test_cache_rereads_only_changed_files(tmp_path: Path, monkeypatch: pytest.Mo
         calls.append(file)
         return real(data, file, *args)
 
-    monkeypatch.setattr("conflict_minerals.ingest.runner.read_supplier_bytes", counting)
+    monkeypatch.setattr("conflict_minerals.ingest.read.runner.read_supplier_bytes", counting)
     options = IngestOptions(
         folder=folder,
         out=tmp_path / "s.yaml",
@@ -270,28 +277,31 @@ def test_cache_rereads_only_changed_files(tmp_path: Path, monkeypatch: pytest.Mo
     assert calls == ["sk.xlsx"]
 
 
-def test_default_reference_is_the_newest_template(tmp_path: Path) -> None:
+def test_default_reference_is_the_newest_response_never_a_blank_template(tmp_path: Path) -> None:
+    """A blank 6.5 template beside the 6.4 responses is one `response-empty` finding, not a
+    response, and not the reference list; a filled 6.5 is."""
     folder = supplier_folder(tmp_path)
     shutil.copy(CORPUS / TEMPLATE_65, folder / "blank-6.5.xlsx")
-    result = runner.invoke(
-        app,
-        [
-            "ingest",
-            str(folder),
-            "--out",
-            str(tmp_path / "s.yaml"),
-            "--year",
-            "2024",
-            "--as-of",
-            "2024-12-31",
-            "--no-cache",
-            "--jobs",
-            "1",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    survey = yaml.safe_load((tmp_path / "s.yaml").read_text(encoding="utf-8"))
-    assert survey["ingest"]["reference_list"] == "Smelter Look-up of CMRT 6.5 (blank-6.5.xlsx)"
+
+    def run(name: str) -> dict:
+        command = ["ingest", str(folder), "--out", str(tmp_path / f"{name}.yaml"), "--year", "2024"]
+        command += ["--as-of", "2024-12-31", "--no-cache", "--jobs", "1", "--findings", str(tmp_path / name)]
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, result.output
+        return yaml.safe_load((tmp_path / f"{name}.yaml").read_text(encoding="utf-8"))
+
+    survey = run("blank")
+    assert survey["ingest"]["reference_list"] == "Smelter Look-up of CMRT 6.4 (sk.xlsx)"
+    assert survey["suppliers"] == {"surveyed": 4, "responded": 4}
+    assert survey["ingest"]["files_empty"] == 1 and survey["ingest"]["files_read"] == 5
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "blank" / "findings.csv").read_text())))
+    assert [(r["code"], r["severity"]) for r in rows if r["file"] == "blank-6.5.xlsx"] == [
+        ("response-empty", "warning")
+    ]
+    filled_copy(TEMPLATE_65, folder / "filled-6.5.xlsx", "Newest Template Supplier Ltd")
+    survey = run("filled")
+    assert survey["ingest"]["reference_list"] == "Smelter Look-up of CMRT 6.5 (filled-6.5.xlsx)"
+    assert survey["suppliers"] == {"surveyed": 5, "responded": 5}
 
 
 def test_ingested_survey_validates_with_the_filing(ingested: Path, tmp_path: Path) -> None:
@@ -317,7 +327,7 @@ def ingest_into(folder: Path, out: Path, jobs: int) -> None:
 @pytest.mark.parametrize(
     ("last_file", "source", "guess_kept"),
     [
-        ("zz-newest.xlsx", TEMPLATE_65, True),  # the last file is the newest template: its look-up is used
+        ("zz-newest.xlsx", TEMPLATE_65, True),  # the last file is the newest response: its look-up is used
         ("zz-older.xlsx", FILLED["sk.xlsx"], False),  # the newest (6.5) is not last: the guess is dropped
     ],
 )
@@ -328,10 +338,13 @@ def test_checks_made_during_the_read_give_the_same_survey(
     file's look-up; the survey and findings are byte for byte those of a run that checks after
     the last read (one worker never guesses), whether the guess proves right or not."""
     folder = supplier_folder(tmp_path)
-    shutil.copy(CORPUS / TEMPLATE_65, folder / "blank-6.5.xlsx")
-    shutil.copy(CORPUS / source, folder / last_file)
-    with zipfile.ZipFile(folder / last_file, "a") as archive:  # not a copy of blank-6.5.xlsx's bytes
-        archive.comment = b"resent"
+    filled_copy(TEMPLATE_65, folder / "filled-6.5.xlsx", "First Template Supplier Ltd")
+    if source == TEMPLATE_65:
+        filled_copy(TEMPLATE_65, folder / last_file, "Second Template Supplier Ltd")
+    else:
+        shutil.copy(CORPUS / source, folder / last_file)
+        with zipfile.ZipFile(folder / last_file, "a") as archive:  # not a copy of sk.xlsx's bytes
+            archive.comment = b"resent"
     kept: list[bool] = []
     confirmed = checking.GuessedReference.confirmed
 
@@ -351,7 +364,7 @@ def test_checks_made_during_the_read_give_the_same_survey(
     assert kept == [guess_kept]  # only the two-worker run guesses
     survey = yaml.safe_load(outputs[2][0])
     assert survey["ingest"]["reference_list"] == "Smelter Look-up of CMRT 6.5 " + (
-        f"({last_file})" if guess_kept else "(blank-6.5.xlsx)"
+        f"({last_file})" if guess_kept else "(filled-6.5.xlsx)"
     )
 
 
@@ -371,8 +384,8 @@ def test_revisions_are_ordered_as_decimals(tmp_path: Path) -> None:
     folder = tmp_path / "suppliers"
     folder.mkdir()
     for version in ("6.22", "6.31", "6.5"):
-        template = CORPUS / f"cirscn__cm-reporting__RMI_CMRT_{version}.xlsx"
-        shutil.copy(template, folder / f"cmrt-{version}.xlsx")
+        template = f"cirscn__cm-reporting__RMI_CMRT_{version}.xlsx"
+        filled_copy(template, folder / f"cmrt-{version}.xlsx", f"Supplier of {version} Ltd")
     out = tmp_path / "out"
     ingest_into(folder, out, jobs=1)
     survey = yaml.safe_load((out / "survey.yaml").read_text(encoding="utf-8"))

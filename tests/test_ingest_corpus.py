@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from conflict_minerals.ingest.extract import read_supplier_file
 from conflict_minerals.ingest.models import RowKind, SupplierWorkbook, UnreadableWorkbook
+from conflict_minerals.ingest.read.extract import read_supplier_file
 
 openpyxl = pytest.importorskip("openpyxl")
 ooxml = pytest.importorskip("msoffcrypto.format.ooxml")

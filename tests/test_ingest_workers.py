@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conflict_minerals.ingest import runner
-from conflict_minerals.ingest.extract import sha256
 from conflict_minerals.ingest.models import SupplierWorkbook
+from conflict_minerals.ingest.read import runner
+from conflict_minerals.ingest.read.extract import sha256
 
 from .test_ingest_hostile import MERCK, PKG, TEMPLATE_65, with_far_lookup_cell
 
@@ -25,7 +25,7 @@ TEMPLATE_64 = CORPUS / "cirscn__cm-reporting__RMI_CMRT_6.4.xlsx"
 
 START_METHOD = """
 import threading
-from conflict_minerals.ingest import runner
+from conflict_minerals.ingest.read import runner
 print(runner._start_method())
 release = threading.Event()
 other = threading.Thread(target=release.wait)

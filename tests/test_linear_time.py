@@ -26,7 +26,7 @@ from conflict_minerals.edgar.lint import lint_html
 from conflict_minerals.filing import checks, final_copy
 from conflict_minerals.filing.characters import invalid_in_html, replace_invalid
 from conflict_minerals.filing.yamlio import parse_yaml
-from conflict_minerals.ingest.locations import load_location_tables, read_cell
+from conflict_minerals.ingest.check.locations import load_location_tables, read_cell
 from conflict_minerals.problems import InputError
 from conflict_minerals.report.markdown import disallowed_links, render_markdown
 from conflict_minerals.serve.assets import css_references

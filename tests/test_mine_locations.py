@@ -18,13 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conflict_minerals.filing.survey import SurveyResults
-from conflict_minerals.ingest.aggregate import Aggregator
-from conflict_minerals.ingest.checks import CODES, CheckContext, check_workbook
-from conflict_minerals.ingest.lists import ReferenceEntry, ReferenceList
-from conflict_minerals.ingest.locations import Part, PartKind, read_cell
+from conflict_minerals.ingest.check.aggregate import Aggregator, Responses
+from conflict_minerals.ingest.check.checks import CODES, CheckContext, check_workbook
+from conflict_minerals.ingest.check.lists import ReferenceEntry, ReferenceList
+from conflict_minerals.ingest.check.locations import Part, PartKind, read_cell
 from conflict_minerals.ingest.models import Answer, RowKind, SmelterRow, SupplierWorkbook
 from conflict_minerals.ingest.pipeline import IngestOptions, run_ingest
-from conflict_minerals.ingest.reader import multiline_text
+from conflict_minerals.ingest.read.reader import multiline_text
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "cmrt-corpus"
 needs_corpus = pytest.mark.skipif(
@@ -371,10 +371,12 @@ def row(number: int, mine: str, cid: str | None = None, metal: str | None = "Tin
 
 
 def aggregate(workbook: SupplierWorkbook) -> tuple[dict, list]:
-    aggregator = Aggregator(REFERENCE, None, None, 2025, "suppliers")
+    aggregator = Aggregator(REFERENCE, None, 2025, "suppliers")
     findings = check_workbook(workbook, CheckContext(REFERENCE, 2025, date(2026, 3, 1)))
-    aggregator.add(workbook, [f.severity.value for f in findings])
-    survey = aggregator.result()
+    aggregator.add(workbook)
+    counts = Counter(f.severity.value for f in findings)
+    responses = Responses(frozenset({workbook.file}), {}, {"surveyed": 1, "responded": 1}, [], 0, counts)
+    survey = aggregator.result(responses)
     SurveyResults.model_validate(survey)
     return survey, [f for f in findings if f.code.startswith("mine-location")]
 
@@ -624,7 +626,7 @@ def test_subdivision_table_is_pycountrys_records() -> None:
     give: every ISO 3166-2 name (and its suffix-less form) with every country that has it."""
     import pycountry
 
-    from conflict_minerals.ingest import locations
+    from conflict_minerals.ingest.check import locations
 
     suffixes = locations._tables().subdivision_suffixes
     everywhere: dict[str, set[str]] = defaultdict(set)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from conflict_minerals.build import BuildOptions, OutputFormat, build
 from conflict_minerals.cli import app
 from conflict_minerals.problems import InputError
-from conflict_minerals.report import pdf
+from conflict_minerals.report import parallel as forked
 
 from .conftest import BUILD_OUTPUTS, edit
 
@@ -37,16 +37,16 @@ def no_process_left() -> Iterator[None]:
 
 
 @pytest.fixture
-def batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Records the size of every batch rendered with forked helpers."""
-    sizes: list[int] = []
-    real = pdf._render_batch
+def batches(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """Records, for every run with forked helpers, how many jobs each process was given."""
+    sizes: list[list[int]] = []
+    real = forked._run_shares
 
-    def recording(renders: list[pdf.Render]) -> list[bytes]:
-        sizes.append(len(renders))
-        return real(renders)
+    def recording(jobs, shares):
+        sizes.append([len(share) for share in shares])
+        return real(jobs, shares)
 
-    monkeypatch.setattr(pdf, "_render_batch", recording)
+    monkeypatch.setattr(forked, "_run_shares", recording)
     return sizes
 
 
@@ -56,7 +56,8 @@ def test_parallel_and_serial_builds_write_the_same_bytes(
     build(sample_2025, tmp_path / "serial", BuildOptions(jobs=1))
     assert batches == [], "one job must render in this process, one document after the other"
     build(sample_2025, tmp_path / "parallel", BuildOptions(jobs=2))
-    assert batches == [2], "two jobs must render Form SD and the CMR at once"
+    # The CMR's PDF here; Form SD's PDF and both Word files in the helper, beside it.
+    assert batches == [[1, 3]], "two jobs must render the CMR beside everything else"
     for name in BUILD_OUTPUTS:
         serial, parallel = (tmp_path / side / name for side in ("serial", "parallel"))
         assert serial.read_bytes() == parallel.read_bytes(), f"{name} differs between serial and parallel"
@@ -81,30 +82,32 @@ def test_a_refused_asset_in_a_forked_render_is_the_same_input_error(
             build(sample_2025, out, BuildOptions(formats=PDF_ONLY, jobs=jobs))
         errors.append(raised.value.problems)
         assert not out.exists() or not any(out.iterdir()), "a failed build must write nothing"
-    assert batches == [2]
+    assert batches == [[1, 1]]
     assert errors[0] == errors[1]
     assert "refused to load 'file:///etc/passwd'" in errors[0][0].message
 
 
-def test_renders_come_back_in_order_from_forked_processes(no_process_left: None) -> None:
-    def whoami(index: int) -> pdf.Render:
-        return lambda: f"{index}:{os.getpid()}".encode()
+def test_jobs_come_back_in_order_shared_out_by_weight(no_process_left: None) -> None:
+    def whoami(index: int) -> forked.Job[str]:
+        return forked.Job(lambda: f"{index}:{os.getpid()}", weight=[5, 1, 1, 4, 1][index])
 
-    results = pdf.render_all([whoami(index) for index in range(5)], processes=2)
-    indexes, pids = zip(*(result.decode().split(":") for result in results), strict=True)
+    results = forked.run_jobs([whoami(index) for index in range(5)], processes=2)
+    indexes, pids = zip(*(result.split(":") for result in results), strict=True)
     assert indexes == ("0", "1", "2", "3", "4")
-    # Each batch of two: the first in this process, the second in a forked helper.
-    assert [int(pid) == os.getpid() for pid in pids] == [True, False, True, False, True]
+    # Heaviest first, each to the least loaded process: 5 here, then 4 + 1 + 1 + ... balanced.
+    assert forked.plan([5, 1, 1, 4, 1], 2) == [[0, 2], [1, 3, 4]]
+    assert [int(pid) == os.getpid() for pid in pids] == [True, False, True, False, False]
 
 
 def test_a_helper_that_fails_or_dies_is_an_error_here(no_process_left: None) -> None:
     def fails() -> bytes:
         raise ValueError("bad layout")
 
+    jobs = [forked.Job(lambda: b"ok", 2), forked.Job(fails)]
     with pytest.raises(RuntimeError, match=r"(?s)failed in a helper process.*ValueError: bad layout"):
-        pdf.render_all([lambda: b"ok", fails], processes=2)
+        forked.run_jobs(jobs, processes=2)
     with pytest.raises(RuntimeError, match=r"died \(exit code 3\)"):
-        pdf.render_all([lambda: b"ok", lambda: os._exit(3)], processes=2)
+        forked.run_jobs([forked.Job(lambda: b"ok", 2), forked.Job(lambda: os._exit(3))], processes=2)
 
 
 def test_jobs_option_must_be_positive(sample_2025: Path) -> None:

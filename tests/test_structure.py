@@ -178,3 +178,76 @@ def test_a_build_without_pdfs_loads_no_weasyprint(
     assert "weasyprint" not in loaded and "pydyf" not in loaded
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["weasyprint"] == importlib.metadata.version("weasyprint")
+
+
+# --------------------------------------------------------------------------------------
+# ingest/ in stages (issue 22)
+
+INGEST = PACKAGE / "ingest"
+# What each stage may import besides the shared modules at the top of ingest/.
+STAGE_IMPORTS = {
+    "read": set(),
+    "check": {"read"},
+    "write": {"read", "check"},
+    "suppliers": {"read", "check", "write"},
+}
+SHARED = {"models", "options", "stopping"}
+
+
+def _ingest_imports() -> dict[str, set[str]]:
+    """module (dotted, under ingest) -> the ingest modules it imports at run time (type-only
+    imports aside), found in the source."""
+    import ast
+
+    found: dict[str, set[str]] = {}
+    for path in sorted(INGEST.rglob("*.py")):
+        parts = list(path.relative_to(INGEST).with_suffix("").parts)
+        package = parts[:-1]
+        module = ".".join(parts if parts[-1] != "__init__" else parts[:-1]) or "__init__"
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        type_only = {
+            id(node)
+            for branch in ast.walk(tree)
+            if isinstance(branch, ast.If) and "TYPE_CHECKING" in ast.unparse(branch.test)
+            for node in ast.walk(branch)
+        }
+        targets = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level and id(node) not in type_only:
+                base = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+                if node.level - 1 > len(package):
+                    continue  # outside ingest/
+                targets.add(".".join([*base, *([node.module] if node.module else [])]))
+        found[module] = targets
+    return found
+
+
+def test_ingest_stages_import_only_the_stages_before_them_and_no_module_imports_itself_back() -> None:
+    imports = _ingest_imports()
+    for module, targets in imports.items():
+        stage = module.split(".")[0] if "." in module else None
+        for target in targets:
+            first = target.split(".")[0]
+            if first in SHARED or first == module.split(".")[0]:
+                continue
+            if stage is None:
+                assert module == "pipeline", f"{module} imports {target}: only pipeline.py runs the stages"
+            else:
+                assert first in STAGE_IMPORTS[stage], f"{module} imports {target}"
+    for shared in SHARED:
+        assert not any(t.split(".")[0] in STAGE_IMPORTS for t in imports[shared]), shared
+    # No circle between modules either.
+    state: dict[str, int] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in imports.get(module, ()):
+            if target in imports:
+                assert state.get(target) != 1, f"import circle: {' -> '.join([*path, target])}"
+                if target not in state:
+                    visit(target, [*path, target])
+        state[module] = 2
+
+    for module in imports:
+        if module not in state:
+            visit(module, [module])

@@ -1,4 +1,4 @@
-"""The survey results file is written by hand (ingest/surveyfile.py) with exactly the bytes
+"""The survey results file is written by hand (ingest/write/surveyfile.py) with exactly the bytes
 PyYAML's libyaml dumper wrote before: on surveys of real corpus workbooks, on strings chosen
 to hit every quoting and folding rule, and on generated trees; and it reads back as written."""
 
@@ -14,9 +14,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conflict_minerals.ingest import surveyfile
 from conflict_minerals.ingest.pipeline import IngestOptions, run_ingest
-from conflict_minerals.ingest.surveyfile import survey_yaml
+from conflict_minerals.ingest.write import surveyfile
+from conflict_minerals.ingest.write.surveyfile import survey_yaml
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "cmrt-corpus"
 needs_corpus = pytest.mark.skipif(

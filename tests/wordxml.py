@@ -55,11 +55,14 @@ def resolve(root: etree._Element, accept: bool) -> etree._Element:
 
 def paragraph_text(paragraph: etree._Element) -> str:
     out = []
-    for element in paragraph.iter(q("t"), q("delText"), q("br"), q("tab"), q("instrText")):
+    elements = paragraph.iter(q("t"), q("delText"), q("br"), q("tab"), q("instrText"), q("noBreakHyphen"))
+    for element in elements:
         if element.tag == q("br"):
             out.append("\n")
         elif element.tag == q("tab"):
             out.append("\t")
+        elif element.tag == q("noBreakHyphen"):
+            out.append("-")
         elif element.tag != q("instrText"):
             out.append(element.text or "")
     return "".join(out)

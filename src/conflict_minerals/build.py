@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .cache.render import PdfJob, RenderCache, docx_key, pdf_key
 from .documents import (
     ATTACHING_VARIANTS,
     EDGAR_DIR,
@@ -29,18 +30,21 @@ from .filing.deadline import filing_deadline
 from .filing.inputs import read_input_file
 from .filing.loader import LoadedFiling, load_filing
 from .filing.yamlio import MAX_YAML_BYTES
-from .manifest import NotAManifest, inputs_manifest, make_manifest, read_manifest
+from .manifest import NotAManifest, inputs_manifest, make_manifest, read_manifest, sha256
 from .outputs import refuse_unusable_outputs, rename_target, write_locked
-from .problems import InputError, Problem, display_path
+from .problems import InputError, Problem, Severity, display_path
 from .report.consistency import check_documents
 from .report.context import build_context
 from .report.evidence import evidence_outputs
 from .report.html import render_html
+from .report.parallel import Job, run_jobs
 from .report.snapshot import make_snapshot, snapshot_bytes
 from .report.templating import FONT_STYLESHEET, builtin_theme_dir
 
 if TYPE_CHECKING:
-    from .report.pdf import EmbeddedFile
+    from .report.pdf import EmbeddedFile, Rendered
+
+WARNING = Severity.WARNING
 
 
 @dataclass
@@ -76,16 +80,18 @@ class BuildOptions:
     allow_draft: bool = False
     # Processes rendering the PDFs at once; None: one per core. The bytes are the same.
     jobs: int | None = None
+    # Where unchanged documents are taken from (cache/render.py); None: render every one (--no-cache).
+    render_cache: RenderCache | None = None
 
 
 def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedFile]:
     """PDF/A-3 copies carry the survey results and the manifest of the inputs.
 
     The manifest embedded is the inputs half: a PDF cannot carry its own hash."""
-    from .report.pdf import EmbeddedFile
-
     if variant not in ATTACHING_VARIANTS:
         return []
+    from .report.pdf import EmbeddedFile  # WeasyPrint: not for a PDF the render cache holds
+
     return [
         EmbeddedFile(
             loaded.survey_path.name,
@@ -98,45 +104,114 @@ def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedF
     ]
 
 
-def document_pdf(loaded: LoadedFiling, html: str, variant: str | None = None) -> bytes:
-    """One document's PDF from its HTML, with the filing's assets and fonts only (also used by
-    `cmr serve`); a refused asset is an InputError naming the filing."""
-    from .report.pdf import AssetRefused, RenderTooLong, render_pdf
-
+def pdf_job(loaded: LoadedFiling, html: str, variant: str | None = None) -> PdfJob:
+    """What a document's PDF is rendered from (and keyed on in the render cache)."""
     theme = builtin_theme_dir()
     roots = [theme] + ([loaded.template_dir] if loaded.template_dir else [])
     if loaded.css_path is not None:
         roots.append(loaded.css_path.parent)
+    attachments = tuple((f.name, sha256(f.data), f.description) for f in _embedded_files(loaded, variant))
+    return PdfJob(
+        html=html,
+        base_url=loaded.template_dir or theme,
+        font_stylesheet=theme / FONT_STYLESHEET,
+        asset_roots=tuple(roots),
+        document_date=loaded.filing.signature.date,
+        variant=variant,
+        attachments=attachments,
+    )
+
+
+def document_pdf(
+    loaded: LoadedFiling, html: str, variant: str | None = None, record: dict[str, str] | None = None
+) -> bytes:
+    """One document's PDF from its HTML, with the filing's assets and fonts only (also used by
+    `cmr serve`); a refused asset is an InputError naming the filing. `record` gets the sha256
+    of every file the render loaded."""
+    return _rendered_pdf(loaded, html, variant, record=record).pdf
+
+
+def _rendered_pdf(
+    loaded: LoadedFiling,
+    html: str,
+    variant: str | None,
+    check_as: str | None = None,
+    record: dict[str, str] | None = None,
+) -> Rendered:
+    from .report.pdf import AssetRefused, RenderTooLong, render_document
+
+    job = pdf_job(loaded, html, variant)
     try:
-        return render_pdf(
+        return render_document(
             html,
-            base_url=loaded.template_dir or theme,
-            font_stylesheet=theme / FONT_STYLESHEET,
-            asset_roots=roots,
-            document_date=loaded.filing.signature.date,
+            base_url=job.base_url,
+            font_stylesheet=job.font_stylesheet,
+            asset_roots=job.asset_roots,
+            document_date=job.document_date,
             variant=variant,
             embedded=_embedded_files(loaded, variant),
+            check_as=check_as,
+            record=record,
         )
     except (AssetRefused, RenderTooLong) as refused:
         raise InputError([Problem(str(loaded.filing_path.name), None, None, "", str(refused))]) from None
 
 
-def _html_bytes(loaded: LoadedFiling, doc: Document, html: str, options: BuildOptions) -> bytes:
-    return html.encode("utf-8")
+def _checked_pdf(
+    loaded: LoadedFiling, html: str, variant: str | None, name: str, store: _Store
+) -> tuple[bytes, list[Problem]]:
+    """A document's PDF and the layout check's faults on its pages, as warnings naming the
+    document and the page; stored in the render cache with them, where this runs (perhaps a
+    forked process)."""
+    loaded_files: dict[str, str] = {}
+    rendered = _rendered_pdf(loaded, html, variant, check_as=name, record=loaded_files)
+    warnings = [
+        Problem(fault.document, None, None, f"page {fault.page}", f"{fault.message} [{fault.rule}]", WARNING)
+        for fault in rendered.faults
+    ]
+    store.put(rendered.pdf, loaded_files, warnings)
+    return rendered.pdf, warnings
 
 
-def _docx_bytes(loaded: LoadedFiling, doc: Document, html: str, options: BuildOptions) -> bytes:
+def _docx_bytes(loaded: LoadedFiling, doc: Document, html: str, store: _Store) -> tuple[bytes, list[Problem]]:
     from .word.docx import docx_bytes  # python-docx and Pillow: only for Word output
 
-    return docx_bytes(html, doc.file_name(OutputFormat.HTML), loaded.filing.signature.date)
+    data = docx_bytes(html, doc.file_name(OutputFormat.HTML), loaded.filing.signature.date)
+    store.put(data)
+    return data, []
 
 
-# One writer per format: every document of the table is written from its HTML. PDFs are
-# rendered together in render_outputs, in parallel.
-_WRITERS = {OutputFormat.HTML: _html_bytes, OutputFormat.DOCX: _docx_bytes}
+@dataclass(frozen=True)
+class _Store:
+    """Where a rendered document goes in the render cache (nowhere with --no-cache)."""
+
+    cache: RenderCache | None = None
+    key: str = ""
+
+    def get(self, roots: tuple[Path, ...] = ()) -> tuple[bytes, list[Problem]] | None:
+        """The stored document and the layout warnings it was rendered with, if still valid."""
+        entry = self.cache.entry(self.key, roots) if self.cache is not None else None
+        if entry is None:
+            return None
+        return entry.data, [
+            Problem(**{**note, "severity": Severity(note["severity"])}) for note in entry.notes
+        ]
+
+    def put(self, data: bytes, loaded: dict[str, str] | None = None, warnings: list[Problem] = ()) -> None:
+        if self.cache is not None:
+            notes = [{**w.as_dict(), "severity": WARNING} for w in warnings]
+            self.cache.put(self.key, data, loaded, notes)
 
 
-def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -> dict[Path, bytes]:
+# Laying out a PDF costs about three times what writing the same document in Word does; the
+# jobs are shared out between the processes by these weights times the document's length.
+_COST = {OutputFormat.PDF: 1.0, OutputFormat.DOCX: 0.3}
+
+
+def render_outputs(
+    loaded: LoadedFiling, out_dir: Path, options: BuildOptions, warnings: list[Problem] | None = None
+) -> dict[Path, bytes]:
+    """Every output's bytes; the layout check's faults are added to `warnings`."""
     context = build_context(loaded)
     outputs: dict[Path, bytes] = {out_dir / SNAPSHOT: snapshot_bytes(make_snapshot(loaded, context))}
     # Not part of the filing, and written whatever --format says: the answer to "where does
@@ -151,20 +226,41 @@ def render_outputs(loaded: LoadedFiling, out_dir: Path, options: BuildOptions) -
         for output_format in doc.formats
         if output_format in options.formats
     ]
-    # The PDFs take most of the time: they are rendered at once, one process per core.
-    pdf_docs = [doc for doc, output_format in written if output_format is OutputFormat.PDF]
-    pdfs: dict[str, bytes] = {}
-    if pdf_docs:
-        from .report.pdf import render_all  # WeasyPrint: only when a PDF is written
-
-        renders = [partial(document_pdf, loaded, pages[doc.stem], options.pdf_variant) for doc in pdf_docs]
-        pdfs = dict(zip((doc.stem for doc in pdf_docs), render_all(renders, options.jobs), strict=True))
+    cache, jobs, pdf_to_render = options.render_cache, [], False
     for doc, output_format in written:
-        path = out_dir / doc.file_name(output_format)
+        name = doc.file_name(output_format)
+        if output_format is OutputFormat.HTML:
+            outputs[out_dir / name] = pages[doc.stem].encode("utf-8")
+            continue
+        html = pages[doc.stem]
         if output_format is OutputFormat.PDF:
-            outputs[path] = pdfs[doc.stem]
+            job = pdf_job(loaded, html, options.pdf_variant)
+            store = _Store(cache, pdf_key(job)) if cache is not None else _Store()
+            found = store.get(job.asset_roots)
+            run = partial(_checked_pdf, loaded, html, options.pdf_variant, name, store)
         else:
-            outputs[path] = _WRITERS[output_format](loaded, doc, pages[doc.stem], options)
+            signed = loaded.filing.signature.date
+            key = docx_key(html, doc.file_name(OutputFormat.HTML), signed) if cache is not None else ""
+            store = _Store(cache, key)
+            found = store.get()
+            run = partial(_docx_bytes, loaded, doc, html, store)
+        if found is not None:  # unchanged since it was rendered: taken from the render cache
+            outputs[out_dir / name], layout = found
+            if warnings is not None:
+                warnings += layout
+            continue
+        pdf_to_render = pdf_to_render or output_format is OutputFormat.PDF
+        jobs.append((name, Job(run, _COST[output_format] * len(html))))
+    if pdf_to_render:
+        from .report import pdf  # noqa: F401 - WeasyPrint, loaded before the fork, only to render a PDF
+    if jobs and cache is not None:
+        cache.changed = True  # entries are written where the documents are made
+    # The PDFs and Word files at once, one process per core: the Word files are written beside
+    # the PDFs' renders, not after them.
+    for (name, _), (data, found) in zip(jobs, run_jobs([job for _, job in jobs], options.jobs), strict=True):
+        outputs[out_dir / name] = data
+        if warnings is not None:
+            warnings += found
     if options.edgar:
         from .edgar.package import edgar_outputs
 
@@ -183,7 +279,10 @@ def build(
     loaded = load_filing(filing_path)
     if options.edgar and loaded.filing.presentation.draft and not options.allow_draft:
         raise InputError([_draft_edgar_problem(loaded)])
-    outputs = render_outputs(loaded, out_dir, options)
+    layout: list[Problem] = []
+    outputs = render_outputs(loaded, out_dir, options, layout)
+    if options.render_cache is not None:
+        options.render_cache.trim()
     refuse_overwriting_inputs(loaded, out_dir, outputs)
     manifest = out_dir / MANIFEST
     outputs[manifest] = make_manifest(loaded, out_dir, outputs)
@@ -200,7 +299,7 @@ def build(
         written=list(outputs),
         removed=stale,
         deadline=filing_deadline(loaded.filing.reporting_year),
-        warnings=loaded.warnings,
+        warnings=loaded.warnings + layout,
     )
 
 

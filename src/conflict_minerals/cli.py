@@ -236,11 +236,15 @@ def build_command(
         int | None,
         typer.Option(min=1, metavar="N", help="Processes rendering the PDFs at once [default: all cores]."),
     ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Render every document again (skip the render cache).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Render the Form SD and Conflict Minerals Report as HTML, PDF and Word, with filing-data.json,
     evidence.json, evidence.html and manifest.json."""
     from .build import BuildOptions, build
+    from .cache.render import RenderCache, default_render_cache_dir
     from .filing.dates import long_date
 
     if pdf_variant is not None and pdf_variant not in PDF_VARIANTS:
@@ -257,6 +261,7 @@ def build_command(
         edgar=edgar,
         allow_draft=allow_draft,
         jobs=jobs,
+        render_cache=None if no_cache else RenderCache(default_render_cache_dir()),
     )
     with _reported(as_json):
         result = build(filing, out_dir, options)
@@ -387,6 +392,27 @@ def ingest(
     details: Annotated[
         Path | None, typer.Option(metavar="DIR", help="Write one JSON file per workbook here.")
     ] = None,
+    letters: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="Write a letter to each supplier with something to correct (and to each roster "
+            "supplier who did not answer) here: .html, .docx, .eml drafts (never sent), letters.csv.",
+        ),
+    ] = None,
+    filing: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILING.yaml", help="The filing whose company heads the letters (with --letters)."
+        ),
+    ] = None,
+    previous: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="The previous round's --details folder: list each supplier's changed smelters and answers.",
+        ),
+    ] = None,
     year: Annotated[
         int | None,
         typer.Option(
@@ -419,9 +445,9 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Read supplier workbooks, check them, and write the survey results `build` reads."""
-    from .ingest.discover import printable
     from .ingest.pipeline import IngestOptions, run_ingest
-    from .ingest.runner import default_cache_dir
+    from .ingest.read.discover import printable
+    from .ingest.read.runner import default_cache_dir
     from .ingest.stopping import stop_on_signals
 
     options = IngestOptions(
@@ -435,6 +461,9 @@ def ingest(
         roster=roster,
         findings_dir=findings,
         details_dir=details,
+        letters_dir=letters,
+        filing=filing,
+        previous=previous,
         jobs=jobs or os.cpu_count() or 1,
         cache_dir=None if no_cache else default_cache_dir(),
         decisions=decisions,

@@ -4,7 +4,8 @@ A build renders everything in memory first; only then are files replaced. `repla
 writes every file to a temporary beside it first (a full disk or a read-only folder fails
 here, before anything visible has changed), then renames them into place with the manifest
 last, and puts the old files back if a rename fails. A lock keeps two builds from writing the
-same folder at once.
+same folder at once: an flock on the folder itself, so the build leaves no file of its own
+beside the outputs.
 
 Temporaries are named `.cmr-XXXXXXXX.tmp` (eight random characters): a later run removes
 files with exactly that shape and nothing else, so a user's own `.notes.tmp` survives.
@@ -31,7 +32,8 @@ from pathlib import Path
 
 from .problems import InputError, Problem, display_path
 
-LOCK_NAME = ".cmr.lock"
+# The lock file of earlier versions, removed when found (the folder itself is locked now).
+LEGACY_LOCK_NAME = ".cmr.lock"
 TEMP_PREFIX = ".cmr-"
 TEMP_SUFFIX = ".tmp"
 # tempfile.mkstemp's random part is eight of [a-z0-9_]; backups use eight hex digits.
@@ -263,32 +265,58 @@ def clear_stale_temporaries(folder: Path) -> None:
 
 @contextlib.contextmanager
 def locked_folder(folder: Path) -> Iterator[None]:
+    """Hold `folder`'s lock: an exclusive flock on the folder itself (its directory inode), so
+    no lock file sits beside the outputs a user sends on, and two processes that open the same
+    folder always contend for the same lock (there is no file to create, so no race in
+    creating one)."""
     folder.mkdir(parents=True, exist_ok=True)
-    lock_path = folder / LOCK_NAME
-    # Never opened when it is a device: opening one can act on it (a tape rewinds).
-    if (why := not_replaceable(lock_path)) is not None and not why.startswith("cannot"):
-        raise OSError(errno.EINVAL, f"{why}; remove it", str(lock_path))
     try:
-        # Not following a symlink, and not waiting on a FIFO someone put there.
-        handle = os.open(
-            lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644
-        )
+        handle = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as error:
-        raise _naming(error, lock_path) from None
-    with os.fdopen(handle, "r+b") as lock:
-        if not stat.S_ISREG(os.fstat(handle).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file; remove it", str(lock_path))
+        raise _naming(error, folder) from None
+    try:
         try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise OutputBusy(
-                f"{folder} is being written by another cmr process; try again when it ends"
-            ) from None
-        try:
+            raise OutputBusy(_busy(folder)) from None
+        except OSError as error:  # a file system without flock on folders
+            raise _naming(error, folder) from None
+        with _legacy_lock(folder):
             clear_stale_temporaries(folder)
             yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    finally:
+        os.close(handle)  # closing the descriptor releases the lock
+
+
+def _busy(folder: Path) -> str:
+    return f"{folder} is being written by another cmr process; try again when it ends"
+
+
+@contextlib.contextmanager
+def _legacy_lock(folder: Path) -> Iterator[None]:
+    """Earlier versions locked an empty `.cmr.lock` file in the folder. One left there is ours to
+    remove; while an older cmr still holds it, that process is writing the folder (busy)."""
+    lock_path = folder / LEGACY_LOCK_NAME
+    try:
+        # Never opened unless it is a regular file: opening a device can act on it (a tape rewinds).
+        if not stat.S_ISREG(os.lstat(lock_path).st_mode):
+            raise FileNotFoundError(lock_path)
+        # Not following a symlink, not waiting on a FIFO, and never creating one.
+        handle = os.open(lock_path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        yield  # none there (or not a file we could have made): nothing to do
+        return
+    try:
+        info = os.fstat(handle)
+        if stat.S_ISREG(info.st_mode) and info.st_size == 0:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OutputBusy(_busy(folder)) from None
+            _unlink_quietly(lock_path)
+        yield
+    finally:
+        os.close(handle)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from pathlib import Path
 from lxml import etree
 
 from ..filing.inputs import read_input_file
-from ..ingest.reader import Limits, ReadFailure, check_zip
+from ..ingest.read.reader import Limits, ReadFailure, check_zip
 from ..problems import InputError, Problem, display_path
 from .xlsx import MAIN_NS, Package, SheetEditor, column_number, safe_parser, split_address
 

@@ -127,6 +127,7 @@ def diff_html(comparison: Comparison) -> str:
             ],
             "max_words": MAX_WORDS,
             "tool_version": __version__,
+            "draft": comparison.old.draft or comparison.new.draft,
             "stylesheet": theme_stylesheet("css/diff.css"),
         },
     )

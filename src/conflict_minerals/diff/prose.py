@@ -41,6 +41,8 @@ class Section:
     key: str
     title: str
     blocks: list[str] = field(default_factory=list)
+    # Italic or bold lead-ins of paragraphs ("Policy.", "Internal team."), kept in the redline.
+    leads: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -61,12 +63,82 @@ def _skipped(element: lxml_html.HtmlElement) -> bool:
 
 
 def _block_text(element: lxml_html.HtmlElement) -> str:
+    if element.tag == "li":
+        # A list item keeps its bullet, or its number, as the document prints it.
+        parent = element.getparent()
+        if parent is not None and parent.tag == "ol":
+            marker = f"{[c for c in parent if c.tag == 'li'].index(element) + 1}."
+        else:
+            marker = "•"
+        return f"{marker} {' '.join(element.text_content().split())}"
     if element.tag == "tr":
         # A row reads as a line of the form: "Title: General Counsel", the cover's fields side by
         # side with wide spaces (a "|" between them would read as part of the text).
         cells = [" ".join(cell.text_content().split()) for cell in element if cell.tag in ("td", "th")]
         return "\u2003".join(c for c in cells if c)
     return " ".join(element.text_content().split())
+
+
+def _first_block(section: lxml_html.HtmlElement) -> lxml_html.HtmlElement | None:
+    """What a section's title is taken from: its first heading, unless text comes before it
+    (the CMR's "Exhibit 1.01" above its title), then that first text, so the redline prints
+    the section in the report's order."""
+    for element in section.iter():
+        if element is section or not isinstance(element.tag, str) or _skipped(element):
+            continue
+        if element.tag in ("h1", "h2", "h3"):
+            return element
+        if element.tag in BLOCK_TAGS and _block_text(element):
+            return element
+    return None
+
+
+def _lead_in(element: lxml_html.HtmlElement) -> str | None:
+    """The text of an emphasised run that opens a paragraph or list item, if one does."""
+    holder = element
+    if len(holder) and holder[0].tag == "p" and not (holder.text or "").strip():
+        holder = holder[0]  # a list item whose text is a paragraph
+    if len(holder) and holder[0].tag in ("em", "strong", "i", "b") and not (holder.text or "").strip():
+        return " ".join(holder[0].text_content().split()) or None
+    return None
+
+
+_PARAGRAPH_START = re.compile(r'(<p class="(?:same|changed(?: by-sentence)?)">)((?:• |\d+\. )?)')
+_LEAD_KEY = 8  # leads are looked up by their first characters
+
+
+def _with_leads(marked: Markup, leads: set[str]) -> Markup:
+    """The redline with each paragraph's unchanged lead-in in italics, as the document has it:
+    at the start of each paragraph, the longest lead-in that begins it. One pass over the
+    redline, each lead-in found by its first characters (a pass per lead-in was quadratic in a
+    section of thousands of paragraphs, issue 20)."""
+    if not leads:
+        return marked
+    shown = sorted({str(escape(lead)) for lead in leads if lead}, key=len, reverse=True)
+    by_start: dict[str, list[str]] = {}
+    for item in shown:  # longest first within each key
+        by_start.setdefault(item[:_LEAD_KEY], []).append(item)
+    html = str(marked)
+    pieces, done = [], 0
+    for match in _PARAGRAPH_START.finditer(html):
+        places = [match.end(2), match.end(1)] if match[2] else [match.end(1)]
+        for at in places:
+            lead = _lead_at(html, at, by_start)
+            if lead is not None:
+                pieces += (html[done:at], f"<em>{lead}</em>")
+                done = at + len(lead)
+                break
+    pieces.append(html[done:])
+    return Markup("".join(pieces))
+
+
+def _lead_at(html: str, at: int, by_start: dict[str, list[str]]) -> str | None:
+    """The longest lead-in that `html` holds at `at`, or None."""
+    for size in range(_LEAD_KEY, 0, -1):  # a lead of eight characters or more is longer than any other
+        for lead in by_start.get(html[at : at + size], ()):
+            if len(lead) >= size and html.startswith(lead, at):
+                return lead
+    return None
 
 
 def sections(document_html: str) -> list[Section]:
@@ -94,7 +166,7 @@ def sections(document_html: str) -> list[Section]:
         anchor = element.get("id")
         if anchor and (element.tag == "section" or element.tag in ("h1", "h2", "h3")):
             current = anchor
-            heading = element if element.tag != "section" else next(element.iter("h1", "h2", "h3"), None)
+            heading = element if element.tag != "section" else _first_block(element)
             title = " ".join(heading.text_content().split()) if heading is not None else anchor
             section(anchor, title)
             if heading is not None:
@@ -107,7 +179,10 @@ def sections(document_html: str) -> list[Section]:
             else:
                 text = _block_text(element)
                 if text:
-                    section(current, "Beginning of the document").blocks.append(text)
+                    found_section = section(current, "Beginning of the document")
+                    found_section.blocks.append(text)
+                    if (lead := _lead_in(element)) is not None:
+                        found_section.leads.add(lead)
                 return
         for child in element:
             walk(child)
@@ -325,6 +400,7 @@ def _diff_sections(document: str, old_html: str | None, new_html: str | None) ->
         new_blocks = after.blocks if after else []
         title = (after or before).title
         marked, insertions, deletions, by_sentence = redline_blocks(old_blocks, new_blocks)
+        marked = _with_leads(marked, (before.leads if before else set()) | (after.leads if after else set()))
         retitled = before is not None and after is not None and before.title != after.title
         if retitled:
             title_marks, title_ins, title_dels = redline_text(before.title, after.title)

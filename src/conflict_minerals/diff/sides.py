@@ -34,12 +34,23 @@ class Side:
     def reporting_year(self) -> int:
         return self.snapshot.reporting_year
 
+    @property
+    def draft(self) -> bool:
+        """A draft's documents carry the DRAFT marker of the running header (base.html.j2)."""
+        return any('class="running-draft"' in html for html in self.documents.values())
+
+
+def _label(path: Path) -> str:
+    """The input as the user gave it, relative to the working folder (never an absolute path
+    that says where the files happen to sit)."""
+    return Path(os.path.relpath(path.absolute(), Path.cwd())).as_posix()
+
 
 def from_filing(path: Path) -> Side:
     loaded = load_filing(path)
     context = build_context(loaded)
     return Side(
-        label=display_path(path),
+        label=_label(path),
         kind="filing",
         tool_version=__version__,
         # Relative to the filing, as in a build's manifest: the diff must not depend on where it ran.
@@ -78,7 +89,7 @@ def from_build(folder: Path) -> Side:
         snapshot = Snapshot.model_validate_json(manifest.verified(SNAPSHOT, outputs[SNAPSHOT]))
     except ValidationError as error:
         raise _fail(folder / SNAPSHOT, f"unreadable filing data: {error.errors()[0]['msg']}") from None
-    return Side(display_path(folder), "build", tool, inputs, documents, snapshot)
+    return Side(_label(folder), "build", tool, inputs, documents, snapshot)
 
 
 FILING_NAME = "filing.yaml"

@@ -148,6 +148,15 @@ def _unwrap_external_links(body: etree._Element) -> None:
         link.drop_tag()
 
 
+def _plain_addresses(body: etree._Element) -> None:
+    """An address's break points (report/markdown.py address_html) are for page layout: EDGAR
+    gets the address as plain text."""
+    for address in list(body.xpath("//span[contains(concat(' ', @class, ' '), ' address ')]")):
+        for piece in list(address.iter("span"))[1:]:
+            piece.drop_tag()
+        address.drop_tag()
+
+
 def _drop(body: etree._Element) -> None:
     for element in list(body.iter()):
         if not isinstance(element.tag, str):
@@ -170,6 +179,7 @@ def to_edgar(document_html: str) -> bytes:
     title = root.findtext(".//title") or "Form SD"
     styles = edgar_styles()
     _drop(body)
+    _plain_addresses(body)
     _checkboxes(body)
     _unwrap_external_links(body)
     _page_breaks(body, styles)

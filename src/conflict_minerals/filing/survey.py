@@ -163,6 +163,10 @@ class IngestSummary(StrictModel):
     files_read: int = Field(ge=0)
     files_unreadable: int = Field(ge=0)
     files_duplicate: int = Field(default=0, ge=0, description="Second copies of a workbook counted once")
+    files_superseded: int = Field(
+        default=0, ge=0, description="A supplier's earlier or second responses, not counted"
+    )
+    files_empty: int = Field(default=0, ge=0, description="Blank templates: no company and no answers")
     templates: dict[str, int] = Field(default_factory=dict)
     reference_list: Text
     findings_by_severity: dict[str, int] = Field(default_factory=dict)

@@ -104,6 +104,10 @@ class SupplierWorkbook(Model):
     version: str | None
     family: str
     encrypted: bool = False
+    # Which reader read the sheets: "streaming" (ingest/read/sheetscan.py) or "calamine", and why
+    # an .xlsx was not read by the streaming reader.
+    reader: str = "calamine"
+    reader_note: str | None = None
     company: CompanyInfo = Field(default_factory=CompanyInfo)
     minerals: list[str] = Field(default_factory=list)
     answers: dict[str, list[Answer]] = Field(default_factory=dict)  # mineral -> answers

@@ -12,47 +12,32 @@ import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..cache.folder import cache_limit, trim
 from ..outputs import locked_folders, not_a_folder, not_replaceable, replace_together
 from ..problems import InputError, Problem
-from .details import Staging, details_names
-from .discover import Discovery, discover, duplicate, folder_name, printable
 from .models import Finding
-from .runner import Job, Readers, Result
+from .options import IngestOptions
+from .read.discover import Discovery, discover, duplicate, folder_name, printable
+from .read.runner import CACHE_SUFFIX, Job, Readers, Result
 from .stopping import Interrupted, held
+from .write.details import Staging, details_names
 
 # What checks, adds up and writes the results (checking, lists, locations, report: half the
 # command's imports) is imported where it is used, after the workers were forked: they do not
 # need it, and they read the first files while this process loads it.
 if TYPE_CHECKING:
-    from .checking import Checker
-    from .decisions import Decisions
-    from .lists import ReferenceList, RosterEntry, StatusList
+    from .check.checking import Checker
+    from .check.decisions import Decisions
+    from .check.lists import ReferenceList, RosterEntry, StatusList
+    from .suppliers.changes import Change, PreviousRound
+    from .suppliers.identity import Campaign
+    from .suppliers.letters import Letterhead
+    from .suppliers.status import SupplierStatus
 
 Progress = Callable[[str, int, int], None]  # stage, done, total
-
-
-@dataclass
-class IngestOptions:
-    folder: Path
-    out: Path
-    reporting_year: int
-    as_of: date
-    status: Path | None = None
-    status_as_of: date | None = None
-    reference: Path | None = None
-    roster: Path | None = None
-    findings_dir: Path | None = None
-    details_dir: Path | None = None
-    jobs: int = 1
-    cache_dir: Path | None = None
-    # The reviewer's decisions on mine-location text ingest could not read (decisions.py).
-    decisions: Path | None = None
-    # The cut-off: responses received up to this day are in the figures (the survey says so).
-    responses_through: date | None = None
 
 
 @dataclass
@@ -86,6 +71,8 @@ def run_ingest(options: IngestOptions, progress: Progress) -> IngestOutcome:
             run = _Run(options, found, readers, results, early, progress, decisions)
             checker, findings, written = _check_and_write(run, names)
     progress("written", len(written), len(written))
+    if options.cache_dir is not None:  # the cache keeps to its size bound, the oldest entries going first
+        trim(options.cache_dir, cache_limit(), CACHE_SUFFIX)
     unreadable = sorted(checker.unreadable, key=lambda f: f.file)
     return IngestOutcome(found.entries, unreadable, findings, written, time.perf_counter() - started)
 
@@ -107,33 +94,91 @@ def _load_decisions(options: IngestOptions) -> Decisions | None:
     """Read before any workbook: a mistake in the decisions file stops the run at once."""
     if options.decisions is None:
         return None
-    from .decisions import load_decisions
+    from .check.decisions import load_decisions
 
     return load_decisions(options.decisions)
 
 
 def _check_and_write(run: _Run, names: dict[str, str]) -> tuple[Checker, list[Finding], list[Path]]:
-    from .checking import load_reference
-    from .lists import read_roster, read_status_list
-    from .report import sort_findings
+    from .check.checking import load_reference
+    from .check.lists import read_roster, read_status_list
+    from .suppliers.identity import resolve
+    from .write.report import sort_findings
 
     options, total = run.options, len(run.found.jobs)
     status = read_status_list(options.status, options.status_as_of) if options.status else None
     roster = read_roster(options.roster) if options.roster else None
+    extras = _Extras.load(options)
     reference = load_reference(options, run.readers) if options.reference else None
     run.progress("found", total, total)
     written: list[Path] = []
     try:
         with _locked_outputs(options), Staging(options.details_dir, names) as staging:
             checker = _read_and_check(run, (reference, status, roster), staging)
-            survey = checker.survey()
+            campaign = resolve(checker.responses, roster)
+            survey = checker.survey(campaign.responses(bool(roster)))
             findings = sort_findings(checker.findings)
+            work = _supplier_work(options, extras, checker, campaign, roster)
             run.progress("checked", total, total)
-            written = _write(_outputs(options, survey, findings), staging)
+            written = _write(_outputs(options, survey, findings, work, extras), staging)
     except Interrupted as stop:  # after the outputs were written, say so
         stop.outputs_written = stop.outputs_written or bool(written)
         raise
     return checker, findings, written
+
+
+@dataclass
+class _Extras:
+    """The supplier work beside the survey: campaign status (--roster), changes since the
+    previous round (--previous), letters (--letters, with the filing's letterhead)."""
+
+    letterhead: Letterhead | None = None
+    previous: PreviousRound | None = None
+
+    @classmethod
+    def load(cls, options: IngestOptions) -> _Extras:
+        """Read before any workbook, so that a bad filing or folder writes nothing."""
+        extras = cls()
+        if options.letters_dir is not None and options.filing is not None:
+            from .suppliers.letters import load_letterhead
+
+            extras.letterhead = load_letterhead(options.filing)
+        if options.previous is not None:
+            from .suppliers.changes import read_previous
+
+            extras.previous = read_previous(options.previous)
+        return extras
+
+
+@dataclass
+class _SupplierWork:
+    rows: list[SupplierStatus]
+    changes: list[Change] | None
+
+
+def _supplier_work(
+    options: IngestOptions,
+    extras: _Extras,
+    checker: Checker,
+    campaign: Campaign,
+    roster: list[RosterEntry] | None,
+) -> _SupplierWork | None:
+    """Each supplier's status, with its changes since the previous round, when asked for."""
+    if options.roster is None and extras.previous is None and options.letters_dir is None:
+        return None
+    from .suppliers.status import campaign_status
+
+    rows = campaign_status(campaign, checker.findings)
+    changes = None
+    if extras.previous is not None:
+        from .suppliers.changes import KINDS, campaign_changes
+
+        changes = campaign_changes(campaign, checker.declarations, extras.previous, roster)
+        by_key = {row.key: row for row in rows}
+        for change in changes:
+            if change.kind in KINDS and change.key in by_key:
+                by_key[change.key].changes[KINDS[change.kind]] += 1
+    return _SupplierWork(rows, changes)
 
 
 def _look_up_early(options: IngestOptions, found: Discovery, readers: Readers) -> Job | None:
@@ -153,8 +198,8 @@ def _read_and_check(run: _Run, lists: Lists, staging: Staging) -> Checker:
     each workbook is checked while the workers read the next ones. Otherwise the newest
     template found is the reference: the workbooks wait (compressed) until all are read, and
     are checked meanwhile against the look-up read early (see GuessedReference)."""
-    from .checking import Checker, GuessedReference, Packed, compact, default_reference
-    from .locations import load_location_tables
+    from .check.checking import Checker, GuessedReference, Packed, compact, default_reference
+    from .check.locations import load_location_tables
 
     options, found, readers, early, decisions = run.options, run.found, run.readers, run.early, run.decisions
     reference, status, roster = lists
@@ -202,20 +247,68 @@ def _read_and_check(run: _Run, lists: Lists, staging: Staging) -> Checker:
     return checker
 
 
-def _outputs(options: IngestOptions, survey: dict, findings: list[Finding]) -> dict[Path, bytes]:
-    from .decisions import STARTER_NAME, starter_bytes
-    from .report import findings_csv, findings_html
-    from .surveyfile import survey_yaml
+def _outputs(
+    options: IngestOptions, survey: dict, findings: list[Finding], work: _SupplierWork | None, extras: _Extras
+) -> dict[Path, bytes]:
+    from .check.decisions import STARTER_NAME, starter_bytes
+    from .write.report import findings_csv, findings_html
+    from .write.surveyfile import survey_yaml
 
     outputs: dict[Path, bytes] = {options.out: survey_yaml(survey)}
     if options.findings_dir is not None:
         title = f"Supplier survey findings: {folder_name(options.folder)}"
-        outputs[options.findings_dir / "findings.html"] = findings_html(findings, survey["ingest"], title)
+        sections = _sections(options, work)
+        outputs[options.findings_dir / "findings.html"] = findings_html(
+            findings, survey["ingest"], title, **sections
+        )
         outputs[options.findings_dir / "findings.csv"] = findings_csv(findings)
         # The cells waiting for a reviewer's decision, as a decisions file to fill in.
         outputs[options.findings_dir / STARTER_NAME] = starter_bytes(
             survey.get("mine_locations_undecided", [])
         )
+        outputs |= _campaign_files(options, work)
+    if options.letters_dir is not None and work is not None:
+        from .suppliers.letters import letters_csv, letters_for, render_letters
+
+        letters = letters_for(work.rows, survey["ingest"]["reference_list"])
+        rendered = render_letters(letters, extras.letterhead, options.reporting_year, options.as_of)
+        outputs |= {options.letters_dir / name: data for name, data in rendered.items()}
+        outputs[options.letters_dir / "letters.csv"] = letters_csv(letters)
+    return outputs
+
+
+def _sections(options: IngestOptions, work: _SupplierWork | None) -> dict[str, object]:
+    """The campaign sections of findings.html: the status (with --roster), the changes."""
+    if work is None:
+        return {}
+    from .suppliers.status import totals
+
+    sections: dict[str, object] = {}
+    if options.roster is not None:
+        sections["campaign"] = {
+            "rows": work.rows,
+            "totals": totals(work.rows),
+            "with_changes": work.changes is not None,
+        }
+    if work.changes is not None:
+        sections["changes"] = work.changes
+    return sections
+
+
+def _campaign_files(options: IngestOptions, work: _SupplierWork | None) -> dict[Path, bytes]:
+    """status.csv (with --roster) and changes.csv (with --previous), beside the findings."""
+    if work is None or options.findings_dir is None:
+        return {}
+    outputs: dict[Path, bytes] = {}
+    if options.roster is not None:
+        from .suppliers.status import status_csv
+
+        outputs[options.findings_dir / "status.csv"] = status_csv(work.rows, work.changes is not None)
+    if work.changes is not None:
+        from .suppliers.changes import CSV_COLUMNS, changes_rows
+        from .write.spreadsheet import csv_bytes
+
+        outputs[options.findings_dir / "changes.csv"] = csv_bytes(CSV_COLUMNS, changes_rows(work.changes))
     return outputs
 
 
@@ -240,7 +333,11 @@ def _locked_outputs(options: IngestOptions) -> Iterator[None]:
     """Hold the lock of every output folder for the whole run: two runs never write (or clean)
     one folder at once, and stale temporaries are removed under the lock."""
     folders = [options.out.parent]
-    folders += [folder for folder in (options.findings_dir, options.details_dir) if folder is not None]
+    folders += [
+        folder
+        for folder in (options.findings_dir, options.details_dir, options.letters_dir)
+        if folder is not None
+    ]
     with locked_folders(folders):
         yield
 
@@ -257,6 +354,21 @@ def _check_inputs(options: IngestOptions) -> None:
     ):
         if path is not None and (why := _not_a_regular_file(path)):
             problems.append(Problem(printable(str(path)), None, None, "", f"{label}: {why}"))
+    if options.filing is not None and (why := _not_a_regular_file(options.filing)):
+        problems.append(Problem(printable(str(options.filing)), None, None, "", f"--filing: {why}"))
+    if options.filing is not None and options.letters_dir is None:
+        problems.append(
+            Problem(
+                printable(str(options.filing)),
+                None,
+                None,
+                "",
+                "--filing: gives the letterhead of --letters; give --letters DIR too",
+            )
+        )
+    if options.previous is not None and not options.previous.is_dir():
+        message = "--previous: is not a folder (give the --details folder of the previous round)"
+        problems.append(Problem(printable(str(options.previous)), None, None, "", message))
     if problems:
         raise InputError(problems)
 
@@ -284,17 +396,24 @@ def _check_outputs(options: IngestOptions, details: set[str]) -> None:
             ("--status", options.status),
             ("--reference", options.reference),
             ("--roster", options.roster),
+            ("--filing", options.filing),
             ("--decisions", options.decisions),
         )
         if path is not None
     }
     files: list[tuple[str, Path]] = [("--out", options.out)]
     if options.findings_dir is not None:
-        names = ("findings.html", "findings.csv", "decisions-to-make.yaml")
+        names = ("findings.html", "findings.csv", "decisions-to-make.yaml", "status.csv", "changes.csv")
         files += [("--findings", options.findings_dir / name) for name in names]
+    if options.letters_dir is not None:
+        files.append(("--letters", options.letters_dir / "letters.csv"))
     folders = [
         (label, f)
-        for label, f in (("--findings", options.findings_dir), ("--details", options.details_dir))
+        for label, f in (
+            ("--findings", options.findings_dir),
+            ("--details", options.details_dir),
+            ("--letters", options.letters_dir),
+        )
         if f
     ]
     problems: list[Problem] = []

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from functools import cache
 
 from markdown_it import MarkdownIt
-from markdown_it.common.utils import isMdAsciiPunct, isPunctChar, isWhiteSpace
+from markdown_it.common.utils import escapeHtml, isMdAsciiPunct, isPunctChar, isWhiteSpace
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 ALLOWED_LINK = re.compile(r"(https?://|mailto:|#)", re.IGNORECASE)
 # CommonMark: a link label holds at most 999 characters and no unescaped bracket. The bound
@@ -39,7 +39,33 @@ def _parser() -> MarkdownIt:
     # A soft line break in YAML prose is a space; a raw newline inside justified text made
     # WeasyPrint 70 break the line early.
     md.add_render_rule("softbreak", lambda *args: " ")
+    md.add_render_rule("text", _text)
     return md
+
+
+def _text(renderer, tokens, index, options, env) -> str:
+    """A link whose text is its own address is printed as an address (see address_html)."""
+    content = tokens[index].content
+    if index > 0 and tokens[index - 1].type == "link_open" and ADDRESS.fullmatch(content):
+        return str(address_html(content))
+    return escapeHtml(content)  # as markdown-it's own rule
+
+
+# A web or mail address as written out in a document: no spaces, a scheme or an @.
+ADDRESS = re.compile(r"(?:https?://|mailto:)?[^\s@/]+(?:@[^\s@/]+|(?:/[^\s]*)?)", re.IGNORECASE)
+_ADDRESS_PIECE = re.compile(r"[^/.@]*(?:/+|[.@]|$)")
+
+
+def address_html(address: str) -> Markup:
+    """An address that never breaks at one of its own hyphens and may break after a "/", "." or
+    "@": each piece up to such a character is kept whole (`nobr`), with an empty break point
+    (`brk`) between pieces. The text is unchanged, so copying it gives the address; a hyphen
+    at a line end would leave a reader unable to tell whether it belongs to the address."""
+    if not re.search(r"://|@|\.", address):
+        return Markup(escape(address))
+    pieces = [piece for piece in _ADDRESS_PIECE.findall(address) if piece]
+    inner = '<span class="brk"></span>'.join(f'<span class="nobr">{escape(piece)}</span>' for piece in pieces)
+    return Markup(f'<span class="address">{inner}</span>')
 
 
 def render_markdown(text: str) -> Markup:

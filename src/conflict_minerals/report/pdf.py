@@ -4,23 +4,20 @@ WeasyPrint's default fetcher reads any file:// or http:// URL a document names, 
 `<a rel=attachment href=/etc/passwd>`; `SandboxFetcher` allows only files inside the theme
 folders (fonts, user CSS assets) and data: URLs, and stops the build on anything else.
 
-`render_all` renders several documents at once in forked processes: WeasyPrint holds the GIL
-while it lays out, so threads would not help.
+`render_document` also runs the layout check (pagecheck/) on the laid-out pages before they
+are painted: what it finds is returned with the PDF, for the build to print as warnings.
+Importing this module installs the fix to WeasyPrint 70's line breaking (weasyfix.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import mimetypes
-import multiprocessing
 import os
-import pickle
 import signal
-import sys
 import threading
-import traceback
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,8 +28,14 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
 from ..filing.inputs import MAX_ASSET_BYTES, read_input_file
-from ..outputs import die_with_parent
+from ..manifest import sha256
+from ..pagecheck.model import Fault, words_of
+from ..pagecheck.rules import check_pages
+from ..pagecheck.weasy import pages_of
 from ..problems import InputError
+from . import weasyfix
+
+weasyfix.install()
 
 # The longest a PDF may take to render, in `cmr build`, `cmr diff` and `cmr serve` alike. The
 # sample's CMR takes about 3 s; a filing of a few megabytes, under a minute. A render past it
@@ -83,9 +86,11 @@ class AssetRefused(FatalURLFetchingError):
 
 
 class SandboxFetcher(URLFetcher):
-    def __init__(self, roots: Sequence[Path]) -> None:
+    def __init__(self, roots: Sequence[Path], record: dict[str, str] | None = None) -> None:
         super().__init__(fail_on_errors=True, allowed_protocols=("file", "data"))
         self.roots = [root.resolve() for root in roots]
+        # URL -> sha256 of every file served (the render cache checks them before reuse).
+        self.record = record
 
     def fetch(self, url: str, headers: dict[str, str] | None = None) -> URLFetcherResponse:
         scheme = urlsplit(url).scheme.lower()
@@ -102,6 +107,8 @@ class SandboxFetcher(URLFetcher):
             data = read_input_file(path, MAX_ASSET_BYTES)
         except InputError as error:  # a folder, a FIFO, a device, too large
             raise AssetRefused(url, error.problems[0].message) from None
+        if self.record is not None:
+            self.record[url] = sha256(data)
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         return URLFetcherResponse(path.as_uri(), data, {"Content-Type": content_type})
 
@@ -131,6 +138,12 @@ class EmbeddedFile:
     description: str
 
 
+@dataclass
+class Rendered:
+    pdf: bytes
+    faults: list[Fault] = field(default_factory=list)  # the layout check's, when it was asked for
+
+
 def render_pdf(
     html: str,
     *,
@@ -140,8 +153,36 @@ def render_pdf(
     document_date: date,
     variant: str | None = None,
     embedded: Sequence[EmbeddedFile] = (),
+    record: dict[str, str] | None = None,
 ) -> bytes:
-    fetcher = SandboxFetcher(asset_roots)
+    return render_document(
+        html,
+        base_url=base_url,
+        font_stylesheet=font_stylesheet,
+        asset_roots=asset_roots,
+        document_date=document_date,
+        variant=variant,
+        embedded=embedded,
+        record=record,
+    ).pdf
+
+
+def render_document(
+    html: str,
+    *,
+    base_url: Path,
+    font_stylesheet: Path,
+    asset_roots: Sequence[Path],
+    document_date: date,
+    variant: str | None = None,
+    embedded: Sequence[EmbeddedFile] = (),
+    check_as: str | None = None,
+    record: dict[str, str] | None = None,
+) -> Rendered:
+    """The PDF; with `check_as` (the name the faults give the document), the layout check's
+    faults on its pages too. `record` collects the sha256 of every file the render loaded (the
+    render cache checks them before reuse)."""
+    fetcher = SandboxFetcher(asset_roots, record)
     fonts = FontConfiguration()
     stylesheet = CSS(
         string=font_stylesheet.read_text(encoding="utf-8"),
@@ -163,95 +204,18 @@ def render_pdf(
         )
         for item in embedded
     ]
+    options = {"pdf_variant": variant, "attachments": attachments or None}
     with source_date_epoch(document_date), render_time_limit():
-        pdf = document.write_pdf(
-            stylesheets=[stylesheet], font_config=fonts, pdf_variant=variant, attachments=attachments or None
-        )
+        rendered = document.render(font_config=fonts, stylesheets=[stylesheet], **options)
+        faults = _layout_faults(document, rendered, check_as) if check_as else []
+        pdf = rendered.write_pdf(**options)
     if pdf is None:  # pragma: no cover - write_pdf returns bytes when no target is given
         raise RuntimeError("WeasyPrint returned no PDF")
-    return pdf
+    return Rendered(pdf, faults)
 
 
-# ----- several documents at once -----
-
-Render = Callable[[], bytes]
-
-
-def render_all(renders: Sequence[Render], processes: int | None = None) -> list[bytes]:
-    """Each render's bytes, in order; the same bytes however many processes run them.
-
-    With more than one process allowed (by default, one per core this process may use), every
-    render but the first runs in a process forked from this one while this process runs the
-    first. A fork starts in milliseconds with WeasyPrint already imported; a spawned process
-    would spend more time importing it than the smaller document takes. A fork copies only
-    the calling thread, so a process running other threads renders one document at a time.
-    An error in a forked render (a refused asset's InputError included) is raised here as it
-    would have been raised in this process, and no forked process outlives this call."""
-    allowed = processes if processes is not None else len(os.sched_getaffinity(0))
-    if allowed <= 1 or len(renders) <= 1 or not _can_fork():
-        return [render() for render in renders]
-    results: list[bytes] = []
-    for start in range(0, len(renders), allowed):  # this process takes one render of each batch
-        results += _render_batch(renders[start : start + allowed])
-    return results
-
-
-def _can_fork() -> bool:
-    return sys.platform.startswith("linux") and threading.active_count() == 1
-
-
-def _render_batch(renders: Sequence[Render]) -> list[bytes]:
-    context = multiprocessing.get_context("fork")
-    helpers = []
-    try:
-        for render in renders[1:]:
-            receiver, sender = context.Pipe(duplex=False)
-            helper = context.Process(
-                target=_render_in_helper, args=(render, sender, os.getpid()), daemon=True
-            )
-            # Blocked across the fork: until the helper ignores Ctrl-C, it must not act on it.
-            previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            try:
-                helper.start()
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-            sender.close()
-            helpers.append((helper, receiver))
-        first = renders[0]()
-        return [first] + [_outcome(helper, receiver) for helper, receiver in helpers]
-    finally:
-        for helper, receiver in helpers:
-            if helper.is_alive():
-                helper.kill()
-            helper.join()
-            receiver.close()
-
-
-def _render_in_helper(render: Render, sender: multiprocessing.connection.Connection, parent: int) -> None:
-    die_with_parent(parent)
-    # Ctrl-C reaches the whole process group: the parent stops, and kills this helper.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    try:
-        outcome: tuple[str, object] = ("ok", render())
-    except InputError as error:  # what the user must fix: raised again, unchanged, in the parent
-        outcome = ("input", error)
-    except BaseException as error:  # a bug: the parent reports it with this process's traceback
-        outcome = ("failed", "".join(traceback.format_exception(error)))
-    sender.send_bytes(pickle.dumps(outcome))
-    sender.close()
-
-
-def _outcome(
-    helper: multiprocessing.process.BaseProcess, receiver: multiprocessing.connection.Connection
-) -> bytes:
-    try:
-        kind, value = pickle.loads(receiver.recv_bytes())
-    except EOFError:  # the helper died before it could answer
-        helper.join()
-        raise RuntimeError(f"a PDF rendering process died (exit code {helper.exitcode})") from None
-    if kind == "input":
-        raise value
-    if kind == "failed":
-        raise RuntimeError(f"rendering a PDF failed in a helper process:\n{value}")
-    return value
+def _layout_faults(source: HTML, rendered, name: str) -> list[Fault]:
+    """The layout rules on the laid-out pages; the words of the document's own text (from the
+    tree WeasyPrint parsed) tell a word cut in two from two words."""
+    vocabulary = {word for text in source.etree_element.itertext() for word in words_of(text)}
+    return check_pages(name, pages_of(rendered), vocabulary)

@@ -31,6 +31,7 @@ from markupsafe import Markup
 from ..filing.inputs import read_input_text
 from ..outputs import address_space
 from ..problems import InputError, Problem, display_path
+from .markdown import address_html
 
 STYLESHEET = "css/documents.css"
 FONT_STYLESHEET = "css/fonts.css"
@@ -143,6 +144,7 @@ def make_environment(override_dir: Path | None) -> SandboxedEnvironment:
         keep_trailing_newline=True,
     )
     env.filters["number"] = lambda value: f"{value:,}"
+    env.filters["address"] = address_html  # a web or mail address that never breaks at a hyphen
     env.filters["series"] = series
     # "the Democratic Republic of the Congo" opening a sentence.
     env.filters["capitalize_first"] = lambda text: str(text)[:1].upper() + str(text)[1:]

@@ -19,7 +19,7 @@ from docx import Document
 from docx.enum.section import WD_SECTION
 from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.table import WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_TAB_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_TAB_ALIGNMENT, WD_TAB_LEADER
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -27,6 +27,7 @@ from docx.shared import Emu, Inches, Pt, RGBColor
 from docx.table import Table as DocxTable
 from docx.text.paragraph import Paragraph as DocxParagraph
 
+from ..report.markdown import ADDRESS
 from .model import (
     LINE_BREAK,
     Block,
@@ -44,6 +45,10 @@ from .reader import read_document
 
 SERIF, SANS = "Times New Roman", "Arial"  # metric twins of the PDF's Liberation fonts
 TEXT_WIDTH = Inches(6.7)  # Letter with the PDF's 0.9 in side margins
+# A chart is a picture that cannot split: at the full text width (1.6 in tall with its four bars)
+# one that did not fit after its table left a quarter of the page empty in Word and LibreOffice.
+# At 5.6 in its text is still 6.7 pt and it needs a sixth less room.
+FIGURE_WIDTH = Inches(5.6)
 ALIGNMENT = {
     "left": WD_ALIGN_PARAGRAPH.LEFT,
     "center": WD_ALIGN_PARAGRAPH.CENTER,
@@ -68,6 +73,7 @@ class StyleSpec:
     hanging: float = 0
     border: str | None = None  # "bottom" or "box"
     keep_with_next: bool = False
+    tab_leader_at: float = 0  # points: a right tab with a dot leader (the contents' page numbers)
 
 
 # The look of the PDF (templates/css/documents.css), as Word styles a reviewer can change.
@@ -79,7 +85,7 @@ STYLES = (
     StyleSpec("Heading 2", size=11, bold=True, before=12, after=4, keep_with_next=True),
     StyleSpec("Heading 3", size=10.5, bold=True, italic=True, before=8, after=3, keep_with_next=True),
     StyleSpec("TOC Heading", size=12.5, bold=True, before=18, after=6, keep_with_next=True),
-    StyleSpec("TOC 1", size=11, after=4, align="left"),
+    StyleSpec("TOC 1", size=11, after=4, align="left", tab_leader_at=6.7 * 72),
     StyleSpec("Caption", font=SANS, size=9, bold=True, before=6, after=4, align="left", keep_with_next=True),
     StyleSpec("CMR Figure Caption", font=SANS, size=8.5, bold=True, before=2, after=12, align="left"),
     StyleSpec("CMR Agency", bold=True, align="center", after=6),
@@ -95,6 +101,7 @@ STYLES = (
     StyleSpec("CMR Term", bold=True, before=4, after=0, align="left", keep_with_next=True),
     StyleSpec("CMR Definition", indent=1.5 * 11, after=4),
     StyleSpec("CMR Table Text", font=SANS, size=8.5, after=0, align="left"),
+    StyleSpec("CMR Ruled Text", after=0, align="left"),  # the Form SD exhibit index, as in the PDF
     StyleSpec("CMR Cover Value", bold=True, align="center", after=0),
     StyleSpec("CMR Signature", align="left", after=0),
     StyleSpec("CMR Signature Caption", size=9, align="left", after=0),
@@ -127,6 +134,24 @@ def _paragraph_border(ppr: OxmlElement, sides: Sequence[str]) -> None:
     # pBdr sits before shading, tabs, spacing and indentation in CT_PPr's sequence.
     successors = ("w:shd", "w:tabs", "w:suppressAutoHyphens", "w:spacing", "w:ind", "w:jc", "w:rPr")
     ppr.insert_element_before(borders, *successors)
+
+
+# CT_TblPr's children in the order the schema gives them (Word refuses a file out of order).
+_TABLE_PROPERTIES = (
+    "w:tblStyle", "w:tblpPr", "w:tblOverlap", "w:bidiVisual", "w:tblStyleRowBandSize",
+    "w:tblStyleColBandSize", "w:tblW", "w:jc", "w:tblCellSpacing", "w:tblInd", "w:tblBorders",
+    "w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook", "w:tblCaption", "w:tblDescription",
+)  # fmt: skip
+
+
+def _table_property(table: DocxTable, element: OxmlElement) -> None:
+    """Set one of a table's properties (tblInd, tblBorders, tblCellMar...) in schema order."""
+    properties = table._tbl.tblPr
+    tag = element.tag.split("}")[1]
+    for old in properties.findall(qn(f"w:{tag}")):
+        properties.remove(old)
+    successors = _TABLE_PROPERTIES[_TABLE_PROPERTIES.index(f"w:{tag}") + 1 :]
+    properties.insert_element_before(element, *successors)
 
 
 def _define_styles(document) -> None:
@@ -162,6 +187,8 @@ def _define_styles(document) -> None:
         ppr = style.element.get_or_add_pPr()
         for old in ppr.findall(qn("w:pBdr")):
             ppr.remove(old)  # the default Title's blue rule
+        if spec.tab_leader_at:
+            layout.tab_stops.add_tab_stop(Pt(spec.tab_leader_at), WD_TAB_ALIGNMENT.RIGHT, WD_TAB_LEADER.DOTS)
         if spec.border:
             _paragraph_border(
                 ppr, ["bottom"] if spec.border == "bottom" else ["top", "left", "bottom", "right"]
@@ -311,10 +338,17 @@ class Writer:
         if span.text == LINE_BREAK:
             run.append(OxmlElement("w:br"))
             return run
-        text = OxmlElement("w:delText" if revision == "del" else "w:t")
-        text.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
-        text.text = span.text
-        run.append(text)
+        # An address never breaks at one of its own hyphens (a non-breaking hyphen, which Word and
+        # LibreOffice print and copy as "-"): a reader could not tell if the hyphen belonged to it.
+        pieces = span.text.split("-") if span.href and ADDRESS.fullmatch(span.text) else [span.text]
+        for number, piece in enumerate(pieces):
+            if number:
+                run.append(OxmlElement("w:noBreakHyphen"))
+            if piece:
+                text = OxmlElement("w:delText" if revision == "del" else "w:t")
+                text.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
+                text.text = piece
+                run.append(text)
         return run
 
     def _link(self, href: str) -> OxmlElement:
@@ -420,8 +454,9 @@ class Writer:
         if segments is None:
             segments = [(span, mark) for span in block.spans]
         self.fill(paragraph._p, segments)
-        if block.anchor and mark != "del":
-            self._bookmark(paragraph, block.anchor)
+        if mark != "del":
+            for anchor in block.anchors:
+                self._bookmark(paragraph, anchor)
         return paragraph
 
     # ----- other blocks -----
@@ -430,7 +465,7 @@ class Writer:
         paragraph = self._docx.add_paragraph(style=self._docx.styles["Normal"])
         paragraph.paragraph_format.keep_with_next = True
         paragraph.alignment = WD_ALIGN_PARAGRAPH.LEFT
-        width = min(TEXT_WIDTH, Emu(int(TEXT_WIDTH)))
+        width = FIGURE_WIDTH
         run = paragraph.add_run()
         run.add_picture(
             io.BytesIO(block.png), width=width, height=Emu(int(width * block.height_pt / block.width_pt))
@@ -452,6 +487,9 @@ class Writer:
         for index, entry in enumerate(entries):
             paragraph = self.paragraph(entry, mark=mark)
             runs = paragraph._p
+            target = next((span.href[1:] for span in entry.spans if (span.href or "").startswith("#")), None)
+            if target is not None:
+                self._page_reference(runs, target, mark)
             if index == 0:
                 begin = [_element("w:fldChar", fldCharType="begin")]
                 instruction = OxmlElement("w:instrText")
@@ -471,25 +509,54 @@ class Writer:
         if settings.find(qn("w:updateFields")) is None:
             settings.append(_element("w:updateFields", val="true"))
 
+    def _page_reference(self, paragraph: OxmlElement, anchor: str, mark: Revision) -> None:
+        """A tab to the right margin (a dot leader) and the page of `anchor` as a PAGEREF field,
+        inside the entry's link: Word fills in the number when it updates fields; until then
+        the entry shows its heading and the link lands."""
+        links = paragraph.findall(qn("w:hyperlink"))
+        container = links[-1] if links else paragraph
+        pieces = [_element("w:tab")]
+        begin = _element("w:fldChar", fldCharType="begin")
+        instruction = OxmlElement("w:instrText")
+        instruction.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
+        instruction.text = f" PAGEREF {_bookmark_name(anchor)} \\h "
+        pieces += [begin, instruction, _element("w:fldChar", fldCharType="separate")]
+        pieces.append(_element("w:fldChar", fldCharType="end"))
+        wrapper = None
+        if mark is not None:
+            assert self.stamp is not None
+            wrapper = self.stamp.mark(mark)
+            container.append(wrapper)
+        for piece in pieces:
+            run = OxmlElement("w:r")
+            if piece.tag == qn("w:instrText") and mark == "del":
+                piece.tag = qn("w:delInstrText")
+            run.append(piece)
+            (wrapper if wrapper is not None else container).append(run)
+
     def table(self, block: Table, plans: Sequence[RowPlan] | None = None) -> DocxTable:
         plans = list(plans) if plans is not None else [RowPlan(row) for row in block.rows]
         columns = max(sum(cell.colspan for cell in plan.row.cells) for plan in plans)
         table = self._docx.add_table(rows=len(plans), cols=columns)
         if block.kind in ("data", "plain"):
             table.style = self._docx.styles["Table Grid"]
-            margins = OxmlElement("w:tblCellMar")
-            for side in ("left", "right"):
-                margins.append(_element(f"w:{side}", w="60", type="dxa"))  # 3 pt, as the PDF's padding
-            table._tbl.tblPr.append(margins)
+            self._cell_margins(table, side=60)  # 3 pt, as the PDF's padding
+        elif block.kind == "rules":
+            self._cell_margins(table, side=120, top=60)  # 6 pt and 3 pt, as the PDF's padding
+            borders = OxmlElement("w:tblBorders")
+            for edge in ("bottom", "insideH"):
+                borders.append(_element(f"w:{edge}", val="single", sz="6", space="0", color="000000"))
+            _table_property(table, borders)
         table.alignment = WD_TABLE_ALIGNMENT.LEFT
         table.autofit = not block.widths
         shares = block.widths or tuple(1 / columns for _ in range(columns))
         if block.kind == "signature":
-            table._tbl.tblPr.append(_element("w:tblInd", w=str(int(TEXT_WIDTH * 0.5 / 635)), type="dxa"))
+            _table_property(table, _element("w:tblInd", w=str(int(TEXT_WIDTH * 0.5 / 635)), type="dxa"))
         for index, share in enumerate(shares[:columns]):
             table.columns[index].width = Emu(int(TEXT_WIDTH * share))
+        rows = table.rows  # python-docx lists every row again on each rows[index]
         for row_index, plan in enumerate(plans):
-            self._row(table, row_index, plan, shares, block)
+            self._row(rows[row_index], plan, shares, block)
         if block.page_break_before and plans:
             first = table.rows[0].cells[0].paragraphs[0]
             first.paragraph_format.page_break_before = True
@@ -498,10 +565,17 @@ class Writer:
         spacer.paragraph_format.space_after = Pt(6)
         return table
 
-    def _row(
-        self, table: DocxTable, index: int, plan: RowPlan, shares: Sequence[float], block: Table
-    ) -> None:
-        row = table.rows[index]
+    @staticmethod
+    def _cell_margins(table: DocxTable, side: int, top: int = 0) -> None:
+        """Cell margins in twips; the table is moved right by the left one (Word 2010 layout puts
+        the cell's text, not its border, at the indent), so its rules start at the margin."""
+        margins = OxmlElement("w:tblCellMar")
+        for edge, width in (("top", top), ("left", side), ("bottom", top), ("right", side)):
+            margins.append(_element(f"w:{edge}", w=str(width), type="dxa"))
+        _table_property(table, _element("w:tblInd", w=str(side), type="dxa"))
+        _table_property(table, margins)
+
+    def _row(self, row, plan: RowPlan, shares: Sequence[float], block: Table) -> None:
         properties = row._tr.get_or_add_trPr()
         properties.append(OxmlElement("w:cantSplit"))
         if plan.row.header:
@@ -510,8 +584,10 @@ class Writer:
             assert self.stamp is not None
             properties.append(self.stamp.mark(plan.mark))
         column = 0
+        # row.cells reads the whole row each time: read once, unless a merge changes the row.
+        cells = row.cells if all(cell.colspan == 1 for cell in plan.row.cells) else None
         for cell_index, cell in enumerate(plan.row.cells):
-            target = row.cells[column]
+            target = cells[column] if cells is not None else row.cells[column]
             if cell.colspan > 1:
                 target = target.merge(row.cells[column + cell.colspan - 1])
             width = sum(shares[column : column + cell.colspan]) if shares else 0

@@ -32,7 +32,7 @@ class Paragraph:
     style: str  # a Word style name: Title, Heading 1, List Bullet, CMR Caption Line...
     spans: tuple[Span, ...]
     align: Literal["left", "center", "right", "justify"] | None = None
-    anchor: str | None = None  # a bookmark, so the TOC and links can point here
+    anchors: tuple[str, ...] = ()  # bookmarks, so the contents and links can point here
     list_id: int = 0  # which numbered list a List Number paragraph belongs to
     page_break_before: bool = False
     keep_with_next: bool = False
@@ -68,7 +68,7 @@ class Row:
 @dataclass(frozen=True)
 class Table:
     rows: tuple[Row, ...]
-    kind: Literal["data", "cover", "signature", "plain"]
+    kind: Literal["data", "cover", "signature", "plain", "rules"]  # rules: ruled rows, the text's font
     widths: tuple[float, ...] = ()  # shares of the table width, when the layout fixes them
     page_break_before: bool = False
 

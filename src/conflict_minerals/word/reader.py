@@ -30,6 +30,7 @@ from .model import (
     Table,
     WordDocument,
 )
+from .widths import column_shares
 
 HEADING_STYLES = {"h1": "Title", "h2": "Heading 1", "h3": "Heading 2", "h4": "Heading 3"}
 # Paragraph classes of the built-in templates and the Word styles that lay them out (docx.py).
@@ -67,6 +68,7 @@ INLINE_TAGS = {
     "s",
 }
 CHECKED, UNCHECKED = "☒", "☐"
+TEXT_WIDTH_PT = 6.7 * 72  # Letter with the PDF's 0.9 in side margins (docx.TEXT_WIDTH)
 _SPACE = re.compile(r"\s+")
 
 
@@ -85,6 +87,9 @@ class _Reader:
     page_break: bool = False
     centered: bool = False
     lists: int = 0  # numbered lists seen, so each <ol> starts again at 1
+    # Ids of sections entered whose first paragraph is still to come: the contents link to a
+    # section (<section id="introduction">), and its bookmark goes on that first paragraph.
+    pending: list[str] = field(default_factory=list)
 
     # ----- inline content -----
 
@@ -133,11 +138,13 @@ class _Reader:
         align = "center" if self.centered and style not in ("CMR Instruction", "CMR Check Line") else None
         if style.startswith("Heading"):
             align = None
+        anchors = (*self.pending, anchor) if anchor else tuple(self.pending)
+        self.pending = []
         paragraph = Paragraph(
             style,
             tuple(cleaned),
             align=align,
-            anchor=anchor,
+            anchors=anchors,
             list_id=list_id,
             page_break_before=self.page_break,
             keep_with_next=style.startswith(("Heading", "Title", "CMR Subheading", "Caption")),
@@ -158,6 +165,8 @@ class _Reader:
         if classes & PAGE_BREAK_BEFORE:
             self.page_break = True
         tag = element.tag
+        if tag in ("section", "div", "article") and element.get("id"):
+            self.pending.append(element.get("id"))
         if tag in HEADING_STYLES:
             self.add(self.paragraph(self.spans(element), HEADING_STYLES[tag], element.get("id")))
         elif tag == "p":
@@ -228,6 +237,8 @@ class _Reader:
             if "cover-fields" in classes
             else "signature"
             if "signature-block" in classes
+            else "rules"
+            if "exhibit-index" in classes
             else "plain"
         )
         caption = element.find("caption")
@@ -247,7 +258,9 @@ class _Reader:
 
     def cell(self, cell: lxml_html.HtmlElement, kind: str, row_classes: set[str]) -> Cell:
         classes = set((cell.get("class") or "").split())
-        style = "CMR Table Text" if kind in ("data", "plain") else "CMR Cover Value"
+        style = {"data": "CMR Table Text", "plain": "CMR Table Text", "rules": "CMR Ruled Text"}.get(
+            kind, "CMR Cover Value"
+        )
         if "captions" in row_classes:
             style = "CMR Field Caption"
         elif kind == "signature":
@@ -302,19 +315,18 @@ def _int(value: str | None, default: int) -> int:
 
 
 def _widths(element: lxml_html.HtmlElement, kind: str, rows: list[Row]) -> tuple[float, ...]:
-    """Column shares where the stylesheet fixes them; Word sizes the other tables to fit."""
+    """Column shares: where the layout fixes them (the cover, the signature block), else from
+    what the cells hold (widths.py), so no word of a header has to break."""
     columns = max(sum(cell.colspan for cell in row.cells) for row in rows)
     classes = set((element.get("class") or "").split())
-    if "annex-table" in classes:
-        return (0.1, 0.42, 0.12, 0.19, 0.17)
     if "address" in classes:
         return (0.7, 0.3)
     if kind == "cover":
         return tuple(1 / columns for _ in range(columns))
     if kind == "signature":
         return (0.12, 0.38)  # the block stands in the right half of the page, as in the PDF
-    if "exhibit-index" in classes:
-        return (0.18, 0.82)
+    if kind in ("data", "plain", "rules"):
+        return column_shares(rows, TEXT_WIDTH_PT)
     return ()
 
 

@@ -72,6 +72,73 @@ def _similar(a: str, b: str) -> bool:
 
 
 def _row_plans(old: Table, new: Table) -> list[RowPlan]:
+    """The new table's rows, each unchanged, changed cell by cell, or inserted, and the old rows
+    that are gone, deleted. Rows are matched by their key column (below): a row whose key is on
+    both sides is the same row, and only its changed cells are marked, so an unchanged label
+    ("Suppliers surveyed", "Title:") stays plain and the changed figure is struck and inserted
+    in its cell; a whole row is inserted or deleted only when its key is new or gone."""
+    column = _key_column(old, new)
+    if column is None:
+        return _aligned_plans(old, new)
+    old_keys, new_keys = _row_keys(old, column), _row_keys(new, column)
+    plans: list[RowPlan] = []
+    for tag, i1, i2, j1, j2 in opcodes(old_keys, new_keys):
+        if tag == "equal":
+            for before, after in zip(old.rows[i1:i2], new.rows[j1:j2], strict=True):
+                plans += _changed(before, after)
+            continue
+        plans += [RowPlan(row, "del") for row in old.rows[i1:i2]]
+        plans += [RowPlan(row, "ins") for row in new.rows[j1:j2]]
+    return plans
+
+
+def _changed(before: Row, after: Row) -> list[RowPlan]:
+    """The same row on both sides: as it is, or with its changed cells marked word by word;
+    cells laid out differently on each side are the old row deleted and the new inserted."""
+    if before == after:
+        return [RowPlan(after)]
+    if [c.colspan for c in before.cells] != [c.colspan for c in after.cells]:
+        return [RowPlan(before, "del"), RowPlan(after, "ins")]
+    cells = [
+        word_segments(_cell_spans(x), _cell_spans(y)) for x, y in zip(before.cells, after.cells, strict=True)
+    ]
+    return [RowPlan(after, None, cells)]
+
+
+def _row_keys(table: Table, column: int) -> list[tuple]:
+    """A key per row: the key column's text for the body, the position for header and total rows."""
+    keys: list[tuple] = []
+    for index, row in enumerate(table.rows):
+        if row.header or row.total:
+            keys.append(("header" if row.header else "total", index if row.header else 0))
+        else:
+            keys.append(("row", row.cells[column].text))
+    return keys
+
+
+def _key_column(old: Table, new: Table) -> int | None:
+    """The column that names each body row: one whose texts are all present and different from
+    each other on both sides (the smelter ID, the figure's label, the year); of several, the one
+    the most rows share, so a renamed smelter is still the same row by its ID."""
+    best, best_shared = None, -1
+    old_body = [row for row in old.rows if not (row.header or row.total)]
+    new_body = [row for row in new.rows if not (row.header or row.total)]
+    if not old_body or not new_body:
+        return None
+    width = min(len(row.cells) for row in old_body + new_body)
+    for column in range(width):
+        if any(len(row.cells) != len(old_body[0].cells) for row in old_body + new_body):
+            return None
+        old_texts = [row.cells[column].text for row in old_body]
+        new_texts = [row.cells[column].text for row in new_body]
+        unique = all(len(set(texts)) == len(texts) and all(texts) for texts in (old_texts, new_texts))
+        if unique and (shared := len(set(old_texts) & set(new_texts))) > best_shared:
+            best, best_shared = column, shared
+    return best if best_shared > 0 else None
+
+
+def _aligned_plans(old: Table, new: Table) -> list[RowPlan]:
+    """Rows aligned by their whole text, for a table with no key column."""
     plans: list[RowPlan] = []
     for tag, i1, i2, j1, j2 in opcodes([r.text for r in old.rows], [r.text for r in new.rows]):
         if tag == "equal":
@@ -80,12 +147,7 @@ def _row_plans(old: Table, new: Table) -> list[RowPlan]:
         olds, news = deque(old.rows[i1:i2]), deque(new.rows[j1:j2])
         while olds or news:
             if olds and news and _same_row(olds[0], news[0]):
-                before, after = olds.popleft(), news.popleft()
-                cells = [
-                    word_segments(_cell_spans(x), _cell_spans(y))
-                    for x, y in zip(before.cells, after.cells, strict=True)
-                ]
-                plans.append(RowPlan(after, None, cells))
+                plans += _changed(olds.popleft(), news.popleft())
             elif olds and (not news or len(olds) >= len(news)):
                 plans.append(RowPlan(olds.popleft(), "del"))
             else:
@@ -94,12 +156,12 @@ def _row_plans(old: Table, new: Table) -> list[RowPlan]:
 
 
 def _same_row(a: Row, b: Row) -> bool:
-    """One row changed (a smelter's status), not one row replacing another: the same cells, and
-    most of them still saying the same thing."""
+    """One row changed, not one row replacing another: the same cells, and its first cell (its
+    label) or most of them still saying the same thing."""
     if [c.colspan for c in a.cells] != [c.colspan for c in b.cells]:
         return False
     same = sum(x.text == y.text for x, y in zip(a.cells, b.cells, strict=True))
-    return same * 2 > len(a.cells)
+    return (a.cells[0].text == b.cells[0].text and a.cells[0].text != "") or same * 2 > len(a.cells)
 
 
 def _cell_spans(cell: Cell) -> list[Span]:

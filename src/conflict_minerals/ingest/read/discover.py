@@ -17,8 +17,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..problems import display_path
-from .models import Finding, FindingSeverity, UnreadableWorkbook
+from ...problems import display_path
+from ..models import Finding, FindingSeverity, UnreadableWorkbook
 from .runner import WORKBOOK_SUFFIXES, Job
 
 # Characters that could reorder or hide the text around them on screen (bidirectional

@@ -26,11 +26,11 @@ from importlib.resources import files
 
 import pycountry
 
-from ..filing.countries import Country, country_name
-from ..filing.survey import Metal
-from .cellmap import load_cellmap
+from ...filing.countries import Country, country_name
+from ...filing.survey import Metal
+from ..models import RowKind, SmelterRow, SupplierWorkbook
+from ..read.cellmap import load_cellmap
 from .lists import ReferenceList
-from .models import RowKind, SmelterRow, SupplierWorkbook
 
 THREE_TG = frozenset(m.value for m in Metal)
 

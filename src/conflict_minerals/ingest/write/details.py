@@ -13,9 +13,9 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..manifest import sha256
-from .models import SupplierWorkbook, UnreadableWorkbook
-from .stopping import held
+from ...manifest import sha256
+from ..models import SupplierWorkbook, UnreadableWorkbook
+from ..stopping import held
 
 
 def details_json(result: SupplierWorkbook | UnreadableWorkbook) -> bytes:

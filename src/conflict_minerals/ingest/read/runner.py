@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import faulthandler
+import gc
 import json
 import os
 import resource
@@ -37,12 +38,12 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, cast
 
-from ..manifest import sha256
-from ..outputs import address_space, die_with_parent, write_atomic
+from ...manifest import sha256
+from ...outputs import address_space, die_with_parent, write_atomic
+from ..models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
 from .cellmap import load_cellmap
 from .detect import detect
 from .extract import EXTRACTOR_VERSION, OUT_OF_MEMORY, lookup_rows, read_supplier_bytes
-from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
 from .reader import Limits, ReadFailure, ReadTimeout, open_workbook, read_limited
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
@@ -121,8 +122,11 @@ def _init_worker(parent: int) -> None:
     signal.signal(signal.SIGALRM, _on_alarm)
 
 
+CACHE_SUFFIX = ".json"
+
+
 def _cache_path(cache_dir: str, digest: str, salt: str) -> Path:
-    return Path(cache_dir) / salt / digest[:2] / f"{digest}.json"
+    return Path(cache_dir) / salt / digest[:2] / f"{digest}{CACHE_SUFFIX}"
 
 
 # Findings that say nothing about the file's content, only about this attempt to read it: never
@@ -152,7 +156,9 @@ def read_job(job: Job, salt: str = "") -> Result:
         with contextlib.suppress(OSError, ValueError):
             stored = json.loads(cached.read_text(encoding="utf-8"))
             model = UnreadableWorkbook if "finding" in stored else SupplierWorkbook
-            return _renamed(model.model_validate(stored), job.file)
+            result = _renamed(model.model_validate(stored), job.file)
+            os.utime(cached)  # recently used: the last to go when the cache is trimmed
+            return result
     signal.alarm(PER_FILE_SECONDS)
     try:
         result = read_supplier_bytes(data, job.file, Limits(), digest, job.with_products)
@@ -219,6 +225,11 @@ def _start_method() -> str:
 
 def _new_pool(workers: int) -> ProcessPoolExecutor:
     method = _start_method()
+    if method == "fork":
+        # The objects this process holds now are out of the collector's view: a forked worker's
+        # collections would otherwise write to every one of them and copy their pages (about
+        # 7 MB a worker), though the worker only reads them.
+        gc.freeze()
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=get_context(method),

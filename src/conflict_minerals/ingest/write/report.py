@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from .checks import CODES
-from .models import Finding, FindingSeverity
+from ..check.checks import CODES
+from ..models import Finding, FindingSeverity
 from .spreadsheet import csv_bytes
 
 SEVERITY_ORDER = {FindingSeverity.ERROR: 0, FindingSeverity.WARNING: 1, FindingSeverity.INFO: 2}
@@ -51,7 +51,15 @@ def findings_csv(findings: list[Finding]) -> bytes:
     return csv_bytes(CSV_COLUMNS, rows)
 
 
-def findings_html(findings: list[Finding], summary: dict, title: str) -> bytes:
+def findings_html(
+    findings: list[Finding],
+    summary: dict,
+    title: str,
+    campaign: dict | None = None,
+    changes: list | None = None,
+) -> bytes:
+    """The findings page; with a roster, where each supplier stands (`campaign`: rows and
+    totals); with the previous round, what each supplier changed since."""
     groups: dict[str, list[Finding]] = defaultdict(list)
     for item in sort_findings(findings):
         groups[item.file].append(item)
@@ -65,7 +73,7 @@ def findings_html(findings: list[Finding], summary: dict, title: str) -> bytes:
         for file, items in sorted(groups.items())
     ]
     # Jinja is imported only when findings.html is asked for (--findings).
-    from ..report.templating import make_environment, render_template, theme_stylesheet
+    from ...report.templating import make_environment, render_template, theme_stylesheet
 
     env = make_environment(None)
     html = render_template(
@@ -77,6 +85,8 @@ def findings_html(findings: list[Finding], summary: dict, title: str) -> bytes:
             "summary": summary,
             "codes": CODES,
             "stylesheet": theme_stylesheet("css/findings.css"),
+            "campaign": campaign,
+            "changes": changes,
         },
     )
     return html.encode("utf-8")

@@ -9,29 +9,31 @@ file's look-up (GuessedReference), and those checks are kept only when it proves
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from ..filing.characters import describe, invalid_characters
-from ..filing.survey import SurveyResults
-from ..problems import InputError, Problem
-from .aggregate import Aggregator
-from .cellmap import load_cellmap
+from ...filing.characters import describe, invalid_characters
+from ...filing.survey import SurveyResults
+from ...problems import InputError, Problem
+from ..models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
+from ..read.cellmap import load_cellmap
+from ..read.cleantext import CODE as TEXT_INVALID
+from ..read.detect import version_order
+from ..read.discover import folder_name, printable
+from ..read.runner import Failed, Job, LookupSheet, Readers, Result
+from .aggregate import Aggregator, Responses
 from .checks import CODES, CheckContext, check_workbook
-from .cleantext import CODE as TEXT_INVALID
-from .detect import version_order
-from .discover import folder_name, printable
 from .lists import ReferenceList, RosterEntry, StatusList, reference_from_csv, reference_from_lookup_rows
-from .models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkbook
-from .runner import Failed, Job, LookupSheet, Readers, Result
+from .responses import Declared, Response, empty_finding, is_empty
 
 if TYPE_CHECKING:
+    from ..options import IngestOptions
     from .decisions import Decisions
-    from .pipeline import IngestOptions
 
 # At most this many templates' look-ups are tried for the default reference list: each try is
 # a guarded read that may take a worker's time limit, and a folder of hostile templates must
@@ -79,7 +81,10 @@ def default_reference(
         )
     where = printable(str(folder))
     if not failures:
-        message = "no CMRT with a Smelter Look-up sheet found; give the list with --reference"
+        message = (
+            "no supplier's CMRT with a Smelter Look-up sheet found (blank templates are not used); "
+            "give the list with --reference"
+        )
         raise InputError([Problem(where, None, None, "", message)])
     tried = "; ".join(f"{f.file}: {f.message}" for f in failures)
     message = (
@@ -141,7 +146,13 @@ class Packed:
         template = result.template if isinstance(result, SupplierWorkbook) else None
         version = result.version if isinstance(result, SupplierWorkbook) else None
         lookup = None
-        if isinstance(result, SupplierWorkbook) and result.template == "CMRT" and result.version:
+        # A blank template is never the reference list: it is nobody's response.
+        if (
+            isinstance(result, SupplierWorkbook)
+            and result.template == "CMRT"
+            and result.version
+            and not is_empty(result)
+        ):
             spec = load_cellmap(result.family).smelter_lookup
             lookup = spec.sheet if spec is not None else None
         payload = result.model_dump_json().encode("utf-8")
@@ -182,7 +193,8 @@ def compact(result: Result) -> Result:
 
 
 class Checker:
-    """Checks each workbook and adds it to the aggregate, as soon as the reference is known."""
+    """Checks each workbook as soon as the reference is known and works out what it adds to the
+    survey; which responses count is decided once all are read (see suppliers/identity.py)."""
 
     def __init__(
         self,
@@ -201,35 +213,50 @@ class Checker:
         self.aggregator = Aggregator(
             reference,
             status,
-            roster,
             options.reporting_year,
             folder_name(options.folder),
             decisions=decisions,
             responses_through=options.responses_through,
         )
+        self.roster = roster
         self.decisions = decisions
         self.findings: list[Finding] = []
         self.unreadable: list[Finding] = []
+        self.responses: list[Response] = []
+        # With --previous: what each response declared, to compare with the previous round's.
+        self.keep_declarations = options.previous is not None
+        self.declarations: dict[str, Declared] = {}
 
     def add(self, result: Result) -> None:
+        empty = False
         if isinstance(result, UnreadableWorkbook):
             file_findings = [result.finding]
             if result.finding.code != "file-duplicate":
                 self.unreadable.append(result.finding)
+        elif empty := is_empty(result):
+            file_findings = [empty_finding(result)]  # one finding, not one per empty cell
+            self.responses.append(Response.of(result, empty=True))
         else:
             file_findings = check_workbook(result, self.context)
-        self.aggregator.add(result, [f.severity.value for f in file_findings])
+            self.responses.append(Response.of(result, empty=False))
+            if self.keep_declarations:
+                self.declarations[result.file] = Declared.of(result)
+        self.aggregator.add(result, empty)
         self.findings += file_findings
 
     def note(self, finding: Finding) -> None:
         """A finding about the folder rather than a workbook's content (counted, not a file)."""
-        self.aggregator.findings_by_severity.update([finding.severity.value])
         self.findings.append(finding)
 
-    def survey(self) -> dict:
+    def survey(self, responses: Responses) -> dict:
+        """The survey of the responses that count; a file set aside (superseded, or a second
+        response) keeps one finding saying so instead of its own."""
         for finding in self._unused_decisions():
             self.note(finding)
-        survey = self.aggregator.result()
+        self.findings = [f for f in self.findings if f.file not in responses.set_aside]
+        self.findings += responses.set_aside.values()
+        counts = Counter(f.severity.value for f in self.findings)
+        survey = self.aggregator.result(replace(responses, findings_by_severity=counts))
         validate_survey(survey)
         return survey
 

@@ -13,11 +13,11 @@ from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .cellmap import load_cellmap
-from .detect import CURRENT_VERSIONS, version_order
+from ..models import Answer, Finding, FindingSeverity, RowKind, SmelterRow, SupplierWorkbook
+from ..read.cellmap import load_cellmap
+from ..read.detect import CURRENT_VERSIONS, version_order
 from .lists import ReferenceList
 from .locations import MineCell, PartKind, mine_cells, unread_parts
-from .models import Answer, Finding, FindingSeverity, RowKind, SmelterRow, SupplierWorkbook
 
 if TYPE_CHECKING:
     from .decisions import Decision, Decisions
@@ -82,6 +82,20 @@ CODES: dict[str, tuple[FindingSeverity, str]] = {
     "decision-unused": (
         WARNING,
         "A reviewer's decision names a cell that holds no unread mine-location text in this run.",
+    ),
+    "response-empty": (
+        WARNING,
+        "A blank template: no company and no answers. Not counted as a response, never the reference list.",
+    ),
+    "response-superseded": (
+        INFO,
+        "A supplier's earlier response (an older effective date or template revision), or the same "
+        "declaration sent twice: not counted; the finding names the file that is.",
+    ),
+    "response-conflict": (
+        WARNING,
+        "Two responses of one supplier with the same effective date and revision say different things: "
+        "the file whose name sorts last is counted until the supplier says which one is current.",
     ),
     "mine-location-declined": (
         INFO,

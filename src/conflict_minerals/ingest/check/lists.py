@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from ..filing.characters import REFUSED, describe, replace_invalid
-from ..filing.survey import RmapStatus
-from ..problems import InputError, Problem
-from .reader import normalise_cid, parse_date_text, text
+from ...filing.characters import REFUSED, describe, replace_invalid
+from ...filing.survey import RmapStatus
+from ...problems import InputError, Problem
+from ..read.reader import normalise_cid, parse_date_text, text
 
 HEADERS = {
     "cid": [
@@ -43,6 +43,16 @@ HEADERS = {
     "as_of": ["as of", "as_of", "status date", "as of date", "list date", "date"],
     "supplier": ["supplier", "supplier name", "company", "company name", "vendor", "vendor name"],
     "file": ["file", "file name", "filename", "workbook"],
+    "supplier_id": [
+        "supplier id",
+        "supplier number",
+        "vendor id",
+        "vendor number",
+        "company unique id",
+        "unique id",
+    ],
+    "contact_name": ["contact name", "contact", "contact person"],
+    "contact_email": ["contact email", "email", "e mail", "email address", "contact e mail"],
 }
 
 # RMAP and industry status words -> the report's categories (and a note for the "Other" ones).
@@ -291,21 +301,64 @@ def read_status_list(path: Path, as_of: date | None) -> StatusList:
 
 @dataclass(frozen=True)
 class RosterEntry:
+    """One row of the roster: a supplier surveyed, and optionally the file it answered with, its
+    ID (rows sharing an ID are one supplier: several names or files for one company) and whom
+    to write to."""
+
     supplier: str
     file: str | None
+    supplier_id: str | None = None
+    contact_name: str | None = None
+    contact_email: str | None = None
+    line: int = 0
 
 
 def read_roster(path: Path) -> list[RosterEntry]:
+    wanted = ["supplier", "file", "supplier_id", "contact_name", "contact_email"]
     return [
-        RosterEntry(cell["supplier"], cell.get("file") or None)
-        for _, cell in _records(path, ["supplier", "file"], ["supplier"])
+        RosterEntry(
+            cell["supplier"],
+            cell.get("file") or None,
+            cell.get("supplier_id") or None,
+            cell.get("contact_name") or None,
+            cell.get("contact_email") or None,
+            line,
+        )
+        for line, cell in _records(path, wanted, ["supplier"])
         if cell["supplier"]
     ]
 
 
+# Legal-form words dropped from the end of a company name before names are compared
+# ("Central Glass Co., Ltd." and "CENTRAL GLASS CO LTD" are one company). Only at the end: a
+# word such as "company" inside a name is part of it.
+LEGAL_FORMS = tuple(
+    sorted(
+        {
+            "inc", "incorporated", "ltd", "limited", "llc", "llp", "lp", "co", "corp", "corporation",
+            "company", "gmbh", "ag", "kg", "kgaa", "sa", "s a", "sas", "s a s", "sarl", "srl", "s r l",
+            "spa", "s p a", "bv", "b v", "nv", "n v", "plc", "pte", "pty", "oy", "ab", "as", "kk", "k k",
+            "sdn bhd", "bhd", "tbk", "pvt", "private", "holdings",
+        },
+        key=len,
+        reverse=True,
+    )
+)  # fmt: skip
+
+
 def company_key(name: str | None) -> str:
-    """Company names compared without case, punctuation or legal suffixes."""
-    cleaned = _key(text(name) or "")
-    return re.sub(
-        r"\b(inc|ltd|llc|co|corp|corporation|company|gmbh|ag|sa|bv|plc|limited)\b", "", cleaned
-    ).strip()
+    """A company name compared without case, punctuation, spacing or a legal-form suffix."""
+    key = _key(text(name) or "")
+    changed = True
+    while changed and key:
+        changed = False
+        for suffix in LEGAL_FORMS:
+            if key.endswith(" " + suffix):
+                key, changed = key[: -len(suffix) - 1].rstrip(), True
+                break
+    return key
+
+
+def id_key(value: str | None) -> str:
+    """A company ID (DUNS, a tax number...) compared without case, spaces or punctuation."""
+    return re.sub(r"[^0-9a-z]+", "", (text(value) or "").casefold())

@@ -33,11 +33,11 @@ from pathlib import Path
 import yaml
 from pydantic import Field
 
-from ..filing.fields import CountryName, StrictModel, Text
-from ..filing.loader import pydantic_problems
-from ..filing.survey import MetalName
-from ..filing.yamlio import LoadedYaml, load_yaml
-from ..problems import InputError, display_path
+from ...filing.fields import CountryName, StrictModel, Text
+from ...filing.loader import pydantic_problems
+from ...filing.survey import MetalName
+from ...filing.yamlio import LoadedYaml, load_yaml
+from ...problems import InputError, display_path
 from .locations import MineCell
 
 STARTER_NAME = "decisions-to-make.yaml"

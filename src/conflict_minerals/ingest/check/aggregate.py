@@ -7,16 +7,17 @@ figures, never the workbooks) and written out sorted, so a re-run gives the same
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
-from ..filing.countries import lookup_country
-from ..filing.survey import Metal, OriginBasis, RmapStatus
+from ...filing.countries import lookup_country
+from ...filing.survey import Metal, OriginBasis, RmapStatus
+from ..models import Finding, RowKind, SupplierWorkbook, UnreadableWorkbook
 from .checks import in_scope_metals
-from .lists import ReferenceList, RosterEntry, StatusList, company_key
+from .lists import ReferenceList, StatusList
 from .locations import MineCell, PartKind, mentioned, mine_cells, unread_parts
-from .models import RowKind, SupplierWorkbook, UnreadableWorkbook
 
 if TYPE_CHECKING:
     from .decisions import Decision, Decisions
@@ -58,38 +59,42 @@ class _SmelterTally:
 
 
 @dataclass
+class _Contribution:
+    """What one CMRT adds to the survey, worked out as it is read and added up only if it is
+    the response that counts for its supplier (see suppliers/identity.py)."""
+
+    file: str
+    company: str | None
+    tallies: list[tuple[str, str, str]] = field(default_factory=list)  # (meaning, mineral, value)
+    cells: int = 0
+    parts: Counter = field(default_factory=Counter)
+    countries: list[tuple[str, str, _Source]] = field(default_factory=list)  # (metal, country, cell)
+    smelters: list[tuple[str, int, tuple[str, ...]]] = field(default_factory=list)  # (CID, row, reasons)
+    unidentified_rows: int = 0
+    # The reviewer's decisions applied, and the cells with unread text still waiting for one.
+    decided: list[dict] = field(default_factory=list)
+    undecided: list[dict] = field(default_factory=list)
+
+
+@dataclass
 class Aggregator:
     reference: ReferenceList
     status: StatusList | None
-    roster: list[RosterEntry] | None
     reporting_year: int
     folder: str
     files_found: int = 0
     files_unreadable: int = 0
     files_duplicate: int = 0  # the same content as a workbook already counted
     templates: Counter = field(default_factory=Counter)
-    responders: list[tuple[str, str | None]] = field(default_factory=list)  # (file, company)
-    smelters: dict[str, _SmelterTally] = field(default_factory=lambda: defaultdict(_SmelterTally))
-    unidentified_rows: int = 0
-    # metal -> country name -> the cells that named it
-    countries: dict[str, dict[str, set[_Source]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(set))
-    )
-    mine_locations: Counter = field(default_factory=Counter)
-    tallies: dict[str, dict[str, Counter]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
-    )
-    findings_by_severity: Counter = field(default_factory=Counter)
+    contributions: dict[str, _Contribution] = field(default_factory=dict)  # file -> what it adds
     decisions: Decisions | None = None
     responses_through: date | None = None  # the cut-off, when given
-    # The reviewer's decisions applied, and the cells with unread text still waiting for one.
-    decided: list[dict] = field(default_factory=list)
-    undecided: list[dict] = field(default_factory=list)
     decisions_used: set[tuple[str, str, str]] = field(default_factory=set)
 
-    def add(self, result: SupplierWorkbook | UnreadableWorkbook, severities: list[str]) -> None:
+    def add(self, result: SupplierWorkbook | UnreadableWorkbook, empty: bool = False) -> None:
+        """Count the file; work out what a CMRT response would add (kept until the responses
+        that count are known). An empty workbook (a blank template) adds nothing."""
         self.files_found += 1
-        self.findings_by_severity.update(severities)
         if isinstance(result, UnreadableWorkbook):
             if result.finding.code == "file-duplicate":
                 self.files_duplicate += 1
@@ -97,25 +102,28 @@ class Aggregator:
                 self.files_unreadable += 1
             return
         self.templates[f"{result.template} {result.version}"] += 1
-        if result.template != "CMRT":
+        if result.template != "CMRT" or empty:
             return  # EMRT/CRT declarations are read and checked but are not 3TG responses
-        self.responders.append((result.file, result.company.name))
-        self._tally_answers(result)
+        self.contributions[result.file] = self._contribution(result)
+
+    def _contribution(self, result: SupplierWorkbook) -> _Contribution:
+        adds = _Contribution(result.file, result.company.name)
+        adds.tallies = self._answer_tallies(result)
         risky_metals = self._risky_metals(result)
         cells = {cell.row: cell for cell in mine_cells(result, self.reference)}
         decided = {row: self._decision(result.file, cell) for row, cell in cells.items()}
         for row, cell in cells.items():
-            self._tally_mine_cell(result.file, cell, decided[row])
+            self._tally_mine_cell(adds, result.file, cell, decided[row])
         for row in result.smelters:
             entry = self.reference.get(row.cid) if row.kind is RowKind.IDENTIFIED else None
             if entry is None or entry.metal not in THREE_TG:
-                self.unidentified_rows += 1
+                adds.unidentified_rows += 1
                 continue
-            tally = self.smelters[entry.cid]
-            tally.named_by.append((result.file, row.row, result.company.name))
-            tally.reasons.update(risky_metals.get(entry.metal, ()))
+            reasons = list(risky_metals.get(entry.metal, ()))
             if row.row in cells:
-                tally.reasons.update(_mine_location_reasons(result.file, cells[row.row], decided[row.row]))
+                reasons += _mine_location_reasons(result.file, cells[row.row], decided[row.row])
+            adds.smelters.append((entry.cid, row.row, tuple(reasons)))
+        return adds
 
     def _decision(self, file: str, cell: MineCell) -> Decision | None:
         """The reviewer's decision on the cell's unread text, if one holds for what it says now."""
@@ -128,39 +136,42 @@ class Aggregator:
         # for: the cell stays undecided (checks.py says why).
         return self.decisions.applying(file, cell)
 
-    def _tally_mine_cell(self, file: str, cell: MineCell, decision: Decision | None) -> None:
+    @staticmethod
+    def _tally_mine_cell(adds: _Contribution, file: str, cell: MineCell, decision: Decision | None) -> None:
         """Every part of the cell counted once; its countries kept, with the cell, for its metal
         (a row that names no identifiable smelter still declares where that metal was mined).
         The parts that could not be read count as decided when a reviewer decided them; the
         countries decided join the metal's. A cell with unread text and no decision is listed."""
-        self.mine_locations["cells"] += 1
+        adds.cells += 1
         source = (file, cell.sheet, cell.row, cell.cell, cell.text)
         for part in cell.parts:
             kind = PART_COUNTS[part.kind]
             if decision is not None and kind == "parts_unresolved":
                 kind = "parts_decided"
-            self.mine_locations[kind] += 1
+            adds.parts[kind] += 1
             if part.kind is PartKind.COUNTRY and part.country is not None and cell.metal is not None:
-                self.countries[cell.metal][part.country.name].add(source)
+                adds.countries.append((cell.metal, part.country.name, source))
         unread = unread_parts(cell)
         if not unread:
             return
         if decision is None:
-            self.undecided.append(_undecided(file, cell, unread))
+            adds.undecided.append(_undecided(file, cell, unread))
             return
         metal = cell.metal or decision.metal
         for country in decision.countries or []:
             if metal is not None:
-                self.countries[metal][country.name].add(source)
-        self.decided.append(_decided(file, cell, decision, metal))
+                adds.countries.append((metal, country.name, source))
+        adds.decided.append(_decided(file, cell, decision, metal))
 
-    def _tally_answers(self, workbook: SupplierWorkbook) -> None:
-        for mineral, answers in workbook.answers.items():
-            if mineral not in THREE_TG:
-                continue
-            for answer in answers:
-                if answer.meaning in TALLIED:
-                    self.tallies[answer.meaning][mineral][answer.value or "(blank)"] += 1
+    @staticmethod
+    def _answer_tallies(workbook: SupplierWorkbook) -> list[tuple[str, str, str]]:
+        return [
+            (answer.meaning, mineral, answer.value or "(blank)")
+            for mineral, answers in workbook.answers.items()
+            if mineral in THREE_TG
+            for answer in answers
+            if answer.meaning in TALLIED
+        ]
 
     @staticmethod
     def _risky_metals(workbook: SupplierWorkbook) -> dict[str, list[str]]:
@@ -184,27 +195,14 @@ class Aggregator:
             return RmapStatus.OTHER, NOT_ON_STATUS_LIST
         return entry.status, entry.note
 
-    def _suppliers(self) -> tuple[dict, list[str]]:
-        responded = len(self.responders)
-        if not self.roster:
-            return {"surveyed": responded, "responded": responded}, []
-        answered_files = {file for file, _ in self.responders}
-        answered_names = {company_key(name) for _, name in self.responders if name}
-        missing = [
-            entry.supplier
-            for entry in self.roster
-            if not (entry.file and entry.file in answered_files)
-            and company_key(entry.supplier) not in answered_names
-        ]
-        surveyed = max(len(self.roster), responded)
-        return {"surveyed": surveyed, "responded": surveyed - len(missing)}, sorted(missing, key=str.casefold)
-
-    def result(self) -> dict:
-        """The survey results document (plain data, ready for YAML)."""
+    def result(self, response: Responses) -> dict:
+        """The survey results document (plain data, ready for YAML), from the responses that count."""
+        counted = sorted(file for file in response.counted if file in self.contributions)
+        totals = _Totals.of(self.contributions[file] for file in counted)
         smelters, red_flags = [], []
         order = [m.value for m in Metal]
-        for cid in sorted(self.smelters, key=lambda c: (order.index(self.reference.entries[c].metal), c)):
-            entry, tally = self.reference.entries[cid], self.smelters[cid]
+        for cid in sorted(totals.smelters, key=lambda c: (order.index(self.reference.entries[c].metal), c)):
+            entry, tally = self.reference.entries[cid], totals.smelters[cid]
             status, note = self._status(cid)
             country = lookup_country(entry.country or "")
             item = {
@@ -234,7 +232,7 @@ class Aggregator:
                         "reasons": sorted(reasons),
                     }
                 )
-        suppliers, missing = self._suppliers()
+        suppliers = dict(response.suppliers)
         if self.responses_through is not None:
             suppliers["responses_through"] = self.responses_through.isoformat()
         document = {
@@ -246,30 +244,30 @@ class Aggregator:
             document["status_list"] = {"source": self.status.source, "as_of": self.status.as_of.isoformat()}
         document |= {
             "smelters": smelters,
-            "unidentified_smelter_rows": self.unidentified_rows,
-            "countries_of_origin": {m: sorted(self.countries[m]) for m in order if self.countries.get(m)},
+            "unidentified_smelter_rows": totals.unidentified_rows,
+            "countries_of_origin": {m: sorted(totals.countries[m]) for m in order if totals.countries.get(m)},
             "countries_of_origin_sources": {
-                m: {name: _sources(self.countries[m][name]) for name in sorted(self.countries[m])}
+                m: {name: _sources(totals.countries[m][name]) for name in sorted(totals.countries[m])}
                 for m in order
-                if self.countries.get(m)
+                if totals.countries.get(m)
             },
             "countries_of_origin_basis": [OriginBasis.SUPPLIER_DECLARATIONS.value],
             "mine_locations": {
-                key: self.mine_locations[key]
+                key: totals.mine_locations[key]
                 for key in ("cells", "parts_resolved", "parts_recycled", "parts_unresolved", "parts_declined")
             }
-            | ({"parts_decided": self.mine_locations["parts_decided"]} if self.decided else {}),
-            **({"mine_location_decisions": _by_place(self.decided)} if self.decided else {}),
-            **({"mine_locations_undecided": _by_place(self.undecided)} if self.undecided else {}),
-            "suppliers_not_responded": missing,
+            | ({"parts_decided": totals.mine_locations["parts_decided"]} if totals.decided else {}),
+            **({"mine_location_decisions": _by_place(totals.decided)} if totals.decided else {}),
+            **({"mine_locations_undecided": _by_place(totals.undecided)} if totals.undecided else {}),
+            "suppliers_not_responded": response.not_responded,
             "declaration_summary": {
                 meaning: {
-                    m: dict(sorted(self.tallies[meaning][m].items()))
+                    m: dict(sorted(totals.tallies[meaning][m].items()))
                     for m in order
-                    if m in self.tallies[meaning]
+                    if m in totals.tallies[meaning]
                 }
                 for meaning in TALLIED
-                if meaning in self.tallies
+                if meaning in totals.tallies
             },
             "red_flags": red_flags,
             "ingest": {
@@ -279,11 +277,68 @@ class Aggregator:
                 "files_unreadable": self.files_unreadable,
                 "files_duplicate": self.files_duplicate,
                 "templates": dict(sorted(self.templates.items())),
+                **({"files_superseded": response.superseded} if response.superseded else {}),
+                **({"files_empty": response.empty} if response.empty else {}),
                 "reference_list": self.reference.source,
-                "findings_by_severity": dict(sorted(self.findings_by_severity.items())),
+                "findings_by_severity": dict(sorted(response.findings_by_severity.items())),
             },
         }
         return document
+
+
+@dataclass(frozen=True)
+class Responses:
+    """Which responses count, decided once every workbook is read (suppliers/identity.py)."""
+
+    counted: frozenset[str]  # the files whose contributions make the survey
+    set_aside: dict[str, Finding]  # file -> the one finding that replaces its own
+    suppliers: dict[str, int]  # surveyed, responded
+    not_responded: list[str]
+    empty: int = 0  # blank templates
+    findings_by_severity: Counter = field(default_factory=Counter)
+
+    @property
+    def superseded(self) -> int:
+        """Files not counted: an earlier or a second response of a supplier."""
+        return len(self.set_aside)
+
+
+@dataclass
+class _Totals:
+    """The contributions of the responses that count, added up."""
+
+    smelters: dict[str, _SmelterTally] = field(default_factory=lambda: defaultdict(_SmelterTally))
+    unidentified_rows: int = 0
+    # metal -> country name -> the cells that named it
+    countries: dict[str, dict[str, set[_Source]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(set))
+    )
+    mine_locations: Counter = field(default_factory=Counter)
+    tallies: dict[str, dict[str, Counter]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
+    )
+    decided: list[dict] = field(default_factory=list)
+    undecided: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, contributions: Iterable[_Contribution]) -> _Totals:
+        totals = cls()
+        for adds in contributions:
+            totals.unidentified_rows += adds.unidentified_rows
+            totals.decided += adds.decided
+            totals.undecided += adds.undecided
+            for meaning, mineral, value in adds.tallies:
+                totals.tallies[meaning][mineral][value] += 1
+            if adds.cells:
+                totals.mine_locations["cells"] += adds.cells
+                totals.mine_locations.update(adds.parts)
+            for metal, country, source in adds.countries:
+                totals.countries[metal][country].add(source)
+            for cid, row, reasons in adds.smelters:
+                tally = totals.smelters[cid]
+                tally.named_by.append((adds.file, row, adds.company))
+                tally.reasons.update(reasons)
+        return totals
 
 
 def _sources(sources: set[_Source]) -> list[dict]:

@@ -14,9 +14,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from ..filing.characters import describe, has_invalid, invalid_characters, replace_invalid
+from ...filing.characters import describe, has_invalid, invalid_characters, replace_invalid
+from ..models import Answer, Finding, FindingSeverity, SupplierWorkbook
 from .cellmap import CellMap
-from .models import Answer, Finding, FindingSeverity, SupplierWorkbook
 
 CODE = "text-invalid-character"
 

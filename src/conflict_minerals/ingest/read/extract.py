@@ -11,11 +11,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 
-from ..manifest import sha256
-from .cellmap import CellMap, CompanyQuestion, load_cellmap
-from .cleantext import replace_invalid_text
-from .detect import Detected, detect
-from .models import (
+from ...manifest import sha256
+from ..models import (
     Answer,
     CompanyInfo,
     Finding,
@@ -26,6 +23,9 @@ from .models import (
     SupplierWorkbook,
     UnreadableWorkbook,
 )
+from .cellmap import CellMap, CompanyQuestion, load_cellmap
+from .cleantext import replace_invalid_text
+from .detect import Detected, detect
 from .reader import (
     Limits,
     ReadFailure,
@@ -40,13 +40,15 @@ from .reader import (
     read_limited,
     text,
 )
+from .sheetscan import XLS, ScanUnsupported, open_scanned
 
 DEFAULT_LIMITS = Limits()
 
 # Bump when extraction changes, so cached results are not reused. 4: results that ran out of
 # memory are no longer cached (the ones cached before are dropped), and mine-location cells
-# keep their line breaks. 5: characters no output may hold are replaced, with a finding.
-EXTRACTOR_VERSION = "5"
+# keep their line breaks. 5: results say which reader read the sheets. 6: characters no output
+# may hold are replaced, with a finding.
+EXTRACTOR_VERSION = "6"
 OUT_OF_MEMORY = "reading the file needed more memory than allowed"
 
 NOT_LISTED = "smelter not listed"
@@ -330,6 +332,7 @@ def extract(
         version=detected.version,
         family=cellmap.family,
         encrypted=workbook.encrypted,
+        reader=workbook.reader,
         company=_company(declaration, cellmap),
         minerals=minerals,
         answers=answers,
@@ -374,14 +377,28 @@ def read_supplier_bytes(
     digest: str | None = None,
     with_products: bool = True,
 ) -> SupplierWorkbook | UnreadableWorkbook:
-    """Read one workbook's bytes; `digest` is their sha256 when the caller already has it."""
-    digest = digest or sha256(data)
+    """Read one workbook's bytes; `digest` is their sha256 when the caller already has it.
 
+    An .xlsx is read by the streaming reader; if it meets something it does not handle, the
+    workbook is read again with calamine, and the details say why."""
+    digest = digest or sha256(data)
+    try:
+        return _read_supplier(data, file, limits, digest, with_products, streaming=True)
+    except ScanUnsupported as reason:
+        result = _read_supplier(data, file, limits, digest, with_products, streaming=False)
+        if isinstance(result, SupplierWorkbook) and str(reason) != XLS:
+            result.reader_note = f"read with calamine: {reason}"
+        return result
+
+
+def _read_supplier(
+    data: bytes, file: str, limits: Limits, digest: str, with_products: bool, streaming: bool
+) -> SupplierWorkbook | UnreadableWorkbook:
     def unreadable(code: str, message: str) -> UnreadableWorkbook:
         return _unreadable(file, digest, len(data), code, message)
 
     try:
-        workbook = open_workbook(data, limits)
+        workbook = open_scanned(data, limits) if streaming else open_workbook(data, limits)
         detected = detect(workbook)
         if detected is None:
             return unreadable("template-unknown", "not an RMI reporting template (CMRT, EMRT or CRT)")
@@ -396,6 +413,8 @@ def read_supplier_bytes(
         return extract(workbook, detected, cellmap, file, data, digest, with_products)
     except ReadFailure as failure:
         return unreadable(failure.code, failure.message)
+    except ScanUnsupported:
+        raise
     except MemoryError:
         return unreadable("file-refused", OUT_OF_MEMORY)
     except RecursionError:

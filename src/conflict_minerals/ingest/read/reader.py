@@ -89,6 +89,8 @@ class Sheet:
 
 
 class Workbook:
+    reader = "calamine"
+
     def __init__(self, book: CalamineWorkbook, encrypted: bool) -> None:
         self._book = book
         self.encrypted = encrypted
@@ -105,8 +107,8 @@ class Workbook:
         return self._sheets[name]
 
 
-def check_zip(data: bytes, limits: Limits) -> None:
-    """Refuse archives that expand too far, and XML that declares entities."""
+def check_zip(data: bytes, limits: Limits) -> zipfile.ZipFile:
+    """Refuse archives that expand too far, and XML that declares entities; the archive."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
@@ -141,6 +143,7 @@ def check_zip(data: bytes, limits: Limits) -> None:
                 "file-refused",
                 f"part {member.filename} declares XML entities (a DOCTYPE); refusing to read it",
             )
+    return archive
 
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader
@@ -232,8 +235,9 @@ def read_limited(path: str, limits: Limits) -> bytes:
     return data
 
 
-def open_workbook(data: bytes, limits: Limits | None = None) -> Workbook:
-    limits = limits or Limits()
+def checked_bytes(data: bytes, limits: Limits) -> tuple[bytes, bool, zipfile.ZipFile | None]:
+    """A workbook's bytes, decrypted and checked (the streaming reader, sheetscan.py, starts
+    here too): (bytes, whether they were encrypted, the zip archive of an .xlsx or None)."""
     if len(data) > limits.max_file_bytes:
         raise ReadFailure("file-refused", f"the file is {len(data)} bytes (limit {limits.max_file_bytes})")
     if len(data) == 0:
@@ -242,9 +246,14 @@ def open_workbook(data: bytes, limits: Limits | None = None) -> Workbook:
     if data.startswith(OLE_MAGIC):
         data, encrypted = decrypt_ole(data)
     if data.startswith(ZIP_MAGIC):
-        check_zip(data, limits)
-    elif not data.startswith(OLE_MAGIC):
+        return data, encrypted, check_zip(data, limits)
+    if not data.startswith(OLE_MAGIC):
         raise ReadFailure("file-corrupt", "not an Excel workbook (neither .xlsx nor .xls content)")
+    return data, encrypted, None
+
+
+def open_workbook(data: bytes, limits: Limits | None = None) -> Workbook:
+    data, encrypted, _ = checked_bytes(data, limits or Limits())
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception as error:  # calamine raises its own error types for bad workbooks

@@ -1,0 +1,1 @@
+"""Reading: every byte of a supplier workbook, in guarded worker processes, into a SupplierWorkbook."""
