@@ -33,16 +33,18 @@ from .filing.yamlio import MAX_YAML_BYTES
 from .manifest import NotAManifest, inputs_manifest, make_manifest, read_manifest, sha256
 from .outputs import refuse_unusable_outputs, rename_target, write_locked
 from .problems import InputError, Problem, Severity, display_path
-from .report.consistency import check_documents
+from .report.consistency import check_documents, checked_warnings
 from .report.context import build_context
 from .report.evidence import evidence_outputs
 from .report.html import render_html
-from .report.parallel import Job, run_jobs
+from .report.parallel import Job, Prestarted, run_jobs
+from .report.pdfrequest import PdfRequest
 from .report.snapshot import make_snapshot, snapshot_bytes
 from .report.templating import FONT_STYLESHEET, builtin_theme_dir
 
 if TYPE_CHECKING:
-    from .report.pdf import EmbeddedFile, Rendered
+    from .report.context import DocumentContext
+    from .report.pdf import Rendered
 
 WARNING = Severity.WARNING
 
@@ -82,26 +84,24 @@ class BuildOptions:
     jobs: int | None = None
     # Where unchanged documents are taken from (cache/render.py); None: render every one (--no-cache).
     render_cache: RenderCache | None = None
+    # A process forked before the filing was loaded, WeasyPrint imported there meanwhile: it
+    # renders the longest PDF (`cmr build` starts it; the caller stops it).
+    renderer: Prestarted | None = None
 
 
-def _embedded_files(loaded: LoadedFiling, variant: str | None) -> list[EmbeddedFile]:
-    """PDF/A-3 copies carry the survey results and the manifest of the inputs.
-
-    The manifest embedded is the inputs half: a PDF cannot carry its own hash."""
+def _embedded_files(loaded: LoadedFiling, variant: str | None) -> tuple[tuple[str, bytes, str], ...]:
+    """(name, data, description) of each file a PDF/A-3 copy carries: the survey results and the
+    manifest of the inputs. The manifest embedded is the inputs half: a PDF cannot carry its own hash."""
     if variant not in ATTACHING_VARIANTS:
-        return []
-    from .report.pdf import EmbeddedFile  # WeasyPrint: not for a PDF the render cache holds
-
-    return [
-        EmbeddedFile(
+        return ()
+    return (
+        (
             loaded.survey_path.name,
             read_input_file(loaded.survey_path, MAX_YAML_BYTES),
             "Supplier survey results",
         ),
-        EmbeddedFile(
-            "inputs-manifest.json", inputs_manifest(loaded), "Tool versions and sha256 of every input"
-        ),
-    ]
+        ("inputs-manifest.json", inputs_manifest(loaded), "Tool versions and sha256 of every input"),
+    )
 
 
 def pdf_job(loaded: LoadedFiling, html: str, variant: str | None = None) -> PdfJob:
@@ -110,7 +110,7 @@ def pdf_job(loaded: LoadedFiling, html: str, variant: str | None = None) -> PdfJ
     roots = [theme] + ([loaded.template_dir] if loaded.template_dir else [])
     if loaded.css_path is not None:
         roots.append(loaded.css_path.parent)
-    attachments = tuple((f.name, sha256(f.data), f.description) for f in _embedded_files(loaded, variant))
+    attachments = tuple((name, sha256(data), note) for name, data, note in _embedded_files(loaded, variant))
     return PdfJob(
         html=html,
         base_url=loaded.template_dir or theme,
@@ -122,49 +122,46 @@ def pdf_job(loaded: LoadedFiling, html: str, variant: str | None = None) -> PdfJ
     )
 
 
+def pdf_request(
+    loaded: LoadedFiling, html: str, variant: str | None, check_as: str | None = None
+) -> PdfRequest:
+    """A document's PDF render as plain data (it may run in a process that holds no filing)."""
+    job = pdf_job(loaded, html, variant)
+    return PdfRequest(
+        html=html,
+        base_url=job.base_url,
+        font_stylesheet=job.font_stylesheet,
+        asset_roots=job.asset_roots,
+        document_date=job.document_date,
+        variant=variant,
+        embedded=_embedded_files(loaded, variant),
+        check_as=check_as,
+        filing_name=loaded.filing_path.name,
+    )
+
+
 def document_pdf(
     loaded: LoadedFiling, html: str, variant: str | None = None, record: dict[str, str] | None = None
 ) -> bytes:
     """One document's PDF from its HTML, with the filing's assets and fonts only (also used by
     `cmr serve`); a refused asset is an InputError naming the filing. `record` gets the sha256
     of every file the render loaded."""
-    return _rendered_pdf(loaded, html, variant, record=record).pdf
+    rendered, loaded_files = pdf_request(loaded, html, variant)()
+    if record is not None:
+        record.update(loaded_files)
+    return rendered.pdf
 
 
-def _rendered_pdf(
-    loaded: LoadedFiling,
-    html: str,
-    variant: str | None,
-    check_as: str | None = None,
-    record: dict[str, str] | None = None,
-) -> Rendered:
-    from .report.pdf import AssetRefused, RenderTooLong, render_document
-
-    job = pdf_job(loaded, html, variant)
-    try:
-        return render_document(
-            html,
-            base_url=job.base_url,
-            font_stylesheet=job.font_stylesheet,
-            asset_roots=job.asset_roots,
-            document_date=job.document_date,
-            variant=variant,
-            embedded=_embedded_files(loaded, variant),
-            check_as=check_as,
-            record=record,
-        )
-    except (AssetRefused, RenderTooLong) as refused:
-        raise InputError([Problem(str(loaded.filing_path.name), None, None, "", str(refused))]) from None
-
-
-def _checked_pdf(
-    loaded: LoadedFiling, html: str, variant: str | None, name: str, store: _Store
-) -> tuple[bytes, list[Problem]]:
+def _checked_pdf(request: PdfRequest, store: _Store) -> tuple[bytes, list[Problem]]:
     """A document's PDF and the layout check's faults on its pages, as warnings naming the
-    document and the page; stored in the render cache with them, where this runs (perhaps a
-    forked process)."""
-    loaded_files: dict[str, str] = {}
-    rendered = _rendered_pdf(loaded, html, variant, check_as=name, record=loaded_files)
+    document and the page; stored in the render cache with them."""
+    return _stored_pdf(request(), request, store)
+
+
+def _stored_pdf(
+    result: tuple[Rendered, dict[str, str]], request: PdfRequest, store: _Store
+) -> tuple[bytes, list[Problem]]:
+    rendered, loaded_files = result
     warnings = [
         Problem(fault.document, None, None, f"page {fault.page}", f"{fault.message} [{fault.rule}]", WARNING)
         for fault in rendered.faults
@@ -187,10 +184,11 @@ class _Store:
 
     cache: RenderCache | None = None
     key: str = ""
+    roots: tuple[Path, ...] = ()  # the folders a PDF's assets were loaded from
 
-    def get(self, roots: tuple[Path, ...] = ()) -> tuple[bytes, list[Problem]] | None:
+    def get(self) -> tuple[bytes, list[Problem]] | None:
         """The stored document and the layout warnings it was rendered with, if still valid."""
-        entry = self.cache.entry(self.key, roots) if self.cache is not None else None
+        entry = self.cache.entry(self.key, self.roots) if self.cache is not None else None
         if entry is None:
             return None
         return entry.data, [
@@ -206,66 +204,139 @@ class _Store:
 # Laying out a PDF costs about three times what writing the same document in Word does; the
 # jobs are shared out between the processes by these weights times the document's length.
 _COST = {OutputFormat.PDF: 1.0, OutputFormat.DOCX: 0.3}
+# The check of the documents' words and the evidence each take about 2% of what laying out
+# the same length of HTML does.
+_SIDE_COST = 0.02
 
 
 def render_outputs(
     loaded: LoadedFiling, out_dir: Path, options: BuildOptions, warnings: list[Problem] | None = None
 ) -> dict[Path, bytes]:
-    """Every output's bytes; the layout check's faults are added to `warnings`."""
+    """Every output's bytes; the layout check's faults are added to `warnings` (in the documents'
+    order), the consistency check's to the filing's."""
     context = build_context(loaded)
-    outputs: dict[Path, bytes] = {out_dir / SNAPSHOT: snapshot_bytes(make_snapshot(loaded, context))}
+    pages = render_html(loaded, context)
+    documents: dict[Path, bytes] = {}  # in the documents' order; a rendered one is filled in below
+    layouts: dict[Path, list[Problem]] = {}
+    renders: list[_Render] = []
+    for doc, output_format in _written(context, options):
+        path, html = out_dir / doc.file_name(output_format), pages[doc.stem]
+        documents[path] = html.encode("utf-8") if output_format is OutputFormat.HTML else b""
+        if output_format is OutputFormat.HTML:
+            continue
+        store = _cache_store(loaded, doc, output_format, html, options)
+        found = store.get()
+        if found is not None:  # unchanged since it was rendered: taken from the render cache
+            documents[path], layouts[path] = found
+        else:
+            renders.append(_render(loaded, path, doc, output_format, html, options, store))
+    away = _hand_over(renders, options.renderer)
+    here = [render for render in renders if render is not away]
+    if any(render.request is not None for render in here):
+        from .report import pdf  # noqa: F401 - WeasyPrint, loaded before the fork, only to render a PDF
+    if renders and options.render_cache is not None:
+        options.render_cache.changed = True  # entries are written where the documents are made
+    # What the documents say is read back and compared with the figures beside the renders (in
+    # the forked helper when there is one, off the longest render's way): nothing is written
+    # before every job is done, and the check's error is raised before any render's (job order).
+    side = _SIDE_COST * sum(len(html) for html in pages.values())
+    jobs = [
+        Job(partial(_snapshot_bytes, loaded, context), side / 4),
+        Job(partial(evidence_outputs, loaded, context, out_dir), side),
+        Job(partial(checked_warnings, loaded, context, pages), side),
+    ]
+    # The PDFs and Word files at once, one process per core: the Word files are written beside
+    # the PDFs' renders, not after them. With nothing to render, a helper would cost more than it saves.
+    processes = max(1, _processes(options) - (away is not None)) if here else 1
+    done = run_jobs(jobs + [render.job for render in here], processes)
+    snapshot, evidence, loaded.warnings = done[:3]
+    for render, (data, layout) in zip(here, done[3:], strict=True):
+        documents[render.path], layouts[render.path] = data, layout
+    if away is not None and options.renderer is not None:
+        result = options.renderer.result()
+        documents[away.path], layouts[away.path] = _stored_pdf(result, away.request, away.store)
+    if warnings is not None:
+        warnings += [problem for path in documents for problem in layouts.get(path, [])]
     # Not part of the filing, and written whatever --format says: the answer to "where does
     # this number come from?" must sit beside every build.
-    outputs |= evidence_outputs(loaded, context, out_dir)
-    pages = render_html(loaded, context)
-    # What the documents say, read back and compared with the figures, before anything is written.
-    check_documents(loaded, context, pages)
-    written = [
-        (doc, output_format)
-        for doc in documents_for(context.files_cmr, context.audit_exhibit)
-        for output_format in doc.formats
-        if output_format in options.formats
-    ]
-    cache, jobs, pdf_to_render = options.render_cache, [], False
-    for doc, output_format in written:
-        name = doc.file_name(output_format)
-        if output_format is OutputFormat.HTML:
-            outputs[out_dir / name] = pages[doc.stem].encode("utf-8")
-            continue
-        html = pages[doc.stem]
-        if output_format is OutputFormat.PDF:
-            job = pdf_job(loaded, html, options.pdf_variant)
-            store = _Store(cache, pdf_key(job)) if cache is not None else _Store()
-            found = store.get(job.asset_roots)
-            run = partial(_checked_pdf, loaded, html, options.pdf_variant, name, store)
-        else:
-            signed = loaded.filing.signature.date
-            key = docx_key(html, doc.file_name(OutputFormat.HTML), signed) if cache is not None else ""
-            store = _Store(cache, key)
-            found = store.get()
-            run = partial(_docx_bytes, loaded, doc, html, store)
-        if found is not None:  # unchanged since it was rendered: taken from the render cache
-            outputs[out_dir / name], layout = found
-            if warnings is not None:
-                warnings += layout
-            continue
-        pdf_to_render = pdf_to_render or output_format is OutputFormat.PDF
-        jobs.append((name, Job(run, _COST[output_format] * len(html))))
-    if pdf_to_render:
-        from .report import pdf  # noqa: F401 - WeasyPrint, loaded before the fork, only to render a PDF
-    if jobs and cache is not None:
-        cache.changed = True  # entries are written where the documents are made
-    # The PDFs and Word files at once, one process per core: the Word files are written beside
-    # the PDFs' renders, not after them.
-    for (name, _), (data, found) in zip(jobs, run_jobs([job for _, job in jobs], options.jobs), strict=True):
-        outputs[out_dir / name] = data
-        if warnings is not None:
-            warnings += found
+    outputs = {out_dir / SNAPSHOT: snapshot} | evidence | documents
     if options.edgar:
         from .edgar.package import edgar_outputs
 
         outputs |= edgar_outputs(loaded, pages, out_dir / EDGAR_DIR, allow_draft=options.allow_draft)
     return outputs
+
+
+@dataclass(frozen=True)
+class _Render:
+    """A PDF or Word file to make: where it goes, the job making it, and for a PDF its request
+    (which a prestarted process can run) and where it is kept in the render cache."""
+
+    path: Path
+    job: Job
+    request: PdfRequest | None = None
+    store: _Store = field(default_factory=_Store)
+
+
+def _render(
+    loaded: LoadedFiling,
+    path: Path,
+    doc: Document,
+    output_format: OutputFormat,
+    html: str,
+    options: BuildOptions,
+    store: _Store,
+) -> _Render:
+    weight = _COST[output_format] * len(html)
+    if output_format is OutputFormat.DOCX:
+        return _Render(path, Job(partial(_docx_bytes, loaded, doc, html, store), weight))
+    request = pdf_request(loaded, html, options.pdf_variant, check_as=path.name)
+    return _Render(path, Job(partial(_checked_pdf, request, store), weight), request, store)
+
+
+def _hand_over(renders: list[_Render], renderer: Prestarted | None) -> _Render | None:
+    """The longest PDF's render, sent to the process started for it; None when there is no such
+    process or no PDF to render (the process is stopped then: nothing will be sent)."""
+    pdfs = [render for render in renders if render.request is not None]
+    if renderer is None:
+        return None
+    if not pdfs:
+        renderer.stop()
+        return None
+    longest = max(pdfs, key=lambda render: render.job.weight)  # the first of equals
+    renderer.run(longest.request)
+    return longest
+
+
+def _processes(options: BuildOptions) -> int:
+    return options.jobs if options.jobs is not None else len(os.sched_getaffinity(0))
+
+
+def _written(context: DocumentContext, options: BuildOptions) -> list[tuple[Document, OutputFormat]]:
+    """Each document and format the build writes, in the documents' order."""
+    return [
+        (doc, output_format)
+        for doc in documents_for(context.files_cmr, context.audit_exhibit)
+        for output_format in doc.formats
+        if output_format in options.formats
+    ]
+
+
+def _cache_store(
+    loaded: LoadedFiling, doc: Document, output_format: OutputFormat, html: str, options: BuildOptions
+) -> _Store:
+    """Where the document's rendering is kept in the render cache (nowhere with --no-cache)."""
+    cache = options.render_cache
+    if cache is None:
+        return _Store()
+    if output_format is OutputFormat.PDF:
+        job = pdf_job(loaded, html, options.pdf_variant)
+        return _Store(cache, pdf_key(job), job.asset_roots)
+    return _Store(cache, docx_key(html, doc.file_name(OutputFormat.HTML), loaded.filing.signature.date))
+
+
+def _snapshot_bytes(loaded: LoadedFiling, context: DocumentContext) -> bytes:
+    return snapshot_bytes(make_snapshot(loaded, context))
 
 
 def build(

@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperCommand
@@ -27,6 +27,10 @@ from .filing.starter import NotAFolder, StarterExists, write_starter
 from .ingest.stopping import Interrupted
 from .outputs import OutputBusy
 from .problems import InputError, Problem, Severity
+
+if TYPE_CHECKING:
+    from .build import BuildOptions
+    from .report.parallel import Prestarted
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -243,28 +247,25 @@ def build_command(
 ) -> None:
     """Render the Form SD and Conflict Minerals Report as HTML, PDF and Word, with filing-data.json,
     evidence.json, evidence.html and manifest.json."""
-    from .build import BuildOptions, build
-    from .cache.render import RenderCache, default_render_cache_dir
-    from .filing.dates import long_date
-
     if pdf_variant is not None and pdf_variant not in PDF_VARIANTS:
         raise typer.BadParameter(f"choose one of {', '.join(PDF_VARIANTS)}", param_hint="--pdf-variant")
+    # Started before anything else is loaded: it imports WeasyPrint while this process loads the
+    # filing and makes the documents, then renders the longest PDF (report/parallel.Prestarted).
+    renderer = _prestarted_renderer(_chosen_formats(formats), jobs)
+    try:
+        from .build import build  # the library, loaded while the renderer imports WeasyPrint
 
-    # The objects made by importing WeasyPrint live for the whole run; moving them out of the
-    # cyclic garbage collector's view makes layout about 8% faster (see benchmarks/).
-    gc.freeze()
-
-    out_dir = out if out is not None else default_out_dir(filing)
-    options = BuildOptions(
-        formats=_chosen_formats(formats),
-        pdf_variant=pdf_variant,
-        edgar=edgar,
-        allow_draft=allow_draft,
-        jobs=jobs,
-        render_cache=None if no_cache else RenderCache(default_render_cache_dir()),
-    )
-    with _reported(as_json):
-        result = build(filing, out_dir, options)
+        # The objects made by importing WeasyPrint live for the whole run; moving them out of the
+        # cyclic garbage collector's view makes layout about 8% faster (see benchmarks/).
+        gc.freeze()
+        options = _build_options(
+            _chosen_formats(formats), pdf_variant, edgar, allow_draft, jobs, no_cache, renderer
+        )
+        with _reported(as_json):
+            result = build(filing, out if out is not None else default_out_dir(filing), options)
+    finally:
+        if renderer is not None:
+            renderer.stop()
     _print_problems(result.warnings)
     if as_json:
         typer.echo(
@@ -285,7 +286,43 @@ def build_command(
         typer.echo(f"wrote {path}")
     for path in result.removed:
         typer.echo(f"removed stale {path}")
+    from .filing.dates import long_date
+
     typer.echo(f"filing deadline: {long_date(result.deadline)}", err=True)
+
+
+def _prestarted_renderer(formats: frozenset[OutputFormat], jobs: int | None) -> Prestarted | None:
+    """A render process for the longest PDF, when PDFs are asked for and more than one process may run."""
+    from .report.parallel import Prestarted
+    from .report.pdfrequest import warm
+
+    allowed = jobs if jobs is not None else len(os.sched_getaffinity(0))
+    if OutputFormat.PDF not in formats or allowed <= 1:
+        return None
+    return Prestarted.start(warm)
+
+
+def _build_options(
+    formats: frozenset[OutputFormat],
+    pdf_variant: str | None,
+    edgar: bool,
+    allow_draft: bool,
+    jobs: int | None,
+    no_cache: bool,
+    renderer: Prestarted | None,
+) -> BuildOptions:
+    from .build import BuildOptions
+    from .cache.render import RenderCache, default_render_cache_dir
+
+    return BuildOptions(
+        formats=formats,
+        pdf_variant=pdf_variant,
+        edgar=edgar,
+        allow_draft=allow_draft,
+        jobs=jobs,
+        render_cache=None if no_cache else RenderCache(default_render_cache_dir()),
+        renderer=renderer,
+    )
 
 
 @_command(

@@ -1050,13 +1050,21 @@ def document_findings(
 def check_documents(loaded: LoadedFiling, context: DocumentContext, pages: dict[str, str]) -> None:
     """Run the check on the rendered documents: its warnings join the filing's, an error stops the
     build (an InputError listing every problem found)."""
+    loaded.warnings = checked_warnings(loaded, context, pages)
+
+
+def checked_warnings(loaded: LoadedFiling, context: DocumentContext, pages: dict[str, str]) -> list[Problem]:
+    """The filing's warnings with the check's added, or an InputError listing every problem when
+    the check found an error. Changes nothing, so a build can run it in a forked process beside
+    the renders."""
     from ..filing.final_copy import gate_severity
     from ..problems import InputError
 
     problems = consistency_problems(loaded, context, pages, gate_severity(loaded.filing))
+    merged = sorted({*loaded.warnings, *problems}, key=_order)
     if any(p.severity is Severity.ERROR for p in problems):
-        raise InputError(sorted({*loaded.warnings, *problems}, key=_order))
-    loaded.warnings = sorted({*loaded.warnings, *problems}, key=_order)
+        raise InputError(merged)
+    return merged
 
 
 def _order(problem: Problem) -> tuple:

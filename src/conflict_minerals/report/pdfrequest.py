@@ -1,0 +1,61 @@
+"""One PDF render as plain data, so that a process holding no filing can run it.
+
+`cmr build` forks a render process before it loads the filing (report/parallel.Prestarted):
+that process imports WeasyPrint while this one makes the documents, then is sent the longest
+document's request. A request pickles without the filing's models, and this module imports
+nothing heavy, so both processes can load it at once; WeasyPrint is imported when a request
+runs (report/pdf.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..problems import InputError, Problem
+
+if TYPE_CHECKING:
+    from .pdf import Rendered
+
+
+@dataclass(frozen=True)
+class PdfRequest:
+    html: str
+    base_url: Path
+    font_stylesheet: Path
+    asset_roots: tuple[Path, ...]
+    document_date: date
+    variant: str | None
+    # (name, data, description) of each PDF/A-3 attachment.
+    embedded: tuple[tuple[str, bytes, str], ...]
+    check_as: str | None  # the document's name in the layout check's faults; None: no check
+    filing_name: str  # what a refused asset or an over-long render is reported against
+
+    def __call__(self) -> tuple[Rendered, dict[str, str]]:
+        """The rendered PDF (with the layout check's faults) and the sha256 of every file the
+        render loaded; a refused asset or an over-long render is an InputError naming the filing."""
+        from .pdf import AssetRefused, EmbeddedFile, RenderTooLong, render_document
+
+        loaded: dict[str, str] = {}
+        try:
+            rendered = render_document(
+                self.html,
+                base_url=self.base_url,
+                font_stylesheet=self.font_stylesheet,
+                asset_roots=self.asset_roots,
+                document_date=self.document_date,
+                variant=self.variant,
+                embedded=[EmbeddedFile(*item) for item in self.embedded],
+                check_as=self.check_as,
+                record=loaded,
+            )
+        except (AssetRefused, RenderTooLong) as refused:
+            raise InputError([Problem(self.filing_name, None, None, "", str(refused))]) from None
+        return rendered, loaded
+
+
+def warm() -> None:
+    """What a render process loads before its request comes: WeasyPrint (about 0.6 s)."""
+    from . import pdf  # noqa: F401
