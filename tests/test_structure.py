@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from conflict_minerals.cli import app
 from conflict_minerals.documents import CMR, DOCUMENTS, FORM_SD, OWN_OUTPUT, OutputFormat, documents_for
 
-from .conftest import REPO
+from .conftest import REPO, edit
 
 runner = CliRunner()
 PACKAGE = REPO / "src" / "conflict_minerals"
@@ -178,6 +178,23 @@ def test_a_build_without_pdfs_loads_no_weasyprint(
     assert "weasyprint" not in loaded and "pydyf" not in loaded
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["weasyprint"] == importlib.metadata.version("weasyprint")
+
+
+def test_a_pdf_rendered_in_the_early_process_loads_no_weasyprint_here(
+    sample_2025: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Form SD edited, the CMR from the render cache: Form SD's PDF is rendered by the process
+    forked as the command starts, and what it sends back must not import WeasyPrint into the
+    command's process (half a second of a build that renders one small PDF)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    build = ("build", str(sample_2025), "--out", str(out), "--format", "pdf", "--jobs", "2")
+    assert "weasyprint" in _loaded(*build)  # both PDFs to render: Form SD's in this process
+    before = (out / "form-sd.pdf").read_bytes()
+    edit(sample_2025, 'zip_code: "95134"', 'zip_code: "95131"')
+    loaded = _loaded(*build)
+    assert (out / "form-sd.pdf").read_bytes() != before, "Form SD was not rendered again"
+    assert "weasyprint" not in loaded and "pydyf" not in loaded
 
 
 # --------------------------------------------------------------------------------------

@@ -38,13 +38,12 @@ from .report.context import build_context
 from .report.evidence import evidence_outputs
 from .report.html import render_html
 from .report.parallel import Job, Prestarted, run_jobs
-from .report.pdfrequest import PdfRequest
+from .report.pdfrequest import PdfRequest, RenderedPdf
 from .report.snapshot import make_snapshot, snapshot_bytes
 from .report.templating import FONT_STYLESHEET, builtin_theme_dir
 
 if TYPE_CHECKING:
     from .report.context import DocumentContext
-    from .report.pdf import Rendered
 
 WARNING = Severity.WARNING
 
@@ -146,27 +145,25 @@ def document_pdf(
     """One document's PDF from its HTML, with the filing's assets and fonts only (also used by
     `cmr serve`); a refused asset is an InputError naming the filing. `record` gets the sha256
     of every file the render loaded."""
-    rendered, loaded_files = pdf_request(loaded, html, variant)()
+    rendered = pdf_request(loaded, html, variant)()
     if record is not None:
-        record.update(loaded_files)
+        record.update(rendered.loaded)
     return rendered.pdf
 
 
 def _checked_pdf(request: PdfRequest, store: _Store) -> tuple[bytes, list[Problem]]:
     """A document's PDF and the layout check's faults on its pages, as warnings naming the
     document and the page; stored in the render cache with them."""
-    return _stored_pdf(request(), request, store)
+    return _stored_pdf(request(), store)
 
 
-def _stored_pdf(
-    result: tuple[Rendered, dict[str, str]], request: PdfRequest, store: _Store
-) -> tuple[bytes, list[Problem]]:
-    rendered, loaded_files = result
+def _stored_pdf(rendered: RenderedPdf, store: _Store) -> tuple[bytes, list[Problem]]:
+    """The PDF and its layout faults as warnings, put in the render cache (where this runs)."""
     warnings = [
         Problem(fault.document, None, None, f"page {fault.page}", f"{fault.message} [{fault.rule}]", WARNING)
         for fault in rendered.faults
     ]
-    store.put(rendered.pdf, loaded_files, warnings)
+    store.put(rendered.pdf, rendered.loaded, warnings)
     return rendered.pdf, warnings
 
 
@@ -254,7 +251,7 @@ def render_outputs(
         documents[render.path], layouts[render.path] = data, layout
     if away is not None and options.renderer is not None:
         result = options.renderer.result()
-        documents[away.path], layouts[away.path] = _stored_pdf(result, away.request, away.store)
+        documents[away.path], layouts[away.path] = _stored_pdf(result, away.store)
     if warnings is not None:
         warnings += [problem for path in documents for problem in layouts.get(path, [])]
     # Not part of the filing, and written whatever --format says: the answer to "where does

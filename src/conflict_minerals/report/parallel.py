@@ -15,6 +15,8 @@ process outlives `run_jobs`, and each one dies with this process however it dies
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gc
 import multiprocessing
 import multiprocessing.process
@@ -159,6 +161,7 @@ class Prestarted:
             return None
         context = multiprocessing.get_context("fork")
         requests_in, requests_out = context.Pipe(duplex=False)
+        _widen(requests_out)
         answers_in, answers_out = context.Pipe(duplex=False)
         process = _forked(context, _prestarted, (warm, requests_in, answers_out, os.getpid()))
         requests_in.close()
@@ -180,6 +183,14 @@ class Prestarted:
         self._process.join()
         self._requests.close()
         self._answers.close()
+
+
+def _widen(connection) -> None:
+    """A pipe that holds a whole document's request (1 MiB where the system allows it; 64 KiB
+    by default): the process it goes to reads it only once it has loaded WeasyPrint, and
+    until then a larger request would hold this process up instead of letting it work on."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(connection.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
 
 
 def _prestarted(warm: Callable[[], None], requests, answers, parent: int) -> None:

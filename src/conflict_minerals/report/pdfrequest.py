@@ -12,12 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from ..pagecheck.model import Fault
 from ..problems import InputError, Problem
 
-if TYPE_CHECKING:
-    from .pdf import Rendered
+
+@dataclass(frozen=True)
+class RenderedPdf:
+    """What a request gives back, in classes this module's importers already hold: a result
+    that named WeasyPrint's module (report/pdf.Rendered) would import WeasyPrint, half a
+    second, into the process that unpickles it."""
+
+    pdf: bytes
+    faults: list[Fault]  # the layout check's, when it was asked for
+    loaded: dict[str, str]  # the sha256 of every file the render loaded, by path
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ class PdfRequest:
     check_as: str | None  # the document's name in the layout check's faults; None: no check
     filing_name: str  # what a refused asset or an over-long render is reported against
 
-    def __call__(self) -> tuple[Rendered, dict[str, str]]:
+    def __call__(self) -> RenderedPdf:
         """The rendered PDF (with the layout check's faults) and the sha256 of every file the
         render loaded; a refused asset or an over-long render is an InputError naming the filing."""
         from .pdf import AssetRefused, EmbeddedFile, RenderTooLong, render_document
@@ -53,7 +61,7 @@ class PdfRequest:
             )
         except (AssetRefused, RenderTooLong) as refused:
             raise InputError([Problem(self.filing_name, None, None, "", str(refused))]) from None
-        return rendered, loaded
+        return RenderedPdf(rendered.pdf, rendered.faults, loaded)
 
 
 def warm() -> None:
