@@ -294,9 +294,9 @@ def _render(
 def _hand_over(renders: list[_Render], renderer: Prestarted | None) -> _Render | None:
     """The longest PDF's render, sent to the process started for it; None when there is no such
     process or no PDF to render (the process is stopped then: nothing will be sent)."""
-    pdfs = [render for render in renders if render.request is not None]
     if renderer is None:
         return None
+    pdfs = [render for render in renders if render.request is not None]
     if not pdfs:
         renderer.stop()
         return None
