@@ -68,14 +68,7 @@ def test_a_refused_asset_in_a_forked_render_is_the_same_input_error(
     sample_2025: Path, tmp_path: Path, batches: list[int], no_process_left: None
 ) -> None:
     """The CMR is rendered in the forked helper: its refusal must reach the user unchanged."""
-    theme = sample_2025.parent / "theme"
-    theme.mkdir()
-    (theme / "cmr.html.j2").write_text(
-        '{% extends "builtin/cmr.html.j2" %}{% block content %}{{ super() }}'
-        '<img src="file:///etc/passwd">{% endblock %}',
-        encoding="utf-8",
-    )
-    edit(sample_2025, "  draft: true", "  draft: true\n  template_dir: theme")
+    _cmr_loading_etc_passwd(sample_2025)
     errors = []
     for jobs in (1, 2):
         out = tmp_path / f"jobs-{jobs}"
@@ -86,6 +79,18 @@ def test_a_refused_asset_in_a_forked_render_is_the_same_input_error(
     assert batches == [[1, 4]]  # the CMR here; the three side jobs and Form SD in the helper
     assert errors[0] == errors[1]
     assert "refused to load 'file:///etc/passwd'" in errors[0][0].message
+
+
+def _cmr_loading_etc_passwd(filing: Path) -> None:
+    """A theme whose CMR asks for a file outside the asset folders: its render is refused."""
+    theme = filing.parent / "theme"
+    theme.mkdir()
+    (theme / "cmr.html.j2").write_text(
+        '{% extends "builtin/cmr.html.j2" %}{% block content %}{{ super() }}'
+        '<img src="file:///etc/passwd">{% endblock %}',
+        encoding="utf-8",
+    )
+    edit(filing, "  draft: true", "  draft: true\n  template_dir: theme")
 
 
 def test_jobs_come_back_in_order_shared_out_by_weight(no_process_left: None) -> None:
@@ -186,14 +191,7 @@ def test_an_early_render_process_with_nothing_to_render_is_stopped(
 def test_a_refused_asset_in_the_early_render_process_is_the_same_error(
     sample_2025: Path, tmp_path: Path, handed_over: list[str | None], no_process_left: None
 ) -> None:
-    theme = sample_2025.parent / "theme"
-    theme.mkdir()
-    (theme / "cmr.html.j2").write_text(
-        '{% extends "builtin/cmr.html.j2" %}{% block content %}{{ super() }}'
-        '<img src="file:///etc/passwd">{% endblock %}',
-        encoding="utf-8",
-    )
-    edit(sample_2025, "  draft: true", "  draft: true\n  template_dir: theme")
+    _cmr_loading_etc_passwd(sample_2025)
     outputs = []
     for jobs in ("1", "2"):
         result = _cli_build(sample_2025, tmp_path / jobs, "--jobs", jobs, "--no-cache", "--format", "pdf")

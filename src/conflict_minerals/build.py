@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cache.render import PdfJob, RenderCache, docx_key, pdf_key
+from .cache.render import RenderCache, docx_key, pdf_key
 from .documents import (
     ATTACHING_VARIANTS,
     EDGAR_DIR,
@@ -38,7 +38,7 @@ from .report.context import build_context
 from .report.evidence import evidence_outputs
 from .report.html import render_html
 from .report.parallel import Job, Prestarted, run_jobs
-from .report.pdfrequest import PdfRequest, RenderedPdf
+from .report.pdfrequest import PdfJob, PdfRequest, RenderedPdf
 from .report.snapshot import make_snapshot, snapshot_bytes
 from .report.templating import FONT_STYLESHEET, builtin_theme_dir
 
@@ -103,13 +103,16 @@ def _embedded_files(loaded: LoadedFiling, variant: str | None) -> tuple[tuple[st
     )
 
 
-def pdf_job(loaded: LoadedFiling, html: str, variant: str | None = None) -> PdfJob:
-    """What a document's PDF is rendered from (and keyed on in the render cache)."""
+def pdf_job(
+    loaded: LoadedFiling, html: str, variant: str | None, embedded: tuple[tuple[str, bytes, str], ...]
+) -> PdfJob:
+    """What a document's PDF is rendered from (and keyed on in the render cache); `embedded`:
+    its PDF/A-3 attachments (_embedded_files)."""
     theme = builtin_theme_dir()
     roots = [theme] + ([loaded.template_dir] if loaded.template_dir else [])
     if loaded.css_path is not None:
         roots.append(loaded.css_path.parent)
-    attachments = tuple((name, sha256(data), note) for name, data, note in _embedded_files(loaded, variant))
+    attachments = tuple((name, sha256(data), note) for name, data, note in embedded)
     return PdfJob(
         html=html,
         base_url=loaded.template_dir or theme,
@@ -125,15 +128,10 @@ def pdf_request(
     loaded: LoadedFiling, html: str, variant: str | None, check_as: str | None = None
 ) -> PdfRequest:
     """A document's PDF render as plain data (it may run in a process that holds no filing)."""
-    job = pdf_job(loaded, html, variant)
+    embedded = _embedded_files(loaded, variant)
     return PdfRequest(
-        html=html,
-        base_url=job.base_url,
-        font_stylesheet=job.font_stylesheet,
-        asset_roots=job.asset_roots,
-        document_date=job.document_date,
-        variant=variant,
-        embedded=_embedded_files(loaded, variant),
+        job=pdf_job(loaded, html, variant, embedded),
+        embedded=embedded,
         check_as=check_as,
         filing_name=loaded.filing_path.name,
     )
@@ -221,12 +219,15 @@ def render_outputs(
         documents[path] = html.encode("utf-8") if output_format is OutputFormat.HTML else b""
         if output_format is OutputFormat.HTML:
             continue
-        store = _cache_store(loaded, doc, output_format, html, options)
+        request = None
+        if output_format is OutputFormat.PDF:
+            request = pdf_request(loaded, html, options.pdf_variant, check_as=path.name)
+        store = _cache_store(loaded, doc, html, options.render_cache, request)
         found = store.get()
         if found is not None:  # unchanged since it was rendered: taken from the render cache
             documents[path], layouts[path] = found
         else:
-            renders.append(_render(loaded, path, doc, output_format, html, options, store))
+            renders.append(_render(loaded, path, doc, html, request, store))
     away = _hand_over(renders, options.renderer)
     here = [render for render in renders if render is not away]
     if any(render.request is not None for render in here):
@@ -276,19 +277,14 @@ class _Render:
 
 
 def _render(
-    loaded: LoadedFiling,
-    path: Path,
-    doc: Document,
-    output_format: OutputFormat,
-    html: str,
-    options: BuildOptions,
-    store: _Store,
+    loaded: LoadedFiling, path: Path, doc: Document, html: str, request: PdfRequest | None, store: _Store
 ) -> _Render:
-    weight = _COST[output_format] * len(html)
-    if output_format is OutputFormat.DOCX:
-        return _Render(path, Job(partial(_docx_bytes, loaded, doc, html, store), weight))
-    request = pdf_request(loaded, html, options.pdf_variant, check_as=path.name)
-    return _Render(path, Job(partial(_checked_pdf, request, store), weight), request, store)
+    """The PDF's render when there is a request, else the Word file's."""
+    if request is None:
+        job = Job(partial(_docx_bytes, loaded, doc, html, store), _COST[OutputFormat.DOCX] * len(html))
+        return _Render(path, job)
+    job = Job(partial(_checked_pdf, request, store), _COST[OutputFormat.PDF] * len(html))
+    return _Render(path, job, request, store)
 
 
 def _hand_over(renders: list[_Render], renderer: Prestarted | None) -> _Render | None:
@@ -320,15 +316,14 @@ def _written(context: DocumentContext, options: BuildOptions) -> list[tuple[Docu
 
 
 def _cache_store(
-    loaded: LoadedFiling, doc: Document, output_format: OutputFormat, html: str, options: BuildOptions
+    loaded: LoadedFiling, doc: Document, html: str, cache: RenderCache | None, request: PdfRequest | None
 ) -> _Store:
-    """Where the document's rendering is kept in the render cache (nowhere with --no-cache)."""
-    cache = options.render_cache
+    """Where the document's rendering is kept in the render cache (nowhere with --no-cache): the
+    PDF its request makes, else the Word file."""
     if cache is None:
         return _Store()
-    if output_format is OutputFormat.PDF:
-        job = pdf_job(loaded, html, options.pdf_variant)
-        return _Store(cache, pdf_key(job), job.asset_roots)
+    if request is not None:
+        return _Store(cache, pdf_key(request.job), request.job.asset_roots)
     return _Store(cache, docx_key(html, doc.file_name(OutputFormat.HTML), loaded.filing.signature.date))
 
 

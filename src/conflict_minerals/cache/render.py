@@ -42,6 +42,7 @@ from ..filing.inputs import MAX_ASSET_BYTES, read_input_file
 from ..manifest import sha256
 from ..outputs import write_atomic
 from ..problems import InputError
+from ..report.pdfrequest import PdfJob
 from .folder import cache_limit, trim, user_cache_root
 
 # Bump when what an entry holds, or how keys are made, changes.
@@ -54,20 +55,6 @@ Record = dict[str, str]
 
 def default_render_cache_dir() -> Path:
     return user_cache_root() / "render"
-
-
-@dataclass(frozen=True)
-class PdfJob:
-    """Everything a PDF render is given (build.document_pdf renders it)."""
-
-    html: str
-    base_url: Path
-    font_stylesheet: Path
-    asset_roots: tuple[Path, ...]
-    document_date: date
-    variant: str | None
-    # (name, sha256 of the data, description) of each PDF/A-3 attachment.
-    attachments: tuple[tuple[str, str, str], ...] = ()
 
 
 # ----- what the bytes depend on besides the job -----

@@ -29,14 +29,24 @@ class RenderedPdf:
 
 
 @dataclass(frozen=True)
-class PdfRequest:
+class PdfJob:
+    """Everything a PDF render is given, and what the render cache keys the PDF on
+    (cache/render.pdf_key)."""
+
     html: str
     base_url: Path
     font_stylesheet: Path
     asset_roots: tuple[Path, ...]
     document_date: date
     variant: str | None
-    # (name, data, description) of each PDF/A-3 attachment.
+    # (name, sha256 of the data, description) of each PDF/A-3 attachment.
+    attachments: tuple[tuple[str, str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PdfRequest:
+    job: PdfJob
+    # (name, data, description) of each PDF/A-3 attachment (the job holds their hashes).
     embedded: tuple[tuple[str, bytes, str], ...]
     check_as: str | None  # the document's name in the layout check's faults; None: no check
     filing_name: str  # what a refused asset or an over-long render is reported against
@@ -48,13 +58,14 @@ class PdfRequest:
 
         loaded: dict[str, str] = {}
         try:
+            job = self.job
             rendered = render_document(
-                self.html,
-                base_url=self.base_url,
-                font_stylesheet=self.font_stylesheet,
-                asset_roots=self.asset_roots,
-                document_date=self.document_date,
-                variant=self.variant,
+                job.html,
+                base_url=job.base_url,
+                font_stylesheet=job.font_stylesheet,
+                asset_roots=job.asset_roots,
+                document_date=job.document_date,
+                variant=job.variant,
                 embedded=[EmbeddedFile(*item) for item in self.embedded],
                 check_as=self.check_as,
                 record=loaded,
