@@ -15,6 +15,7 @@ import os
 import stat
 from pathlib import Path
 
+from ..outputs import kind_of
 from ..problems import InputError, Problem, display_path
 
 # Limits for files the documents are made from. Real CSS, templates, built HTML and
@@ -38,20 +39,6 @@ def _shown(path: Path | str) -> str:
         return str(path)
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
-
-
 def _open_failure(error: OSError) -> str:
     if error.errno == errno.ENOENT:
         return "file not found"
@@ -69,7 +56,7 @@ def kind_of_file(path: Path) -> str | None:
         mode = os.stat(path).st_mode
     except (OSError, ValueError) as error:
         return _open_failure(error) if isinstance(error, OSError) else "not a usable path"
-    return None if stat.S_ISREG(mode) else f"is {_kind(mode)}, not a file"
+    return None if stat.S_ISREG(mode) else f"is {kind_of(mode)}, not a file"
 
 
 def read_input_file(path: Path, limit: int, display: str | None = None) -> bytes:
@@ -84,7 +71,7 @@ def read_input_file(path: Path, limit: int, display: str | None = None) -> bytes
     try:
         mode = os.fstat(handle).st_mode
         if not stat.S_ISREG(mode):
-            raise input_problem(shown, f"is {_kind(mode)}, not a file")
+            raise input_problem(shown, f"is {kind_of(mode)}, not a file")
         return _read_capped(handle, limit, shown)
     except OSError as error:
         raise input_problem(shown, f"cannot read file: {error.strerror or error}") from None
