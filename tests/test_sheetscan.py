@@ -319,3 +319,40 @@ def test_custom_number_formats_are_classified_as_calamine_does() -> None:
     assert is_date_format("[>=100][Magenta]General") is None
     assert is_date_format("#,##0*y") is None
     assert is_date_format("*-yyyy-mm-dd") == "datetime"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="the CMRT corpus is not beside the checkout")
+def test_the_reference_look_up_is_read_by_the_streaming_reader_as_calamine_reads_it() -> None:
+    """The worker that reads a template's Smelter Look-up (the reference list when none is
+    given) reads it streaming: the same rows as through calamine, on every corpus CMRT."""
+    from conflict_minerals.ingest.read.reader import open_workbook
+    from conflict_minerals.ingest.read.runner import _lookup_from
+
+    compared = 0
+    for path in [p for p in _corpus_workbooks() if "RMI_CMRT_" in p.name]:
+        data = path.read_bytes()
+        if not data.startswith(ZIP_MAGIC):
+            data, _ = decrypt_ole(data)
+        streamed, whole = _lookup_from(_scanned(data)), _lookup_from(open_workbook(data))
+        assert streamed == whole, path.name
+        compared += len(streamed[2]) if isinstance(streamed, tuple) else 0
+    assert compared > 5_000  # 6,315 rows in the corpus CMRTs
+
+
+def test_a_look_up_the_streaming_reader_does_not_follow_is_read_with_calamine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from conflict_minerals.ingest.read import runner
+
+    template = CORPUS / "cirscn__cm-reporting__RMI_CMRT_6.5.xlsx"
+    if not template.is_file():
+        pytest.skip("the CMRT corpus is not beside the checkout")
+    streamed = runner._lookup_in_worker(str(template), None)
+
+    def unsupported(data: bytes, limits: Limits) -> ScannedWorkbook:
+        raise ScanUnsupported("a test's refusal")
+
+    monkeypatch.setattr(runner, "open_scanned", unsupported)
+    through_calamine = runner._lookup_in_worker(str(template), None)
+    assert isinstance(streamed, runner.LookupSheet) and len(streamed.rows) > 500
+    assert through_calamine == streamed

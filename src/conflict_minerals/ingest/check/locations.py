@@ -122,8 +122,10 @@ def _strip_suffix(key: str, suffixes: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class _Subdivisions:
-    everywhere: dict[str, frozenset[str]]  # every subdivision name -> countries having one so named
-    names: dict[tuple[str, str], str]  # (name, country) -> the name as ISO 3166-2 spells it
+    # Every subdivision name -> the countries having one so named. Only which countries: the
+    # name as ISO spells it is never shown (a table of those cost this process 2 MB while the
+    # workers read).
+    everywhere: dict[str, frozenset[str]]
 
 
 @cache
@@ -131,20 +133,18 @@ def _subdivisions() -> _Subdivisions:
     """ISO 3166-2 names (Western Australia, Puno, Haut-Katanga, Shanghai Shi as "shanghai")."""
     tables = _tables()
     everywhere: dict[str, set[str]] = defaultdict(set)
-    spelled: dict[tuple[str, str], str] = {}
     for code, name in _subdivision_records():
         country_code = code.split("-")[0]  # as pycountry derives it
         key = normalise(name)
         for variant in {key, _strip_suffix(key, tables.subdivision_suffixes)}:
             everywhere[variant].add(country_code)
-            spelled.setdefault((variant, country_code), name)
     # Most names belong to one country: one frozenset per distinct set of countries, not one per
     # name (7,000 of them, 1.4 MB of this process's memory while the workers read).
     shared: dict[frozenset[str], frozenset[str]] = {}
     countries = {
         key: shared.setdefault(frozenset(codes), frozenset(codes)) for key, codes in everywhere.items()
     }
-    return _Subdivisions(countries, spelled)
+    return _Subdivisions(countries)
 
 
 def _subdivision_records() -> list[tuple[str, str]]:

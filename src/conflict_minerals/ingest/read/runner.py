@@ -44,7 +44,8 @@ from ..models import Finding, FindingSeverity, SupplierWorkbook, UnreadableWorkb
 from .cellmap import load_cellmap
 from .detect import detect
 from .extract import EXTRACTOR_VERSION, OUT_OF_MEMORY, lookup_rows, read_supplier_bytes
-from .reader import Limits, ReadFailure, ReadTimeout, open_workbook, read_limited
+from .reader import Limits, ReadFailure, ReadTimeout, Workbook, open_workbook, read_limited
+from .sheetscan import ScannedWorkbook, ScanUnsupported, open_scanned
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 PER_FILE_SECONDS = 60
@@ -506,18 +507,14 @@ def _lookup_in_worker(path: str, digest: str | None) -> LookupSheet | Failed:
         actual = sha256(data)
         if digest is not None and actual != digest:
             return Failed("file-unreadable", "the file changed while the run was reading it")
-        workbook = open_workbook(data)
-        detected = detect(workbook)
-        if detected is None or detected.family is None:
-            return Failed("template-unknown", "not a supported RMI template")
-        rows = [
-            (row.metal, row.lookup_name, row.name, row.country, row.cid)
-            for row in lookup_rows(workbook, load_cellmap(detected.family))
-            if row.name
-        ]
-        if not rows:
-            return Failed("sheet-missing", "no Smelter Look-up sheet with smelter IDs")
-        return LookupSheet(detected.template, detected.version, rows, actual)
+        try:
+            found = _lookup_from(open_scanned(data, Limits()))
+        except ScanUnsupported:  # what the streaming reader does not follow, calamine reads
+            found = _lookup_from(open_workbook(data))
+        if isinstance(found, Failed):
+            return found
+        template, version, rows = found
+        return LookupSheet(template, version, rows, actual)
     except ReadFailure as failure:
         return Failed(failure.code, failure.message)
     except ReadTimeout:
@@ -533,6 +530,21 @@ def _lookup_in_worker(path: str, digest: str | None) -> LookupSheet | Failed:
     finally:
         signal.alarm(0)
         _give_back_freed()
+
+
+def _lookup_from(workbook: Workbook | ScannedWorkbook) -> Failed | tuple[str, str | None, list]:
+    """The template's look-up rows that name a smelter. The streaming reader gives the same
+    values as calamine (tests/test_sheetscan.py compares every planned cell, the look-up's
+    included) without calamine's copy of the whole sheet: the worker that reads the look-up
+    keeps no more memory than the others for the rest of the run."""
+    detected = detect(workbook)
+    if detected is None or detected.family is None:
+        return Failed("template-unknown", "not a supported RMI template")
+    found = lookup_rows(workbook, load_cellmap(detected.family))
+    rows = [(row.metal, row.lookup_name, row.name, row.country, row.cid) for row in found if row.name]
+    if not rows:
+        return Failed("sheet-missing", "no Smelter Look-up sheet with smelter IDs")
+    return detected.template, detected.version, rows
 
 
 def read_lookup_sheet(path: Path, digest: str | None = None) -> LookupSheet | Failed:
