@@ -198,13 +198,14 @@ def _read_and_check(run: _Run, lists: Lists, staging: Staging) -> Checker:
     each workbook is checked while the workers read the next ones. Otherwise the newest
     template found is the reference: the workbooks wait (compressed) until all are read, and
     are checked meanwhile against the look-up read early (see GuessedReference)."""
-    from .check.checking import Checker, GuessedReference, Packed, compact, default_reference
+    from .check.checking import Checker, GuessedReference, Packed, Packer, compact, default_reference
     from .check.locations import load_location_tables
 
     options, found, readers, early, decisions = run.options, run.found, run.readers, run.early, run.decisions
     reference, status, roster = lists
     checker = Checker(options, reference, status, roster, decisions) if reference is not None else None
     packed: list[Packed] = []
+    packer = Packer()
     first_copies = _FirstCopies()
     jobs = found.jobs
     guess = None
@@ -221,7 +222,7 @@ def _read_and_check(run: _Run, lists: Lists, staging: Staging) -> Checker:
         if checker is not None:
             checker.add(lean)
         else:
-            packed.append(Packed.of(jobs[index - 1], lean))
+            packed.append(packer.pack(jobs[index - 1], lean))
             if guess is not None:
                 guess.follow(packed, readers, latest=lean)
         run.progress("read", index, len(jobs))
