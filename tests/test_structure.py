@@ -268,3 +268,18 @@ def test_ingest_stages_import_only_the_stages_before_them_and_no_module_imports_
     for module in imports:
         if module not in state:
             visit(module, [module])
+
+
+def test_the_command_process_does_not_load_calamine() -> None:
+    """Most workbooks are read by the streaming reader; calamine is imported by the worker that
+    falls back to it, not by `cmr ingest`'s own process (its library kept a megabyte there)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import conflict_minerals.cli, conflict_minerals.ingest.pipeline, "
+        "conflict_minerals.ingest.read.runner, conflict_minerals.ingest.read.extract; "
+        "print('python_calamine' in sys.modules)"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == "False"

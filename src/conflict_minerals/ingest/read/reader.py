@@ -17,9 +17,10 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from python_calamine import CalamineWorkbook
+if TYPE_CHECKING:
+    from python_calamine import CalamineWorkbook
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -253,6 +254,11 @@ def checked_bytes(data: bytes, limits: Limits) -> tuple[bytes, bool, zipfile.Zip
 
 
 def open_workbook(data: bytes, limits: Limits | None = None) -> Workbook:
+    # Imported here, by the worker that needs it: most workbooks are read by the streaming
+    # reader (sheetscan.py), and calamine's library loaded in the command's own process kept
+    # a megabyte there for the whole run.
+    from python_calamine import CalamineWorkbook
+
     data, encrypted, _ = checked_bytes(data, limits or Limits())
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
