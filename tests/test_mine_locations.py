@@ -643,3 +643,22 @@ def test_the_cell_cache_is_bounded() -> None:
     """A folder of hostile workbooks, each cell different, must not grow it without limit."""
     maxsize = read_cell.cache_info().maxsize
     assert maxsize is not None and maxsize <= 65_536
+
+
+def test_subdivision_records_read_from_the_text_are_the_json_entries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ISO 3166-2 entries picked out of pycountry's file one at a time are its JSON entries,
+    escapes undone; a file laid out otherwise (here: a pattern that finds nothing) is read as JSON."""
+    import json
+    import re
+
+    import pycountry
+
+    from conflict_minerals.ingest.check import locations
+
+    database = pycountry.subdivisions
+    with open(database.filename, encoding="utf-8") as source:
+        expected = [(entry["code"], entry["name"]) for entry in json.load(source)[database.root_key]]
+    assert list(locations._subdivision_records()) == expected
+    assert any(not name.isascii() for _, name in expected)  # escapes and accents both come through
+    monkeypatch.setattr(locations, "_SUBDIVISION_ENTRY", re.compile(r"(?!)(x)(y)"))
+    assert list(locations._subdivision_records()) == expected

@@ -97,9 +97,16 @@ def default_reference(
 def _invalid_lookup_text(sheet: LookupSheet, item: Packed) -> list[Finding]:
     """The reference list's names keep U+FFFD where a character no output may hold was
     (lists.py); the template that gave them says so once."""
-    named = sorted(
+    return _invalid_text_finding(_invalid_characters(sheet), item)
+
+
+def _invalid_characters(sheet: LookupSheet) -> list[str]:
+    return sorted(
         {describe(m[0]) for row in sheet.rows for value in row if value for m in invalid_characters(value)}
     )
+
+
+def _invalid_text_finding(named: list[str], item: Packed) -> list[Finding]:
     if not named:
         return []
     message = (
@@ -371,7 +378,8 @@ class GuessedReference:
         self.path = Path(job.path)
         self.file = job.file
         self.make = make
-        self.lookup: LookupSheet | None = None
+        self.lookup: LookupSheet | None = None  # its rows dropped once the checker is made
+        self.invalid_characters: list[str] = []  # in the look-up's rows (see _invalid_lookup_text)
         self.checker: Checker | None = None
         self.checked = 0  # how many of the packed workbooks the checker has seen
 
@@ -386,6 +394,11 @@ class GuessedReference:
                 return
             source = lookup_source(self.lookup, self.file)
             self.checker = self.make(reference_from_lookup_rows(source, self.lookup.rows))
+            # The rows are in the reference list now: neither this nor the workers' early
+            # result keeps the 2,500 of them for the rest of the run (half a megabyte).
+            self.invalid_characters = _invalid_characters(self.lookup)
+            self.lookup = replace(self.lookup, rows=[])
+            readers.forget_early_lookup(self.path)
         waiting = packed[self.checked :]
         if latest is not None and waiting:
             waiting.pop()
@@ -406,7 +419,7 @@ class GuessedReference:
         first = candidates[0]
         if (first.path, first.file, first.sha256) != (self.path, self.file, self.lookup.sha256):
             return None
-        for finding in _invalid_lookup_text(self.lookup, first):
+        for finding in _invalid_text_finding(self.invalid_characters, first):
             self.checker.note(finding)
         return self.checker
 

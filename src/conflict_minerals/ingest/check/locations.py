@@ -18,7 +18,7 @@ import difflib
 import json
 import re
 import unicodedata
-from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache, lru_cache
@@ -132,29 +132,52 @@ class _Subdivisions:
 def _subdivisions() -> _Subdivisions:
     """ISO 3166-2 names (Western Australia, Puno, Haut-Katanga, Shanghai Shi as "shanghai")."""
     tables = _tables()
-    everywhere: dict[str, set[str]] = defaultdict(set)
+    # Most names belong to one country: a name's country is kept as its code until a second
+    # one comes, and then one frozenset per distinct set of countries serves every name with
+    # that set (a set per name, 7,000 of them, cost this process 1.4 MB while the workers read).
+    found: dict[str, str | set[str]] = {}
     for code, name in _subdivision_records():
         country_code = code.split("-")[0]  # as pycountry derives it
         key = normalise(name)
         for variant in {key, _strip_suffix(key, tables.subdivision_suffixes)}:
-            everywhere[variant].add(country_code)
-    # Most names belong to one country: one frozenset per distinct set of countries, not one per
-    # name (7,000 of them, 1.4 MB of this process's memory while the workers read).
+            known = found.get(variant)
+            if known is None:
+                found[variant] = country_code
+            elif isinstance(known, str):
+                if known != country_code:
+                    found[variant] = {known, country_code}
+            else:
+                known.add(country_code)
     shared: dict[frozenset[str], frozenset[str]] = {}
-    countries = {
-        key: shared.setdefault(frozenset(codes), frozenset(codes)) for key, codes in everywhere.items()
-    }
+    countries = {}
+    for key, codes in found.items():
+        held = frozenset((codes,) if isinstance(codes, str) else codes)
+        countries[key] = shared.setdefault(held, held)
     return _Subdivisions(countries)
 
 
-def _subdivision_records() -> list[tuple[str, str]]:
+# One entry of pycountry's ISO 3166-2 file as pycountry writes it: "code", then "name" (a JSON
+# string: json.loads undoes its escapes).
+_SUBDIVISION_ENTRY = re.compile(r'\{\s*"code":\s*"([A-Z0-9-]+)",\s*"name":\s*("(?:[^"\\]|\\.)*")')
+
+
+def _subdivision_records() -> Iterator[tuple[str, str]]:
     """(code, name) of every ISO 3166-2 subdivision, in pycountry's order, read from pycountry's
     own database file: building pycountry's record objects and indexes for 5,000 entries took
-    three times as long as the JSON itself, and a run paid it whatever the supplier files say."""
+    three times as long as the JSON itself, and a run paid it whatever the supplier files say.
+    The two fields are picked out of the text one entry at a time: the whole file as JSON, a
+    dict for each entry, left two megabytes of this process's memory in pieces while the
+    workers read. A file laid out any other way is read as JSON."""
     database = pycountry.subdivisions
     with open(database.filename, encoding="utf-8") as source:
-        entries = json.load(source)[database.root_key]
-    return [(entry["code"], entry["name"]) for entry in entries]
+        text = source.read()
+    entries = text.count('"code":')
+    if entries and sum(1 for _ in _SUBDIVISION_ENTRY.finditer(text)) == entries:
+        for match in _SUBDIVISION_ENTRY.finditer(text):
+            yield match[1], json.loads(match[2])
+        return
+    for entry in json.loads(text)[database.root_key]:
+        yield entry["code"], entry["name"]
 
 
 def load_location_tables() -> None:

@@ -456,6 +456,11 @@ class Readers:
         outcome = future.result()
         return outcome if isinstance(outcome, LookupSheet) else None
 
+    def forget_early_lookup(self, path: Path) -> None:
+        """The look-up read early for `path` is not needed again: `lookup` reads the file anew
+        if it is asked for after all."""
+        self._early.pop(str(path), None)
+
     def lookup(self, path: Path, digest: str | None = None) -> LookupSheet | Failed:
         """A template's Smelter Look-up, read by one of the workers (see read_lookup_sheet)."""
         if self.workers <= 0:
