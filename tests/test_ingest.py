@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 
 from conflict_minerals.build import OutputFormat, build
 from conflict_minerals.cli import app
-from conflict_minerals.ingest.check import checking
 from conflict_minerals.ingest.pipeline import IngestOptions, run_ingest
 from conflict_minerals.ingest.read import extract as extract_module
 from conflict_minerals.ingest.read.detect import version_order
+from conflict_minerals.ingest.read.runner import Readers
 
 from .conftest import copy_sample, edited_workbook, excel_day
 
@@ -325,18 +325,22 @@ def ingest_into(folder: Path, out: Path, jobs: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("last_file", "source", "guess_kept"),
+    ("last_file", "source", "early_used"),
     [
         ("zz-newest.xlsx", TEMPLATE_65, True),  # the last file is the newest response: its look-up is used
-        ("zz-older.xlsx", FILLED["sk.xlsx"], False),  # the newest (6.5) is not last: the guess is dropped
+        (
+            "zz-older.xlsx",
+            FILLED["sk.xlsx"],
+            False,
+        ),  # the newest (6.5) is not last: its early read is unused
     ],
 )
-def test_checks_made_during_the_read_give_the_same_survey(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, last_file: str, source: str, guess_kept: bool
+def test_the_look_up_read_early_gives_the_same_survey(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, last_file: str, source: str, early_used: bool
 ) -> None:
-    """With two workers the workbooks are checked while the others are read, against the last
-    file's look-up; the survey and findings are byte for byte those of a run that checks after
-    the last read (one worker never guesses), whether the guess proves right or not."""
+    """With two workers the last file's look-up is read beside the workbooks, in case it is the
+    reference; the survey and findings are byte for byte those of a run with one worker (which
+    reads the look-up at the end), whether it proves to be the reference or not."""
     folder = supplier_folder(tmp_path)
     filled_copy(TEMPLATE_65, folder / "filled-6.5.xlsx", "First Template Supplier Ltd")
     if source == TEMPLATE_65:
@@ -345,15 +349,15 @@ def test_checks_made_during_the_read_give_the_same_survey(
         shutil.copy(CORPUS / source, folder / last_file)
         with zipfile.ZipFile(folder / last_file, "a") as archive:  # not a copy of sk.xlsx's bytes
             archive.comment = b"resent"
-    kept: list[bool] = []
-    confirmed = checking.GuessedReference.confirmed
+    used: list[bool] = []
+    early_lookup = Readers._early_lookup
 
-    def spy(self: checking.GuessedReference, *args: object) -> object:
-        checker = confirmed(self, *args)
-        kept.append(checker is not None)
-        return checker
+    def spy(self: Readers, *args: object) -> object:
+        outcome = early_lookup(self, *args)
+        used.append(outcome is not None)
+        return outcome
 
-    monkeypatch.setattr(checking.GuessedReference, "confirmed", spy)
+    monkeypatch.setattr(Readers, "_early_lookup", spy)
     outputs = {}
     for jobs in (1, 2):
         out = tmp_path / f"jobs-{jobs}"
@@ -361,10 +365,10 @@ def test_checks_made_during_the_read_give_the_same_survey(
         names = ("survey.yaml", "findings.csv", "findings.html")
         outputs[jobs] = [(out / name).read_bytes() for name in names]
     assert outputs[1] == outputs[2]
-    assert kept == [guess_kept]  # only the two-worker run guesses
+    assert any(used) == early_used  # only the two-worker run reads it early
     survey = yaml.safe_load(outputs[2][0])
     assert survey["ingest"]["reference_list"] == "Smelter Look-up of CMRT 6.5 " + (
-        f"({last_file})" if guess_kept else "(filled-6.5.xlsx)"
+        f"({last_file})" if early_used else "(filled-6.5.xlsx)"
     )
 
 

@@ -1,16 +1,14 @@
 """The read workbooks checked and added up: against which reference list, kept how until then.
 
 The reference list is given (--reference: a CSV, or a template's look-up) or is the Smelter
-Look-up of the newest template read. Until it is known the workbooks wait, compacted and
-compressed (Packed); with two workers or more they are checked meanwhile against the last
-file's look-up (GuessedReference), and those checks are kept only when it proves to be the one.
+Look-up of the newest template read. While the workers read, the workbooks wait compacted and
+compressed (Packed); they are checked once every one is read (see ingest/pipeline.py).
 """
 
 from __future__ import annotations
 
 import zlib
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,16 +95,9 @@ def default_reference(
 def _invalid_lookup_text(sheet: LookupSheet, item: Packed) -> list[Finding]:
     """The reference list's names keep U+FFFD where a character no output may hold was
     (lists.py); the template that gave them says so once."""
-    return _invalid_text_finding(_invalid_characters(sheet), item)
-
-
-def _invalid_characters(sheet: LookupSheet) -> list[str]:
-    return sorted(
+    named = sorted(
         {describe(m[0]) for row in sheet.rows for value in row if value for m in invalid_characters(value)}
     )
-
-
-def _invalid_text_finding(named: list[str], item: Packed) -> list[Finding]:
     if not named:
         return []
     message = (
@@ -361,67 +352,6 @@ class Checker:
             for key in sorted(self.decisions.by_cell)
             if key not in used
         ]
-
-
-class GuessedReference:
-    """Checks run while the workers read, against the look-up read early (the last file's).
-
-    Whether that look-up is the reference is known only when every file is read: it is if
-    the last file is the first candidate default_reference would try and the look-up was read
-    from the very bytes the run read. Then the checks already made are the ones that run
-    would make, on the same workbooks in the same order, and the run does not check
-    everything after the last read. Otherwise (mixed template versions, a file that changed,
-    a look-up that failed or came late) they are dropped and the run goes the usual way, so
-    the outcome never depends on the guess."""
-
-    def __init__(self, job: Job, make: Callable[[ReferenceList], Checker]) -> None:
-        self.path = Path(job.path)
-        self.file = job.file
-        self.make = make
-        self.lookup: LookupSheet | None = None  # its rows dropped once the checker is made
-        self.invalid_characters: list[str] = []  # in the look-up's rows (see _invalid_lookup_text)
-        self.checker: Checker | None = None
-        self.checked = 0  # how many of the packed workbooks the checker has seen
-
-    def follow(
-        self, packed: list[Packed], readers: Readers, latest: Result | None = None, wait_for_it: bool = False
-    ) -> None:
-        """Check what has been read since the last call, once the early look-up is there;
-        `latest`: the workbook packed last, as it was packed (it need not be unpacked again)."""
-        if self.checker is None:
-            self.lookup = readers.early_lookup_if_read(self.path, wait_for_it)
-            if self.lookup is None:
-                return
-            source = lookup_source(self.lookup, self.file)
-            self.checker = self.make(reference_from_lookup_rows(source, self.lookup.rows))
-            # The rows are in the reference list now: neither this nor the workers' early
-            # result keeps the 2,500 of them for the rest of the run (half a megabyte).
-            self.invalid_characters = _invalid_characters(self.lookup)
-            self.lookup = replace(self.lookup, rows=[])
-            readers.forget_early_lookup(self.path)
-        waiting = packed[self.checked :]
-        if latest is not None and waiting:
-            waiting.pop()
-        for item in waiting:
-            self.checker.add(item.unpack())  # the workbooks read before the look-up came
-        if latest is not None:
-            self.checker.add(latest)
-        self.checked = len(packed)
-
-    def confirmed(self, packed: list[Packed], readers: Readers) -> Checker | None:
-        """The checker, if its reference is the one default_reference would choose first."""
-        self.follow(packed, readers, wait_for_it=True)
-        if self.checker is None or self.lookup is None:
-            return None
-        candidates = reference_candidates(packed)
-        if not candidates:
-            return None
-        first = candidates[0]
-        if (first.path, first.file, first.sha256) != (self.path, self.file, self.lookup.sha256):
-            return None
-        for finding in _invalid_text_finding(self.invalid_characters, first):
-            self.checker.note(finding)
-        return self.checker
 
 
 def validate_survey(survey: dict) -> None:

@@ -27,6 +27,7 @@ import resource
 import signal
 import sys
 import threading
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -440,27 +441,6 @@ class Readers:
         self._early[str(path)] = self._submit(_lookup_in_worker, str(path), None)
         return True
 
-    def early_lookup_if_read(self, path: Path, wait_for_it: bool = False) -> LookupSheet | None:
-        """The look-up started early for `path`, if it has been read by now (or, waiting for it,
-        within the time limit). It stays available to `lookup`, which still checks that it read
-        the right bytes; one that did not come in time is dropped as `lookup` drops it."""
-        future = self._early.get(str(path))
-        if future is None:
-            return None
-        if wait_for_it and not wait([future], timeout=PER_FILE_SECONDS + 30).done:
-            del self._early[str(path)]
-            self._drop_pool()  # the worker is stuck on it
-            return None
-        if not future.done() or future.cancelled() or future.exception() is not None:
-            return None
-        outcome = future.result()
-        return outcome if isinstance(outcome, LookupSheet) else None
-
-    def forget_early_lookup(self, path: Path) -> None:
-        """The look-up read early for `path` is not needed again: `lookup` reads the file anew
-        if it is asked for after all."""
-        self._early.pop(str(path), None)
-
     def lookup(self, path: Path, digest: str | None = None) -> LookupSheet | Failed:
         """A template's Smelter Look-up, read by one of the workers (see read_lookup_sheet)."""
         if self.workers <= 0:
@@ -495,14 +475,27 @@ class Readers:
 # ----- the Smelter Look-up of a template, read like any other supplier file -----
 
 
+LookupRowValues = tuple[str, str, str | None, str | None, str]
+
+
 @dataclass(frozen=True)
 class LookupSheet:
     """A template's Smelter Look-up rows: (metal, look-up name, standard name, country, CID)."""
 
     template: str
     version: str | None
-    rows: list[tuple[str, str, str | None, str | None, str]]
+    # The rows as compressed JSON: a look-up read early waits in this process while the
+    # workers read, and its 2,500 rows as Python tuples took half a megabyte there.
+    packed_rows: bytes
     sha256: str  # of the bytes the rows were read from
+
+    @classmethod
+    def of(cls, template: str, version: str | None, rows: list[LookupRowValues], sha256: str) -> LookupSheet:
+        return cls(template, version, zlib.compress(json.dumps(rows).encode("utf-8")), sha256)
+
+    @property
+    def rows(self) -> list[LookupRowValues]:
+        return [tuple(row) for row in json.loads(zlib.decompress(self.packed_rows))]  # type: ignore[misc]
 
 
 def _lookup_in_worker(path: str, digest: str | None) -> LookupSheet | Failed:
@@ -519,7 +512,7 @@ def _lookup_in_worker(path: str, digest: str | None) -> LookupSheet | Failed:
         if isinstance(found, Failed):
             return found
         template, version, rows = found
-        return LookupSheet(template, version, rows, actual)
+        return LookupSheet.of(template, version, rows, actual)
     except ReadFailure as failure:
         return Failed(failure.code, failure.message)
     except ReadTimeout:
