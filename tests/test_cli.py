@@ -147,3 +147,28 @@ def test_a_build_leaves_no_file_of_its_own_beyond_the_manifest(sample_2025: Path
     assert result.exit_code == 0, result.output
     listed = {entry["path"] for entry in json.loads((out / "manifest.json").read_text())["outputs"]}
     assert {p.name for p in out.iterdir()} == listed | {"manifest.json", "notes.txt"}
+
+
+def test_ingest_progress_is_a_bar_for_reading_and_checking_and_a_line_per_other_stage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Reading and checking go file by file (a bar on a terminal, nothing in a log); the other
+    stages are one line each. Checking now runs after the last read: it has a bar of its own."""
+    from conflict_minerals import cli
+
+    shown: list[tuple[str, int, int]] = []
+    progress = cli._Progress()
+    progress.interactive = True
+    progress._show = lambda description, done, total: shown.append((description, done, total))  # type: ignore[method-assign]
+    for stage, done in (("found", 2), ("read", 1), ("read", 2), ("check", 1), ("check", 2), ("checked", 2)):
+        progress(stage, done, 2)
+    assert shown == [
+        ("reading workbooks", 1, 2),
+        ("reading workbooks", 2, 2),
+        ("checking workbooks", 1, 2),
+        ("checking workbooks", 2, 2),
+    ]
+    assert capsys.readouterr().err.splitlines() == ["ingest: found 2 files", "ingest: checked 2 files"]
+    progress.interactive = False
+    progress("check", 1, 2)
+    assert capsys.readouterr().err == ""

@@ -356,6 +356,10 @@ def _default_year() -> int:
     return datetime.date.today().year - 1
 
 
+# The stages shown as a bar on a terminal (file by file); the others are one line each.
+_BAR_STAGES = {"read": "reading workbooks", "check": "checking workbooks"}
+
+
 class _Progress:
     """A progress bar on a terminal; one plain line per stage elsewhere (CI, pipes)."""
 
@@ -365,21 +369,21 @@ class _Progress:
         self.task = None
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.interactive and stage == "read" and total:
-            if self.bar is None:
-                from rich.progress import Progress
-
-                self.bar = Progress(transient=True)
-                self.bar.start()
-                self.task = self.bar.add_task("reading workbooks", total=total)
-            self.bar.update(self.task, completed=done)
+        if stage in _BAR_STAGES:
+            if self.interactive and total:
+                self._show(_BAR_STAGES[stage], done, total)
             return
-        if self.bar is not None and stage != "read":
-            self.bar.stop()
-            self.bar = None
-        if stage == "read":
-            return
+        self.close()
         typer.echo(f"ingest: {stage} {done} file{'s' if done != 1 else ''}", err=True)
+
+    def _show(self, description: str, done: int, total: int) -> None:
+        if self.bar is None:
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(description, total=total)
+        self.bar.update(self.task, description=description, completed=done, total=total)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -223,8 +223,10 @@ def _read_and_check(run: _Run, lists: Lists, staging: Staging) -> Checker:
     readers.close()  # everything is read: the workers' memory goes back before the checks
     checker = Checker(options, reference, status, roster, decisions)
     packed.reverse()
+    total = len(packed)
     while packed:  # in file order; each dropped once checked (only what it adds to the survey stays)
         checker.add(packed.pop().unpack())
+        run.progress("check", total - len(packed), total)
     for finding in lookup_failures:
         checker.note(finding)
     for item in aside:
