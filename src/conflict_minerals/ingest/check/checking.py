@@ -214,39 +214,6 @@ def compact(result: Result) -> Result:
     return result.model_copy(update={"products": [], "smelters": rows})
 
 
-class HeldFindings:
-    """Findings held as plain tuples while the workers read. A Finding model takes about a
-    kilobyte (its field dict and its set of fields given); a run over 600 files finds 3,300,
-    3.3 MB of this process's memory while the workers' memory counts too. Each is made again,
-    the same model, when the findings are asked for (after the reading)."""
-
-    __slots__ = ("_given", "_items")
-
-    def __init__(self) -> None:
-        self._items: list[tuple | Finding] = []
-        self._given: dict[frozenset[str], frozenset[str]] = {}  # each distinct set of fields given, once
-
-    def extend(self, findings: list[Finding]) -> None:
-        for finding in findings:
-            if type(finding) is not Finding:  # not a plain Finding: kept as it is
-                self._items.append(finding)
-                continue
-            given = frozenset(finding.model_fields_set)
-            given = self._given.setdefault(given, given)
-            self._items.append((given, *(finding.__dict__[name] for name in _FINDING_FIELDS)))
-
-    def unpacked(self) -> list[Finding]:
-        return [self._made_again(item) if isinstance(item, tuple) else item for item in self._items]
-
-    @staticmethod
-    def _made_again(item: tuple) -> Finding:
-        given, *values = item
-        return Finding.model_construct(set(given), **dict(zip(_FINDING_FIELDS, values, strict=True)))
-
-
-_FINDING_FIELDS = tuple(Finding.model_fields)
-
-
 class Checker:
     """Checks each workbook as soon as the reference is known and works out what it adds to the
     survey; which responses count is decided once all are read (see suppliers/identity.py)."""
@@ -275,8 +242,7 @@ class Checker:
         )
         self.roster = roster
         self.decisions = decisions
-        self._held: HeldFindings | None = HeldFindings()  # until the findings are asked for
-        self._findings: list[Finding] = []
+        self.findings: list[Finding] = []
         self.unreadable: list[Finding] = []
         self.responses: list[Response] = []
         # With --previous: what each response declared, to compare with the previous round's.
@@ -298,28 +264,11 @@ class Checker:
             if self.keep_declarations:
                 self.declarations[result.file] = Declared.of(result)
         self.aggregator.add(result, empty)
-        self._keep(file_findings)
+        self.findings += file_findings
 
     def note(self, finding: Finding) -> None:
         """A finding about the folder rather than a workbook's content (counted, not a file)."""
-        self._keep([finding])
-
-    def _keep(self, findings: list[Finding]) -> None:
-        if self._held is not None:
-            self._held.extend(findings)
-        else:
-            self._findings += findings
-
-    @property
-    def findings(self) -> list[Finding]:
-        """Every finding so far, in the order found."""
-        if self._held is not None:
-            self._findings, self._held = self._held.unpacked(), None
-        return self._findings
-
-    @findings.setter
-    def findings(self, findings: list[Finding]) -> None:
-        self._findings, self._held = findings, None
+        self.findings.append(finding)
 
     def survey(self, responses: Responses) -> dict:
         """The survey of the responses that count; a file set aside (superseded, or a second
