@@ -212,7 +212,7 @@ def _read_and_check(run: _Run, lists: Lists, staging: Staging) -> Checker:
     for index, result in enumerate(run.results, start=1):
         result = first_copies.check(result)
         staging.put(result)
-        packed.append(packer.pack(run.found.jobs[index - 1], compact(result)))
+        packed.append(packer.pack(found.jobs[index - 1], compact(result)))
         run.progress("read", index, len(found.jobs))
     aside = found.refused + found.duplicates
     for item in aside:
