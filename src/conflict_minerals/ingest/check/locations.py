@@ -123,8 +123,7 @@ def _strip_suffix(key: str, suffixes: tuple[str, ...]) -> str:
 @dataclass(frozen=True)
 class _Subdivisions:
     # Every subdivision name -> the countries having one so named. Only which countries: the
-    # name as ISO spells it is never shown (a table of those cost this process 2 MB while the
-    # workers read).
+    # name as ISO spells it is never shown (a table of those cost this process 2 MB).
     everywhere: dict[str, frozenset[str]]
 
 
@@ -134,7 +133,7 @@ def _subdivisions() -> _Subdivisions:
     tables = _tables()
     # Most names belong to one country: a name's country is kept as its code until a second
     # one comes, and then one frozenset per distinct set of countries serves every name with
-    # that set (a set per name, 7,000 of them, cost this process 1.4 MB while the workers read).
+    # that set (a set per name, 7,000 of them, cost this process 1.4 MB).
     found: dict[str, str | set[str]] = {}
     for code, name in _subdivision_records():
         country_code = code.split("-")[0]  # as pycountry derives it
@@ -166,8 +165,8 @@ def _subdivision_records() -> Iterator[tuple[str, str]]:
     own database file: building pycountry's record objects and indexes for 5,000 entries took
     three times as long as the JSON itself, and a run paid it whatever the supplier files say.
     The two fields are picked out of the text one entry at a time: the whole file as JSON, a
-    dict for each entry, left two megabytes of this process's memory in pieces while the
-    workers read. A file laid out any other way is read as JSON."""
+    dict for each entry, left two megabytes of this process's heap in pieces. A file laid out
+    any other way is read as JSON."""
     database = pycountry.subdivisions
     with open(database.filename, encoding="utf-8") as source:
         text = source.read()
