@@ -80,6 +80,11 @@ def test_a_survey_build_would_reject_is_refused(survey: dict[str, Any]) -> None:
         validate_survey(survey)
 
 
+def test_the_refusal_names_the_item() -> None:
+    with pytest.raises(RuntimeError, match=r"\(smelters\.1\)"):
+        validate_survey(BROKEN[0])
+
+
 def test_a_survey_build_accepts_passes() -> None:
     survey = _survey()
     SurveyResults.model_validate(survey)

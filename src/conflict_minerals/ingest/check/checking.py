@@ -311,6 +311,7 @@ def validate_survey(survey: dict) -> None:
     it, and the other lists of items; the cells behind each country) are validated an item at a
     time, the rest as one SurveyResults: as one model, a 5,000-file survey took 80 MB more at
     the run's peak. The checks are the same, as SurveyResults has no validator across fields."""
+    where = "the survey"
     try:
         parts = _growing_parts(survey)
         SurveyResults.model_validate({**survey, **{name: type(value)() for name, value in parts.items()}})
@@ -318,13 +319,15 @@ def validate_survey(survey: dict) -> None:
             if name == _SOURCES_FIELD:
                 for metal, countries in value.items():
                     for piece in [{country: cells} for country, cells in countries.items()] or [{}]:
+                        where = f"{name}.{metal}"
                         _sources_adapter().validate_python({metal: piece})
             else:
-                for item in value:
+                for index, item in enumerate(value):
+                    where = f"{name}.{index}"
                     _list_items()[name].model_validate(item)
     except ValidationError as error:  # pragma: no cover - guards the contract between the two
         raise RuntimeError(
-            f"cmr ingest produced survey results that cmr build would reject:\n{error}"
+            f"cmr ingest produced survey results that cmr build would reject ({where}):\n{error}"
         ) from error
 
 
